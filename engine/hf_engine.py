@@ -1,0 +1,132 @@
+"""The reference backend: one Hugging Face ``generate`` call per request, no shared cache.
+
+It is the yardstick the local engine is checked against (token-identical greedy output) and the
+"naive" system in the benchmarks. It is deliberately plain; use :class:`heliumsql.engine.Engine`
+for real work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from heliumsql.engine.interface import Params, Prompt
+from heliumsql.engine.model_loader import ModelSpec, load_model
+from heliumsql.engine.request import Completion
+from heliumsql.engine.sampling import SamplingParams
+from heliumsql.errors import PromptTooLongError
+
+
+def model_fingerprint(model: Any) -> str:
+    """A stable identity for a loaded model: its config plus a digest of a few weights."""
+    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    for _, tensor in list(model.state_dict().items())[:4]:
+        digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def params_list(params: Params, n: int) -> list[SamplingParams]:
+    if isinstance(params, SamplingParams):
+        return [params] * n
+    out = list(params)
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} SamplingParams for {n} prompts")
+    return out
+
+
+def finish_text(tokenizer: Any, token_ids: Sequence[int], params: SamplingParams) -> tuple[str, bool]:
+    """Decode generated ids, cut at the first stop string; returns (text, stopped_by_string)."""
+    text = tokenizer.decode(list(token_ids), skip_special_tokens=True)
+    cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
+    if cut >= 0:
+        return text[:cut].strip(), True
+    return text.strip(), False
+
+
+class HFGenerateEngine:
+    """Answers each request with its own ``model.generate`` call (greedy or seeded sampling)."""
+
+    def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None) -> None:
+        self.model, self.tokenizer = load_model(model, device, dtype)
+        self.device = device
+        self.max_context = int(getattr(self.model.config, "max_position_embeddings", None)
+                               or getattr(self.model.config, "n_positions", 2048))
+        self.fingerprint = model_fingerprint(self.model)
+        self._lock = threading.Lock()
+        self._stats = dict(prompt_tokens=0, cached_tokens=0, computed_prefill_tokens=0,
+                           generated_tokens=0, preemptions=0, evictions=0, steps=0)
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        if isinstance(prompt, str):
+            return list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        return list(prompt)
+
+    def generate(self, prompts: Sequence[Prompt], params: Params) -> list[Completion]:
+        return sorted(self.stream(prompts, params), key=lambda c: c.index)
+
+    def stream(self, prompts: Sequence[Prompt], params: Params) -> Iterator[Completion]:
+        plist = params_list(params, len(prompts))
+        for index, (prompt, p) in enumerate(zip(prompts, plist)):
+            with self._lock:
+                yield self._one(index, self.encode(prompt), p)
+
+    def _one(self, index: int, ids: list[int], p: SamplingParams) -> Completion:
+        if len(ids) + 1 > self.max_context:
+            raise PromptTooLongError(
+                f"prompt {index} has {len(ids)} tokens; the model's context is {self.max_context}",
+                len(ids), self.max_context, index)
+        max_new = min(p.max_tokens, self.max_context - len(ids))
+        if p.choices is not None:
+            max_new = 1 + max(len(self.tokenizer.encode(c, add_special_tokens=False)) for c in p.choices)
+        kwargs: dict[str, Any] = dict(max_new_tokens=max_new, do_sample=not p.greedy,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        if not p.greedy:
+            kwargs.update(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k or None)
+        if p.stop:
+            kwargs.update(stop_strings=list(p.stop), tokenizer=self.tokenizer)
+        stop_ids = list(p.stop_token_ids)
+        if not p.ignore_eos and self.tokenizer.eos_token_id is not None:
+            stop_ids.append(self.tokenizer.eos_token_id)
+        kwargs["eos_token_id"] = stop_ids or None
+        if p.choices is not None:
+            kwargs["prefix_allowed_tokens_fn"] = _choice_constraint(self.tokenizer, p.choices, len(ids))
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            if p.seed is not None:
+                torch.manual_seed(p.seed)
+            out = self.model.generate(torch.tensor([ids], device=self.device), **kwargs)
+        gen = out[0, len(ids):].tolist()
+        while gen and gen[-1] == self.tokenizer.pad_token_id and gen[-1] not in stop_ids:
+            gen.pop()
+        self._stats["prompt_tokens"] += len(ids)
+        self._stats["computed_prefill_tokens"] += len(ids)
+        self._stats["generated_tokens"] += len(gen)
+        self._stats["steps"] += len(gen)
+        if p.choices is not None:
+            choice_ids = [self.tokenizer.encode(c, add_special_tokens=False) for c in p.choices]
+            chosen = next((i for i, c in enumerate(choice_ids) if gen[:len(c)] == c), None)
+            return Completion(index, p.choices[chosen] if chosen is not None else "", tuple(gen),
+                              len(ids), 0, "choice", chosen)
+        hit_stop = bool(gen) and gen[-1] in stop_ids
+        text, by_string = finish_text(self.tokenizer, gen, p)
+        reason = "stop" if hit_stop or by_string else "length"
+        return Completion(index, text, tuple(gen), len(ids), 0, reason)
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+
+def _choice_constraint(tokenizer: Any, choices: Sequence[str], prompt_len: int):
+    """``prefix_allowed_tokens_fn`` that walks the trie of the choices' token sequences."""
+    seqs = [tokenizer.encode(c, add_special_tokens=False) for c in choices]
+    eos = tokenizer.eos_token_id
+
+    def allowed(_batch_id: int, input_ids: torch.Tensor) -> list[int]:
+        done = input_ids[prompt_len:].tolist()
+        nxt = {s[len(done)] for s in seqs if len(s) > len(done) and s[:len(done)] == done}
+        return sorted(nxt) if nxt else [eos]
+
+    return allowed

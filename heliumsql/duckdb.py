@@ -1,0 +1,234 @@
+"""HeliumSQL's LLM functions as vectorized UDFs on a plain ``duckdb`` connection.
+
+>>> import duckdb, heliumsql.duckdb                                       # doctest: +SKIP
+>>> con = duckdb.connect()                                                # doctest: +SKIP
+>>> fns = heliumsql.duckdb.register(con, model="path/to/checkpoint")     # doctest: +SKIP
+>>> con.sql("SELECT llm('Translate to French: ' || word, max_tokens => 8) FROM words")  # doctest: +SKIP
+
+What you get: ``llm(prompt, ...)`` → VARCHAR, ``llm_filter(prompt, ...)`` → BOOLEAN and
+``llm_agg(template, value, ...)`` → VARCHAR (an aggregate: ``{}`` in the template becomes the
+group's values, sorted, one per line). Named options use DuckDB's macro syntax, ``name => value``
+or ``name := value``: ``max_tokens`` (64), ``temperature`` (0), ``top_p`` (1), ``top_k`` (0),
+``seed``, ``system``, ``stop`` (a list: ``stop => ['\\n']``); ``llm_filter`` takes ``system``.
+They are macros over Arrow UDFs whose parameters are all positional, because DuckDB's Python UDFs
+have no named or optional parameters.
+
+What this mode cannot do that :func:`heliumsql.connect` can — DuckDB hands a UDF 2,048 rows at a
+time and never shows it the query, so:
+- the prompt is text, not a template: write ``'Review: ' || review`` (or ``format(...)``) instead
+  of ``'Review: {review}'``; a NULL prompt gives NULL; no context-column arguments, no
+  ``llm_map`` (use ``SELECT *, llm(...) FROM t``), no ``EXPLAIN`` of LLM operators;
+- no whole-query planning: identical calls in different places of one query, prefixes shared
+  across operators, cache-aware ordering of every prompt of the query and LIMIT pushdown all need
+  the plan. What remains is per chunk: identical prompts in a chunk are generated once, answers
+  are remembered across chunks and calls (``max_memo`` entries), and the engine's prefix cache
+  serves whatever the previous chunk left in it. ``benchmarks/udf_vs_connect.py`` measures the gap.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from heliumsql.engine.sampling import SamplingParams
+from heliumsql.errors import ModelLoadError
+
+# Same answer constraint as the SQL layer's llm_filter: the first and third choices mean yes.
+FILTER_CHOICES = ("yes", "no", "Yes", "No")
+DEFAULT_MAX_TOKENS = 64
+
+_GENERATION_ARGS = (  # (name, SQL type, macro default)
+    ("max_tokens", "INTEGER", str(DEFAULT_MAX_TOKENS)), ("temperature", "DOUBLE", "0.0"),
+    ("top_p", "DOUBLE", "1.0"), ("top_k", "INTEGER", "0"), ("seed", "BIGINT", "NULL"),
+    ("system", "VARCHAR", "NULL"), ("stop", "VARCHAR[]", "NULL"),
+)
+_FILTER_ARGS = (("system", "VARCHAR", "NULL"),)
+_ids = itertools.count(1)
+
+
+class LLMFunctions:
+    """The engine and answer memo behind the UDFs of one :func:`register` call.
+
+    One instance serves every chunk, every thread and every cursor it is attached to, so all of
+    them share the engine's KV cache and the memo. ``stats()`` tells how much work was saved.
+    """
+
+    def __init__(self, model: Any = None, *, engine: Any = None, device: str = "cpu",
+                 max_memo: int = 100_000, **engine_options: Any) -> None:
+        self._model, self._device, self._engine_options = model, device, engine_options
+        self._engine = engine
+        self._lock = threading.RLock()
+        self._memo: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+        self.max_memo = max_memo
+        self.suffix = f"{next(_ids)}"
+        self._stats = collections.Counter()
+
+    # -- the engine ----------------------------------------------------------------------------
+    @property
+    def engine(self) -> Any:
+        """The shared engine, loaded on the first LLM call."""
+        with self._lock:
+            if self._engine is None:
+                from heliumsql.engine import Engine
+
+                model = self._model if self._model is not None else _builtin_model()
+                self._engine = Engine(model, device=self._device, **self._engine_options)
+            return self._engine
+
+    def stats(self) -> dict[str, int]:
+        """``rows`` seen, ``prompts`` after per-chunk dedupe, ``memo_hits``, ``generated``
+        (requests sent to the engine), ``chunks``, plus the engine's own figures once loaded."""
+        out = dict(self._stats)
+        if self._engine is not None:
+            out.update({f"engine_{k}": v for k, v in self._engine.stats().items()})
+        return out
+
+    # -- registration --------------------------------------------------------------------------
+    def udf_name(self, function: str) -> str:
+        return f"__helium_{function}_{self.suffix}"
+
+    def create_udfs(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the Arrow UDFs (once per database: DuckDB shares them with its cursors)."""
+        for function, args, returns, impl in (
+                ("llm", _GENERATION_ARGS, "VARCHAR", self._llm_udf),
+                ("llm_filter", _FILTER_ARGS, "BOOLEAN", self._filter_udf)):
+            con.create_function(self.udf_name(function), impl,
+                                ["VARCHAR"] + [t for _, t, _ in args], returns, type="arrow",
+                                null_handling="special", side_effects=False)
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Define ``llm``, ``llm_filter`` and ``llm_agg`` on ``con`` (a cursor of the database
+        the UDFs were created on, e.g. one per thread); returns ``con``.
+
+        >>> cur = fns.attach(con.cursor())                                # doctest: +SKIP
+        """
+        def params(args: Sequence[tuple[str, str, str]]) -> tuple[str, str]:
+            decl = "".join(f", {name} := {default}" for name, _, default in args)
+            return decl, "".join(f", {name}" for name, _, _ in args)
+
+        gen_decl, gen_pass = params(_GENERATION_ARGS)
+        filt_decl, filt_pass = params(_FILTER_ARGS)
+        llm, flt = self.udf_name("llm"), self.udf_name("llm_filter")
+        # Temporary macros: connection-local, so nothing is written into a database file.
+        con.execute(f"CREATE OR REPLACE TEMP MACRO llm(prompt{gen_decl}) AS "
+                    f"{llm}(CAST(prompt AS VARCHAR){gen_pass})")
+        con.execute(f"CREATE OR REPLACE TEMP MACRO llm_filter(prompt{filt_decl}) AS "
+                    f"{flt}(CAST(prompt AS VARCHAR){filt_pass})")
+        con.execute(
+            f"CREATE OR REPLACE TEMP MACRO llm_agg(template, value{gen_decl}) AS {llm}("
+            "replace(template, '{}', string_agg(COALESCE(CAST(value AS VARCHAR), ''), chr(10) "
+            f"ORDER BY value)){gen_pass})")
+        return con
+
+    # -- the UDFs ------------------------------------------------------------------------------
+    def _llm_udf(self, prompts: Any, max_tokens: Any, temperature: Any, top_p: Any, top_k: Any,
+                 seed: Any, system: Any, stop: Any) -> pa.Array:
+        rows = _columns(prompts, max_tokens, temperature, top_p, top_k, seed, system, stop)
+        keys = []
+        for prompt, mt, temp, tp, tk, sd, sys_msg, st in rows:
+            if prompt is None:
+                keys.append(None)
+                continue
+            params = SamplingParams(
+                max_tokens=DEFAULT_MAX_TOKENS if mt is None else int(mt),
+                temperature=0.0 if temp is None else float(temp),
+                top_p=1.0 if tp is None else float(tp), top_k=0 if tk is None else int(tk),
+                seed=None if sd is None else int(sd), stop=tuple(st or ()))
+            keys.append((prompt, sys_msg, params))
+        answers = self._answer(keys, lambda c: c.text)
+        return pa.array(answers, type=pa.string())
+
+    def _filter_udf(self, prompts: Any, system: Any) -> pa.Array:
+        params = SamplingParams(max_tokens=4, choices=FILTER_CHOICES)
+        keys = [None if p is None else (p, s, params) for p, s in _columns(prompts, system)]
+        answers = self._answer(keys, lambda c: c.choice in (0, 2))
+        return pa.array(answers, type=pa.bool_())
+
+    def _answer(self, keys: list[tuple[Any, ...] | None], value: Any) -> list[Any]:
+        """Answer every row: memo first, then each distinct missing prompt once, in one call."""
+        self._stats["chunks"] += 1
+        self._stats["rows"] += len(keys)
+        distinct = list(dict.fromkeys(k for k in keys if k is not None))
+        self._stats["prompts"] += len(distinct)
+        with self._lock:
+            found = {k: self._memo[k] for k in distinct if k in self._memo}
+            for k in found:
+                self._memo.move_to_end(k)
+            missing = [k for k in distinct if k not in found]
+            self._stats["memo_hits"] += len(found)
+            if missing:
+                engine = self.engine
+                inputs = [_render(engine, prompt, system) for prompt, system, _ in missing]
+                plist = [_seeded(engine, prompt, system, p) for prompt, system, p in missing]
+                completions = engine.generate(inputs, plist)
+                self._stats["generated"] += len(missing)
+                for k, c in zip(missing, completions):
+                    found[k] = value(c)
+                    self._memo[k] = found[k]
+                while len(self._memo) > self.max_memo:
+                    self._memo.popitem(last=False)
+        return [None if k is None else found[k] for k in keys]
+
+
+def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any = None,
+             device: str = "cpu", **options: Any) -> LLMFunctions:
+    """Register ``llm``, ``llm_filter`` and ``llm_agg`` on a plain DuckDB connection.
+
+    ``model`` is what :func:`heliumsql.connect` takes (checkpoint directory, cached Hugging
+    Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model); ``engine=`` shares an
+    existing engine instead (e.g. ``heliumsql.connect(...).engine`` or another registration's
+    ``.engine``). The engine loads on the first LLM call. Other ``options`` go to the engine
+    (``max_memo=`` sizes the answer memo). For other threads, attach a cursor:
+    ``fns.attach(con.cursor())``.
+
+    >>> fns = register(duckdb.connect(), model="path/to/checkpoint")     # doctest: +SKIP
+    >>> fns.stats()["generated"]                                          # doctest: +SKIP
+    0
+    """
+    max_memo = options.pop("max_memo", 100_000)
+    functions = LLMFunctions(model, engine=engine, device=device, max_memo=max_memo, **options)
+    functions.create_udfs(con)
+    functions.attach(con)
+    return functions
+
+
+def _columns(*arrays: Any) -> list[tuple[Any, ...]]:
+    return list(zip(*(a.to_pylist() for a in arrays)))
+
+
+def _builtin_model() -> Any:
+    try:
+        from heliumsql.models import builtin_model_path
+    except ImportError:
+        builtin_model_path = None
+    path = builtin_model_path() if builtin_model_path is not None else None
+    if path is None:
+        raise ModelLoadError("no built-in model is installed; pass model= a checkpoint directory "
+                             "or cached Hugging Face id: heliumsql.duckdb.register(con, model=...)")
+    return path
+
+
+def _render(engine: Any, prompt: str, system: str | None) -> list[int]:
+    """The chat-formatted token ids the SQL layer would send for this prompt."""
+    from heliumsql.prompting import chat_token_ids
+
+    return chat_token_ids(engine.tokenizer, prompt, system=system)
+
+
+def _seeded(engine: Any, prompt: str, system: str | None, params: SamplingParams
+            ) -> SamplingParams:
+    """With temperature > 0, the seed the SQL layer derives, so both give the same sample."""
+    if params.greedy:
+        return params
+    from heliumsql import prompting
+
+    return prompting.seeded(engine, prompt, params, system=system)
+
+
+__all__ = ["FILTER_CHOICES", "LLMFunctions", "register"]

@@ -1,0 +1,110 @@
+"""heliumsql.duckdb.register: LLM functions on a plain DuckDB connection."""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import pytest
+
+import heliumsql.duckdb as hdb
+from heliumsql.errors import ModelLoadError
+
+
+@pytest.fixture()
+def con(engine):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE reviews AS SELECT * FROM (VALUES (1, 'great fit', 5), "
+                "(2, 'arrived late', 2), (3, 'great fit', 4), (4, NULL, 1)) t(id, review, stars)")
+    yield con
+    con.close()
+
+
+def test_llm_matches_hf_generate_per_row(con, engine, reference):
+    fns = hdb.register(con, engine=engine)
+    rows = con.sql("SELECT id, review, llm('Review: ' || review, max_tokens => 5) AS out "
+                   "FROM reviews ORDER BY id").fetchall()
+    for _id, review, out in rows:
+        if review is None:
+            assert out is None  # NULL in, NULL out, like any SQL function
+        else:
+            assert out == reference(f"Review: {review}", max_tokens=5)
+    # 'great fit' appears twice in the chunk: generated once.
+    assert fns.stats()["generated"] == 2
+
+
+def test_named_args_both_syntaxes_and_system(con, engine, reference):
+    hdb.register(con, engine=engine)
+    a, b = con.execute("SELECT llm('hi', max_tokens => 3, system => 'Be brief'), "
+                   "llm('hi', max_tokens := 3, system := 'Be brief')").fetchall()[0]
+    assert a == b == reference("hi", max_tokens=3, system="Be brief")
+
+
+def test_llm_filter_returns_booleans_matching_constrained_choice(con, engine, reference):
+    hdb.register(con, engine=engine)
+    rows = con.sql("SELECT review, llm_filter('Is this positive? ' || review) FROM reviews "
+                   "WHERE review IS NOT NULL").fetchall()
+    for review, verdict in rows:
+        assert isinstance(verdict, bool)
+        assert verdict == reference.yes(f"Is this positive? {review}")
+    kept = con.execute("SELECT count(*) FROM reviews WHERE llm_filter('Is this positive? ' || review)"
+                   ).fetchall()[0][0]
+    assert kept == sum(v for _, v in rows)
+
+
+def test_llm_agg_renders_sorted_group_values(con, engine, reference):
+    hdb.register(con, engine=engine)
+    rows = con.sql("SELECT stars > 3 AS good, llm_agg('Summarize:\n{}', review, max_tokens => 4) "
+                   "FROM reviews GROUP BY good ORDER BY good").fetchall()
+    # NULLs sort last and render as the empty string.
+    assert rows == [(False, reference("Summarize:\narrived late\n", max_tokens=4)),
+                    (True, reference("Summarize:\ngreat fit\ngreat fit", max_tokens=4))]
+
+
+def test_dedupe_in_chunk_and_memo_across_chunks_and_queries(engine):
+    con = duckdb.connect()
+    fns = hdb.register(con, engine=engine)
+    query = "SELECT count(DISTINCT llm('n' || (i % 3)::VARCHAR, max_tokens => 2)) FROM range(5000) t(i)"
+    assert con.execute(query).fetchall()[0][0] >= 1
+    stats = fns.stats()
+    assert stats["rows"] == 5000 and stats["chunks"] >= 3  # DuckDB hands 2,048 rows at a time
+    assert stats["generated"] == 3
+    con.sql(query).fetchall()
+    assert fns.stats()["generated"] == 3  # the memo answers the second run
+
+
+def test_threads_with_attached_cursors_share_one_engine(engine, reference):
+    con = duckdb.connect()
+    fns = hdb.register(con, engine=engine)
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            cur = fns.attach(con.cursor())
+            results[k] = cur.sql(f"SELECT i, llm('t{k} ' || i::VARCHAR, max_tokens => 2) "
+                                 "FROM range(3) t(i) ORDER BY i").fetchall()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k, rows in results.items():
+        assert rows == [(i, reference(f"t{k} {i}", max_tokens=2)) for i in range(3)]
+    assert fns.stats()["generated"] == 12
+
+
+def test_model_loads_lazily_and_bad_path_names_it(tmp_path):
+    con = duckdb.connect()
+    missing = tmp_path / "no-such-model"
+    hdb.register(con, model=str(missing))  # nothing loads yet
+    assert con.execute("SELECT 1 + 1").fetchall() == [(2,)]
+    with pytest.raises(duckdb.Error, match="no-such-model"):
+        con.sql("SELECT llm('hi')").fetchall()
+    with pytest.raises(ModelLoadError):
+        hdb.LLMFunctions(str(missing)).engine
+    assert con.execute("SELECT 2 + 2").fetchall() == [(4,)]

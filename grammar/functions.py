@@ -1,0 +1,170 @@
+"""The catalog of LLM functions: what each takes, its defaults, and the checks on a call.
+
+``max_tokens`` defaults to 64: enough for a label or a sentence, small enough that a forgotten
+limit does not stall a query. ``temperature`` defaults to 0 (greedy), so results are repeatable.
+
+>>> import sqlglot, heliumsql.grammar
+>>> call = sqlglot.parse_one("SELECT llm('Hi {name}', max_tokens => 8)", read="helium").expressions[0]
+>>> args = bind_arguments(call)
+>>> args.template.columns, args.option("max_tokens"), args.option("temperature")
+(('name',), 8, 0.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from heliumsql.errors import BindError
+from heliumsql.grammar.expressions import LlmFunc, TableArg
+from heliumsql.grammar.templates import Template, parse_template
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """A named argument: ``type`` is int, float, str or str_list; ``choices`` limits a str."""
+
+    name: str
+    type: str
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One LLM function: ``kind`` is scalar, filter, aggregate or table; ``returns`` its SQL type."""
+
+    name: str
+    kind: str
+    returns: str
+    args: tuple[ArgSpec, ...]
+
+    def arg(self, name: str) -> ArgSpec | None:
+        return next((a for a in self.args if a.name == name), None)
+
+
+_MODEL = ArgSpec("model", "str")
+_SYSTEM = ArgSpec("system", "str")
+_ON_ERROR = ArgSpec("on_error", "str", "raise", choices=("raise", "null"))
+_GENERATION = (
+    _MODEL, ArgSpec("max_tokens", "int", 64, minimum=1), ArgSpec("temperature", "float", 0.0, minimum=0),
+    ArgSpec("top_p", "float", 1.0, minimum=0, maximum=1), ArgSpec("top_k", "int", 0, minimum=0),
+    ArgSpec("stop", "str_list", ()), ArgSpec("seed", "int"), _SYSTEM, _ON_ERROR,
+)
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION),
+    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR)),
+    "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
+    "llm_map": FunctionSpec("llm_map", "table", "TABLE", _GENERATION + (
+        ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1))),
+}
+
+
+@dataclass(frozen=True)
+class CallArguments:
+    """A call's arguments, checked: the prompt (a Template, or any VARCHAR expression), the
+    context columns as (name, expression), every option with defaults filled in, and for
+    ``llm_map`` the input relation (``TableArg`` or ``exp.Subquery``)."""
+
+    function: FunctionSpec
+    prompt: Template | exp.Expr
+    context: tuple[tuple[str, exp.Expr], ...]
+    options: tuple[tuple[str, Any], ...]
+    source: exp.Expr | None = None
+
+    @property
+    def template(self) -> Template | None:
+        return self.prompt if isinstance(self.prompt, Template) else None
+
+    def option(self, name: str) -> Any:
+        return dict(self.options)[name]
+
+
+def _literal(spec: FunctionSpec, arg: ArgSpec, value: exp.Expr) -> Any:
+    where = f"{spec.name}(): argument {arg.name} => {value.sql('duckdb')}"
+    negative = isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal)
+    literal = value.this if negative else value
+    if arg.type == "str_list" and isinstance(value, exp.Array):
+        return tuple(_literal(spec, ArgSpec(arg.name, "str"), v) for v in value.expressions)
+    if not isinstance(literal, exp.Literal):
+        raise BindError(f"{where} must be a literal {_TYPE_WORDS[arg.type]}, not an expression")
+    if arg.type in ("str", "str_list"):
+        if not literal.is_string:
+            raise BindError(f"{where} must be a literal {_TYPE_WORDS[arg.type]}")
+        if arg.choices and literal.this not in arg.choices:
+            raise BindError(f"{where} must be one of {', '.join(repr(c) for c in arg.choices)}")
+        return (literal.this,) if arg.type == "str_list" else literal.this
+    if literal.is_string:
+        raise BindError(f"{where} must be a literal {_TYPE_WORDS[arg.type]}, not a string")
+    try:
+        number = int(literal.this) if arg.type == "int" else float(literal.this)
+    except ValueError:
+        raise BindError(f"{where} must be a literal {_TYPE_WORDS[arg.type]}") from None
+    number = -number if negative else number
+    if arg.minimum is not None and number < arg.minimum:
+        raise BindError(f"{where} must be at least {arg.minimum:g}")
+    if arg.maximum is not None and number > arg.maximum:
+        raise BindError(f"{where} must be at most {arg.maximum:g}")
+    return number
+
+
+_TYPE_WORDS = {"int": "integer", "float": "number", "str": "string",
+               "str_list": "string or list of strings"}
+
+
+def context_name(value: exp.Expr) -> str:
+    """The label of a context column: its alias, its column name, or its SQL text."""
+    if isinstance(value, exp.Alias):
+        return value.alias
+    if isinstance(value, exp.Column):
+        return value.name
+    return value.sql("duckdb")
+
+
+def bind_arguments(call: LlmFunc) -> CallArguments:
+    """Check a call against the catalog and split its arguments.
+
+    Raises BindError naming the function and argument for an unknown or repeated named
+    argument, a non-literal or mistyped option, or a missing prompt.
+    """
+    spec = FUNCTIONS[call.function_name]
+    positional: list[exp.Expr] = []
+    given: dict[str, Any] = {}
+    for value in call.expressions:
+        if isinstance(value, exp.Kwarg):
+            name = value.this.name.lower()
+            arg = spec.arg(name)
+            if arg is None:
+                allowed = ", ".join(a.name for a in spec.args)
+                raise BindError(f"{spec.name}() has no argument named {name!r}; it takes {allowed}")
+            if name in given:
+                raise BindError(f"{spec.name}(): argument {name} is given twice")
+            given[name] = _literal(spec, arg, value.expression)
+        else:
+            positional.append(value)
+    source = None
+    if spec.kind == "table":
+        if not positional or not isinstance(positional[0], (TableArg, exp.Subquery)):
+            raise BindError("llm_map() takes the input relation first: llm_map(TABLE t, 'template') "
+                            "or llm_map((SELECT ...), 'template')")
+        source = positional.pop(0)
+    if not positional:
+        raise BindError(f"{spec.name}() needs a prompt: {spec.name}('... {{column}} ...')")
+    first, rest = positional[0], positional[1:]
+    for value in positional:
+        if isinstance(value, TableArg):
+            raise BindError(f"{spec.name}(): TABLE {value.this.sql('duckdb')} is only allowed as "
+                            "the first argument of llm_map")
+    prompt: Template | exp.Expr
+    if isinstance(first, exp.Literal) and first.is_string:
+        prompt = parse_template(first.this)
+    else:
+        prompt = first
+    context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
+    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args)
+    return CallArguments(spec, prompt, context, options, source)

@@ -1,0 +1,300 @@
+"""Build the logical plan of one statement: every LLM call becomes an ``LlmNode``.
+
+Calls are planned innermost first (CTEs in order, subqueries before the query that reads them;
+in one SELECT: FROM, WHERE, GROUP BY, HAVING, ORDER BY, then the SELECT list). Each call's input
+is a DuckDB query over the same FROM/JOINs with the WHERE conjuncts that are already free of
+unplanned calls, so a SELECT-list call only sees rows that passed an ``llm_filter``. The call
+is then replaced by ``__helium_<id>(<prompt>)``; a later call's input reads that result.
+
+>>> plan = build_plan(parse("SELECT llm('Hi {name}') FROM people"), catalog, runtime)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Protocol
+
+import pyarrow as pa
+from sqlglot import exp
+
+from heliumsql.binder import Catalog, Scope, placeholder_column, render_prompt, unknown_column_error
+from heliumsql.errors import PlanError
+from heliumsql.grammar.expressions import LlmFunc, TableArg
+from heliumsql.grammar.functions import CallArguments, bind_arguments
+from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
+
+PROMPT_COLUMN = "__helium_prompt"
+_CLAUSE_RANK = {"from_": 0, "joins": 0, "laterals": 0, "where": 1, "group": 2, "having": 3,
+                "qualify": 3, "order": 4, "expressions": 5}
+_UDF_NAME = re.compile(r"^__helium_(\d+)$")
+_TABLE_NAME = re.compile(r"^__helium_map_(\d+)$")
+
+
+class Declarer(Protocol):
+    """Registers the per-query DuckDB objects a plan refers to, so later fragments can bind."""
+
+    def declare_udf(self, node_id: int, returns: str) -> None: ...
+
+    def declare_table(self, node_id: int, schema: pa.Schema) -> None: ...
+
+
+def has_llm(expression: exp.Expr | None) -> bool:
+    return expression is not None and expression.find(LlmFunc) is not None
+
+
+def _children(e: exp.Expr) -> Iterator[exp.Expr]:
+    # Argument order of the class (WITH first, then SELECT list, FROM, ...), not parse order.
+    for key in type(e).arg_types:
+        value = e.args.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, exp.Expr):
+                yield v
+
+
+def _postorder(root: exp.Expr) -> dict[int, int]:
+    order: dict[int, int] = {}
+
+    def visit(e: exp.Expr) -> None:
+        for child in _children(e):
+            visit(child)
+        order[id(e)] = len(order)
+
+    visit(root)
+    return order
+
+
+def _scope_of(call: exp.Expr) -> tuple[exp.Select | None, str]:
+    """The SELECT a call is evaluated in and the clause (arg key) it sits in."""
+    child, node = call, call.parent
+    while node is not None:
+        if isinstance(node, exp.Query):
+            return (node if isinstance(node, exp.Select) else None), child.arg_key or ""
+        child, node = node, node.parent
+    return None, ""
+
+
+def _between(call: exp.Expr, scope: exp.Expr | None, kinds: tuple[type, ...]) -> bool:
+    node = call.parent
+    while node is not None and node is not scope:
+        if isinstance(node, kinds) and not isinstance(node, LlmFunc):
+            return True
+        node = node.parent
+    return False
+
+
+def conjuncts(e: exp.Expr) -> list[exp.Expr]:
+    if isinstance(e, exp.And):
+        return conjuncts(e.left) + conjuncts(e.right)
+    return [e]
+
+
+def visible_ctes(select: exp.Expr) -> exp.With | None:
+    """The CTEs ``select`` can read: every enclosing WITH, but within the WITH that defines
+    ``select``'s own CTE only the CTEs before it. Inner definitions shadow outer ones."""
+    chain, node = [], select
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    on_path = {id(n) for n in chain}
+    ctes: list[exp.CTE] = []
+    recursive = False
+    for node in chain:
+        with_ = node.args.get("with_") if isinstance(node, exp.Expr) else None
+        if not isinstance(with_, exp.With):
+            continue
+        listed = with_.expressions
+        inside = next((i for i, c in enumerate(listed) if id(c) in on_path), len(listed))
+        ctes = [c for c in listed[:inside]] + ctes
+        recursive = recursive or bool(with_.args.get("recursive"))
+    if not ctes:
+        return None
+    seen: set[str] = set()
+    kept = []
+    for cte in reversed(ctes):
+        if cte.alias.lower() not in seen:
+            seen.add(cte.alias.lower())
+            kept.append(cte.copy())
+    return exp.With(expressions=list(reversed(kept)), recursive=recursive or None)
+
+
+def dependencies(query: exp.Expr | None) -> tuple[int, ...]:
+    """Ids of the nodes whose results ``query`` reads."""
+    if query is None:
+        return ()
+    ids = {int(m[1]) for f in query.find_all(exp.Anonymous) if (m := _UDF_NAME.match(f.name))}
+    ids |= {int(m[1]) for t in query.find_all(exp.Table) if (m := _TABLE_NAME.match(t.name))}
+    return tuple(sorted(ids))
+
+
+class Planner:
+    """Plans one statement; ``catalog`` binds fragments, ``runtime`` registers per-query UDFs."""
+
+    def __init__(self, catalog: Catalog, runtime: Declarer) -> None:
+        self.catalog, self.runtime = catalog, runtime
+        self.nodes: list[LlmNode] = []
+
+    def plan(self, statement: exp.Expr) -> LogicalPlan:
+        tree = statement.copy()
+        calls = list(tree.find_all(LlmFunc))
+        texts = {id(c): c.sql("helium") for c in calls}
+        post = _postorder(tree)
+
+        def key(call: exp.Expr) -> tuple[int, int, int]:
+            scope, clause = _scope_of(call)
+            return (post[id(scope)] if scope is not None else len(post),
+                    _CLAUSE_RANK.get(clause, 6), post[id(call)])
+
+        for call in sorted(calls, key=key):
+            self._plan_call(call, texts[id(call)])
+        return LogicalPlan(tuple(self.nodes), tree, self._output_columns(tree))
+
+    def _output_columns(self, tree: exp.Expr) -> tuple[str, ...]:
+        query = tree if isinstance(tree, exp.Query) else None
+        if query is None:
+            return ()
+        return self.catalog.columns_or_raise(query, "cannot bind the query")
+
+    def _plan_call(self, call: LlmFunc, text: str) -> None:
+        args = bind_arguments(call)
+        spec = args.function
+        node_id = len(self.nodes) + 1
+        if spec.kind == "table":
+            return self._plan_table(call, args, text, node_id)
+        if isinstance(call.parent, exp.Table):
+            raise PlanError(f"{spec.name}() returns a value, not a table; use llm_map(TABLE t, "
+                            "'template') in FROM")
+        if isinstance(call.parent, exp.Window):
+            raise PlanError(f"{spec.name}() cannot be used as a window function (OVER ...)")
+        scope, clause = _scope_of(call)
+        in_aggregate = _between(call, scope, (exp.AggFunc, exp.Window))
+        aggregate = spec.kind == "aggregate"
+        reason = ""
+        with_ = visible_ctes(scope) if scope is not None else None
+        if scope is None:
+            reason = "not inside a SELECT"
+        elif clause in ("joins", "laterals"):
+            reason = "in a JOIN condition"
+        elif _between(call, scope, (exp.Case, exp.If, exp.Lambda)):
+            reason = "in a conditional branch"
+        if scope is not None:
+            local = self.catalog.scope(scope, with_)
+            if local is None:
+                reason = reason or "its FROM clause cannot be bound on its own"
+            elif not self._resolve(call, args, scope, local):
+                reason = reason or "correlated with an outer query"
+        prompt = render_prompt(args, aggregate=aggregate)
+        fragment = None
+        if not reason:
+            fragment = self._fragment(scope, clause, prompt, with_, aggregate, in_aggregate)
+            if fragment is None:
+                reason = "its input cannot be bound on its own"
+        node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
+                       reason=reason)
+        self.runtime.declare_udf(node_id, spec.returns)
+        call.replace(exp.Anonymous(this=node.udf_name, expressions=[prompt.copy()]))
+        self.nodes.append(node)
+
+    def _resolve(self, call: LlmFunc, args: CallArguments, scope: exp.Select, local: Scope) -> bool:
+        """Check every placeholder and context column; False if one only resolves in an outer
+        query (correlated), BindError if it resolves nowhere."""
+        names = [(p.name, True) for p in (args.template.placeholders if args.template else ())]
+        names += [(c.sql("duckdb"), False) for _, v in args.context for c in v.find_all(exp.Column)
+                  if not isinstance(c.this, exp.Star)]
+        correlated = False
+        for name, in_template in names:
+            if local.has(name):
+                continue
+            outer = scope.parent
+            found = False
+            while outer is not None and not found:
+                if isinstance(outer, exp.Select):
+                    s = self.catalog.scope(outer, visible_ctes(outer))
+                    found = s is not None and s.has(name)
+                outer = outer.parent
+            if not found:
+                raise unknown_column_error(name, args.function.name, local, in_template)
+            correlated = True
+        return not correlated
+
+    def _fragment(self, scope: exp.Select, clause: str, prompt: exp.Expr, with_: exp.With | None,
+                  aggregate: bool, in_aggregate: bool) -> exp.Select | None:
+        q = exp.Select(expressions=[exp.alias_(prompt.copy(), "prompt")])
+        for key in ("from_", "joins"):
+            value = scope.args.get(key)
+            if value:
+                q.set(key, [v.copy() for v in value] if isinstance(value, list) else value.copy())
+        where = scope.args.get("where")
+        if where is not None:
+            keep = [c.copy() for c in conjuncts(where.this) if not has_llm(c)]
+            if keep:
+                q.where(*keep, copy=False)
+        grouped = scope.args.get("group") is not None
+        if aggregate or (grouped and not in_aggregate and clause in ("expressions", "having", "order")):
+            if grouped:
+                q.set("group", scope.args["group"].copy())
+            having = scope.args.get("having")
+            if having is not None and clause != "having":
+                keep = [c.copy() for c in conjuncts(having.this) if not has_llm(c)]
+                if keep:
+                    q.having(*keep, copy=False)
+        if with_ is not None:
+            q.set("with_", with_.copy())
+        candidates = [q]
+        # A SELECT-list call under LIMIT needs only the rows the LIMIT keeps; if the cut rows
+        # differ (ties), the UDF computes the few missing prompts on demand.
+        if (clause == "expressions" and scope.args.get("limit") is not None and not in_aggregate
+                and not scope.args.get("distinct") and not has_llm(scope.args.get("order"))):
+            limited = q.copy()
+            for key in ("order", "limit", "offset"):
+                if scope.args.get(key) is not None:
+                    limited.set(key, scope.args[key].copy())
+            candidates.insert(0, limited)
+        return next((c for c in candidates if self.catalog.columns(c) is not None), None)
+
+    def _call(self, args: CallArguments, text: str, prompt: exp.Expr) -> LlmCall:
+        spec = args.function
+        return LlmCall(spec.name, spec.kind, spec.returns, text, prompt, args.template, args.options)
+
+    def _plan_table(self, call: LlmFunc, args: CallArguments, text: str, node_id: int) -> None:
+        if not isinstance(call.parent, exp.Table):
+            raise PlanError("llm_map() is a table function; use it in FROM: "
+                            "SELECT * FROM llm_map(TABLE t, 'template')")
+        source_arg = args.source
+        if isinstance(source_arg, TableArg):
+            source: exp.Query = exp.select("*").from_(source_arg.this.copy())
+        else:
+            source = source_arg.this.copy()
+        scope, _ = _scope_of(call)
+        with_ = visible_ctes(scope if scope is not None else call)
+        if with_ is not None and not source.args.get("with_"):
+            source.set("with_", with_)
+        columns = self.catalog.columns_or_raise(source, "cannot bind the input of llm_map()")
+        local = Scope({"": columns})
+        placeholders = args.template.placeholders if args.template else ()
+        for p in placeholders:
+            if not local.has(p.column):
+                raise unknown_column_error(p.name, "llm_map", local, True)
+        output, n = args.option("as"), args.option("n")
+        added = [output] + (["sample"] if n > 1 else [])
+        clash = next((c for c in columns if c.lower() in (a.lower() for a in added)), None)
+        if clash:
+            raise PlanError(f"llm_map(): the input already has a column {clash!r}; "
+                            "name the output column with as => 'other_name'")
+        prompt = render_prompt(args, qualify=False)
+        inner = exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier("__helium_input")))
+        fragment = exp.select("*", exp.alias_(prompt.copy(), PROMPT_COLUMN)).from_(inner)
+        schema = self.catalog.con.sql(f"SELECT * FROM ({source.sql('duckdb')}) LIMIT 0").to_arrow_table().schema
+        schema = schema.append(pa.field(output, pa.string()))
+        if n > 1:
+            schema = schema.append(pa.field("sample", pa.int32()))
+        node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
+                       output=output, num_samples=n)
+        self.runtime.declare_table(node_id, schema)
+        call.replace(exp.to_identifier(node.table_name))
+        self.nodes.append(node)
+
+
+def build_plan(statement: exp.Expr, catalog: Catalog, runtime: Declarer) -> LogicalPlan:
+    """Plan ``statement`` (a parsed ``helium`` statement); see the module docstring."""
+    return Planner(catalog, runtime).plan(statement)

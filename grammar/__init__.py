@@ -6,7 +6,7 @@
 True
 """
 
-from heliumsql.grammar.dialect import Helium
+from heliumsql.grammar.dialect import Helium, display_sql
 from heliumsql.grammar.expressions import LLM_FUNCTIONS, Llm, LlmAgg, LlmFilter, LlmFunc, LlmMap, TableArg
 
-__all__ = ["Helium", "LLM_FUNCTIONS", "Llm", "LlmAgg", "LlmFilter", "LlmFunc", "LlmMap", "TableArg"]
+__all__ = ["Helium", "display_sql", "LLM_FUNCTIONS", "Llm", "LlmAgg", "LlmFilter", "LlmFunc", "LlmMap", "TableArg"]

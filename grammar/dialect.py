@@ -44,6 +44,16 @@ def _parse_llm_args(parser: "Helium.Parser") -> list[exp.Expr]:
             return args
 
 
+def display_sql(expression: exp.Expr) -> str:
+    """SQL text for people (EXPLAIN, error messages): one line, function names lower case.
+
+    >>> import sqlglot
+    >>> display_sql(sqlglot.parse_one("SELECT LLM('Hi {x}') FROM t", read="helium"))
+    "SELECT llm('Hi {x}') FROM t"
+    """
+    return expression.sql("helium", normalize_functions="lower")
+
+
 def _llm_parser(cls: type[LlmFunc]):  # noqa: ANN202
     return lambda self: self.expression(cls(expressions=_parse_llm_args(self)))
 

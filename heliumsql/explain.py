@@ -3,8 +3,8 @@
 ```
 Query
   Relational  SELECT id, __helium_1(...) AS label FROM reviews WHERE stars < 3
-  LLMMap #1  LLM('Is this review positive? {review}', max_tokens => 8)
-    input  SELECT CONCAT('Is this review positive? ', ...) AS prompt FROM reviews WHERE stars < 3
+  LLMMap #1  llm('Is this review positive? {review}', max_tokens => 8)
+    input  SELECT concat('Is this review positive? ', ...) AS prompt FROM reviews WHERE stars < 3
   Optimizer  eliminate_common_llm_calls
 ```
 ``__helium_<id>(...)`` in the relational statement is node #id's answer; EXPLAIN ANALYZE adds a
@@ -19,6 +19,7 @@ import re
 
 from sqlglot import exp
 
+from heliumsql.grammar.dialect import display_sql
 from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.stats import QueryStats
 
@@ -31,7 +32,7 @@ def _elide_prompts(tree: exp.Expr) -> str:
             return exp.Anonymous(this=e.name, expressions=[exp.var("...")])
         return e
 
-    return tree.copy().transform(elide).sql("duckdb")
+    return display_sql(tree.copy().transform(elide))
 
 
 def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
@@ -41,10 +42,10 @@ def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
     for node in plan.nodes:
         lines.append(f"  {node.operator} #{node.id}  {node.call.text}")
         if node.input is not None:
-            lines.append(f"    input  {node.input.sql('duckdb')}")
+            lines.append(f"    input  {display_sql(node.input)}")
         else:
             lines.append(f"    input  (on demand: {node.reason})")
-            lines.append(f"    prompt  {node.call.prompt.sql('duckdb')}")
+            lines.append(f"    prompt  {display_sql(node.call.prompt)}")
         if node.deps:
             lines.append(f"    reads  {', '.join(f'#{d}' for d in node.deps)}")
         if stats is not None and node.id in stats.operators:

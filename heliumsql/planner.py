@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from heliumsql.binder import Catalog, Scope, placeholder_column, render_prompt, unknown_column_error
 from heliumsql.errors import PlanError
+from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
 from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
@@ -137,7 +138,7 @@ class Planner:
     def plan(self, statement: exp.Expr) -> LogicalPlan:
         tree = statement.copy()
         calls = list(tree.find_all(LlmFunc))
-        texts = {id(c): c.sql("helium") for c in calls}
+        texts = {id(c): display_sql(c) for c in calls}
         post = _postorder(tree)
 
         def key(call: exp.Expr) -> tuple[int, int, int]:

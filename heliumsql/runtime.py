@@ -49,7 +49,7 @@ class QueryRuntime:
                 raise
 
         self.con.create_function(name, udf, ["VARCHAR"], returns, type="arrow",
-                                 null_handling="special", side_effects=True)
+                                 null_handling="special", side_effects=False)
         self._udfs.append(name)
 
     def declare_table(self, node_id: int, schema: pa.Schema) -> None:

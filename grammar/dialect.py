@@ -41,6 +41,9 @@ def _parse_llm_args(parser: "Helium.Parser") -> list[exp.Expr]:
                 parser.raise_error("Expected an argument")
             args.append(arg)
         if not parser._match(TokenType.COMMA):
+            # The caller consumes ")" leniently; insist on it so "llm('x' FROM t" is an error.
+            if parser._curr is None or parser._curr.token_type != TokenType.R_PAREN:
+                parser.raise_error("Expecting )")
             return args
 
 

@@ -42,6 +42,8 @@ def _rename(tree: exp.Expr | None, old: str, new: str) -> exp.Expr | None:
 def _union(a: exp.Query | None, b: exp.Query | None) -> exp.Query | None:
     if a is None or b is None:
         return a or b
+    if a == b:
+        return a
     left = exp.select("prompt").from_(exp.Subquery(this=a.copy(), alias=exp.TableAlias(this=exp.to_identifier("_a"))))
     right = exp.select("prompt").from_(exp.Subquery(this=b.copy(), alias=exp.TableAlias(this=exp.to_identifier("_b"))))
     return exp.union(left, right, distinct=False)
@@ -64,7 +66,9 @@ def _toposort(nodes: list[LlmNode]) -> list[LlmNode] | None:
 
 def _merge(plan: LogicalPlan, keep: LlmNode, drop: LlmNode) -> LogicalPlan | None:
     old, new = drop.udf_name, keep.udf_name
-    merged_input = _union(keep.input, drop.input)
+    merged_input = _rename(_union(keep.input, drop.input), old, new)
+    if keep.id in dependencies(merged_input):
+        return None  # one call reads the other's answers (e.g. through a subquery)
     nodes = []
     for node in plan.nodes:
         if node.id == drop.id:

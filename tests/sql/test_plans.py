@@ -1,0 +1,54 @@
+"""Golden plans: tests/fixtures/plans/*.sql hold a statement, then its EXPLAIN text, then a
+blank line. EXPLAIN never loads a model, so these run without one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import heliumsql
+
+PLANS = Path(__file__).parents[1] / "fixtures" / "plans"
+SCHEMA = """CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER, category VARCHAR);
+CREATE TABLE categories(category VARCHAR, title VARCHAR)"""
+
+
+def cases() -> list:
+    out = []
+    for path in sorted(PLANS.glob("*.sql")):
+        for i, block in enumerate(path.read_text().strip().split("\n\n")):
+            sql, _, expected = block.partition("\nQuery\n")
+            out.append(pytest.param(sql.strip(), "Query\n" + expected, id=f"{path.stem}-{i}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def schema_con():  # noqa: ANN201
+    con = heliumsql.connect(model="/nonexistent/model/never/loaded")
+    con.sql(SCHEMA)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize(("sql", "expected"), cases())
+def test_golden_plan(schema_con, sql: str, expected: str) -> None:
+    assert schema_con.explain(sql) == expected
+    # Deterministic: a second planning gives the same text (node ids restart per query).
+    assert schema_con.explain(sql) == expected
+
+
+def test_optimizer_off_is_shown_and_keeps_duplicates(schema_con) -> None:
+    sql = "SELECT llm('Say {review}') AS a, llm('Say {review}') AS b FROM reviews"
+    schema_con.sql("SET helium_optimizer = false")
+    try:
+        text = schema_con.explain(sql)
+    finally:
+        schema_con.sql("SET helium_optimizer = true")
+    assert "LLMMap #1" in text and "LLMMap #2" in text and text.endswith("Optimizer  off")
+    assert "LLMMap #2" not in schema_con.explain(sql)
+
+
+def test_pure_sql_plan_is_just_relational(schema_con) -> None:
+    assert schema_con.explain("SELECT count(*) FROM reviews") == \
+        "Query\n  Relational  SELECT count(*) FROM reviews"

@@ -18,5 +18,12 @@ def connect(database: str = ":memory:", model=None, **options):  # noqa: ANN001,
     return _connect(database, model=model, **options)
 
 
+def load_ipython_extension(ipython):  # noqa: ANN001, ANN201 - IPython's entry point
+    """``%load_ext heliumsql`` registers the ``%hsql`` / ``%%hsql`` magics."""
+    from heliumsql.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
 __all__ = ["BindError", "CancelledError", "EngineError", "ExecutionError", "HeliumError",
            "ModelLoadError", "ParseError", "PlanError", "PromptTooLongError", "connect"]

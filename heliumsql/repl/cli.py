@@ -46,6 +46,8 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the status."""
     args = parser().parse_args(argv)
+    # The REPL draws its own progress; Hugging Face's download/loading bars would garble it.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         status = _run(args)
     except BrokenPipeError:

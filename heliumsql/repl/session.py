@@ -103,7 +103,7 @@ class Session:
         if isinstance(exc, str):
             text = exc
         elif isinstance(exc, ParseError):
-            text = f"Parse error: {exc}"
+            text = str(exc)  # already "syntax error: ..." with the caret excerpt
         elif isinstance(exc, HeliumError):
             text = f"{type(exc).__name__}: {exc}"
         elif isinstance(exc, duckdb.Error):
@@ -150,7 +150,10 @@ class Session:
             self.err.print("[yellow]Query cancelled.[/]", highlight=False)
             return False
         except Exception as exc:  # noqa: BLE001 - the REPL reports every error and goes on
-            self.error(exc)
+            if _interrupted(exc):
+                self.err.print("[yellow]Query cancelled.[/]", highlight=False)
+            else:
+                self.error(exc)
             return False
         if self.timer:
             self.info(f"[dim]Run Time: {time.perf_counter() - started:.3f} s[/]")
@@ -166,3 +169,11 @@ class Session:
         except Exception:  # noqa: BLE001 - statements EXPLAIN cannot take (SET, CREATE...) run as is
             return
         self.console.print(plan, highlight=False, markup=False)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """DuckDB turns Ctrl-C during its own work into ``RuntimeError('Query interrupted')``."""
+    from heliumsql.errors import CancelledError
+
+    return isinstance(exc, CancelledError) or (
+        type(exc) is RuntimeError and "interrupted" in str(exc).lower())

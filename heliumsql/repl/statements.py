@@ -109,6 +109,10 @@ def read_items(text: str, *, final: bool = True) -> tuple[list[Item], str]:
         pending += line
         statements, pending = split_sql(pending)
         items.extend(Item("sql", s) for s in statements)
+        if statements and pending.lstrip().startswith("."):
+            # `SELECT 1; .mode csv` on one line: the command follows the statement.
+            items.append(Item("dot", pending.strip()))
+            pending = ""
     if final and pending.strip():
         items.append(Item("sql", pending.strip()))
         pending = ""

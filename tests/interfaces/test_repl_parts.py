@@ -25,7 +25,7 @@ def test_semicolons_in_strings_comments_and_identifiers_do_not_end_statements():
 
 
 def test_scripts_mix_dot_commands_and_multiline_statements():
-    items, rest = read_items(".mode csv\nSELECT\n  1;\n.timer off\nSELECT 2", final=True)
+    items, rest = read_items(".mode csv\nSELECT\n  1; .timer off\nSELECT 2", final=True)
     assert items == [Item("dot", ".mode csv"), Item("sql", "SELECT\n  1"),
                      Item("dot", ".timer off"), Item("sql", "SELECT 2")]
     assert rest == ""

@@ -133,7 +133,7 @@ class Connection:
         try:
             for offset, text in _split_statements(query):
                 result = self._run(text, query, offset, progress)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
         return result
 

@@ -84,7 +84,7 @@ class Executor:
                 self.con.execute(sql)
                 result = Result.empty(stats)
             stats.relational_s = time.perf_counter() - relational
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
         except duckdb.Error as exc:
             inner = runtime.error

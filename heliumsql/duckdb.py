@@ -38,17 +38,18 @@ import pyarrow as pa
 
 from heliumsql.engine.sampling import SamplingParams
 from heliumsql.errors import ModelLoadError
+from heliumsql.grammar.functions import FUNCTIONS
+from heliumsql.operators.base import stable_seed
+from heliumsql.operators.llm_filter import CHOICES as FILTER_CHOICES
+from heliumsql.prompting import chat_token_ids
 
-# Same answer constraint as the SQL layer's llm_filter: the first and third choices mean yes.
-FILTER_CHOICES = ("yes", "no", "Yes", "No")
-DEFAULT_MAX_TOKENS = 64
-
-_GENERATION_ARGS = (  # (name, SQL type, macro default)
-    ("max_tokens", "INTEGER", str(DEFAULT_MAX_TOKENS)), ("temperature", "DOUBLE", "0.0"),
-    ("top_p", "DOUBLE", "1.0"), ("top_k", "INTEGER", "0"), ("seed", "BIGINT", "NULL"),
-    ("system", "VARCHAR", "NULL"), ("stop", "VARCHAR[]", "NULL"),
+# Macro parameters (name, SQL type); defaults are NULL and filled from the grammar's catalog,
+# so UDF mode and heliumsql.connect() never disagree on a default.
+_GENERATION_ARGS = (
+    ("max_tokens", "INTEGER"), ("temperature", "DOUBLE"), ("top_p", "DOUBLE"), ("top_k", "INTEGER"),
+    ("seed", "BIGINT"), ("system", "VARCHAR"), ("stop", "VARCHAR[]"),
 )
-_FILTER_ARGS = (("system", "VARCHAR", "NULL"),)
+_FILTER_ARGS = (("system", "VARCHAR"),)
 _ids = itertools.count(1)
 
 
@@ -99,7 +100,7 @@ class LLMFunctions:
                 ("llm", _GENERATION_ARGS, "VARCHAR", self._llm_udf),
                 ("llm_filter", _FILTER_ARGS, "BOOLEAN", self._filter_udf)):
             con.create_function(self.udf_name(function), impl,
-                                ["VARCHAR"] + [t for _, t, _ in args], returns, type="arrow",
+                                ["VARCHAR"] + [t for _, t in args], returns, type="arrow",
                                 null_handling="special", side_effects=False)
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -108,9 +109,9 @@ class LLMFunctions:
 
         >>> cur = fns.attach(con.cursor())                                # doctest: +SKIP
         """
-        def params(args: Sequence[tuple[str, str, str]]) -> tuple[str, str]:
-            decl = "".join(f", {name} := {default}" for name, _, default in args)
-            return decl, "".join(f", {name}" for name, _, _ in args)
+        def params(args: Sequence[tuple[str, str]]) -> tuple[str, str]:
+            decl = "".join(f", {name} := NULL" for name, _ in args)
+            return decl, "".join(f", {name}" for name, _ in args)
 
         gen_decl, gen_pass = params(_GENERATION_ARGS)
         filt_decl, filt_pass = params(_FILTER_ARGS)
@@ -132,21 +133,18 @@ class LLMFunctions:
         rows = _columns(prompts, max_tokens, temperature, top_p, top_k, seed, system, stop)
         keys = []
         for prompt, mt, temp, tp, tk, sd, sys_msg, st in rows:
-            if prompt is None:
-                keys.append(None)
-                continue
-            params = SamplingParams(
-                max_tokens=DEFAULT_MAX_TOKENS if mt is None else int(mt),
-                temperature=0.0 if temp is None else float(temp),
-                top_p=1.0 if tp is None else float(tp), top_k=0 if tk is None else int(tk),
-                seed=None if sd is None else int(sd), stop=tuple(st or ()))
-            keys.append((prompt, sys_msg, params))
+            given = dict(max_tokens=mt, temperature=temp, top_p=tp, top_k=tk, seed=sd,
+                         system=sys_msg, stop=None if st is None else tuple(st))
+            # The options exactly as llm(...) in heliumsql.connect() would hold them (defaults
+            # from the grammar's catalog), so the derived sampling seed is the same too.
+            options = tuple((a.name, given[a.name] if given.get(a.name) is not None else a.default)
+                            for a in FUNCTIONS["llm"].args)
+            keys.append(None if prompt is None else (prompt, sys_msg, options))
         answers = self._answer(keys, lambda c: c.text)
         return pa.array(answers, type=pa.string())
 
     def _filter_udf(self, prompts: Any, system: Any) -> pa.Array:
-        params = SamplingParams(max_tokens=4, choices=FILTER_CHOICES)
-        keys = [None if p is None else (p, s, params) for p, s in _columns(prompts, system)]
+        keys = [None if p is None else (p, s, None) for p, s in _columns(prompts, system)]
         answers = self._answer(keys, lambda c: c.choice in (0, 2))
         return pa.array(answers, type=pa.bool_())
 
@@ -164,8 +162,10 @@ class LLMFunctions:
             self._stats["memo_hits"] += len(found)
             if missing:
                 engine = self.engine
-                inputs = [_render(engine, prompt, system) for prompt, system, _ in missing]
-                plist = [_seeded(engine, prompt, system, p) for prompt, system, p in missing]
+                inputs = [chat_token_ids(engine.tokenizer, prompt, system)
+                          for prompt, system, _ in missing]
+                plist = [_sampling_params(engine, prompt, options)
+                         for prompt, _, options in missing]
                 completions = engine.generate(inputs, plist)
                 self._stats["generated"] += len(missing)
                 for k, c in zip(missing, completions):
@@ -214,21 +214,19 @@ def _builtin_model() -> Any:
     return path
 
 
-def _render(engine: Any, prompt: str, system: str | None) -> list[int]:
-    """The chat-formatted token ids the SQL layer would send for this prompt."""
-    from heliumsql.prompting import chat_token_ids
-
-    return chat_token_ids(engine.tokenizer, prompt, system=system)
-
-
-def _seeded(engine: Any, prompt: str, system: str | None, params: SamplingParams
-            ) -> SamplingParams:
-    """With temperature > 0, the seed the SQL layer derives, so both give the same sample."""
-    if params.greedy:
-        return params
-    from heliumsql import prompting
-
-    return prompting.seeded(engine, prompt, params, system=system)
+def _sampling_params(engine: Any, prompt: str, options: tuple[tuple[str, Any], ...] | None
+                     ) -> SamplingParams:
+    """What the SQL layer's operators send for this call (``None``: an llm_filter call)."""
+    if options is None:
+        return SamplingParams(max_tokens=8, choices=FILTER_CHOICES)
+    opt = dict(options)
+    seed = None
+    if opt["temperature"] > 0:
+        # The SQL layer's derivation, so a sampled answer is the same in both modes.
+        seed = stable_seed(engine.fingerprint, prompt, options, 0)
+    return SamplingParams(max_tokens=opt["max_tokens"], temperature=opt["temperature"],
+                          top_p=opt["top_p"], top_k=opt["top_k"], stop=tuple(opt["stop"] or ()),
+                          seed=seed)
 
 
 __all__ = ["FILTER_CHOICES", "LLMFunctions", "register"]

@@ -108,3 +108,29 @@ def test_model_loads_lazily_and_bad_path_names_it(tmp_path):
     with pytest.raises(ModelLoadError):
         hdb.LLMFunctions(str(missing)).engine
     assert con.execute("SELECT 2 + 2").fetchall() == [(4,)]
+
+
+def test_same_answers_as_connect_for_the_same_query(con, engine):
+    import heliumsql
+
+    hsql = heliumsql.connect(engine=engine)
+    hsql.sql("CREATE TABLE reviews AS SELECT * FROM (VALUES (1, 'great fit', 5), "
+             "(2, 'arrived late', 2), (3, 'great fit', 4), (4, NULL, 1)) t(id, review, stars)")
+    hdb.register(con, engine=engine)
+    pairs = [
+        ("SELECT id, llm('Review: {review}', max_tokens => 5) FROM reviews WHERE review IS NOT NULL ORDER BY id",
+         "SELECT id, llm('Review: ' || review, max_tokens => 5) FROM reviews WHERE review IS NOT NULL ORDER BY id"),
+        # Sampling: the seed derives from the same inputs in both modes.
+        ("SELECT id, llm('Review: {review}', max_tokens => 5, temperature => 0.9, seed => 7) "
+         "FROM reviews WHERE review IS NOT NULL ORDER BY id",
+         "SELECT id, llm('Review: ' || review, max_tokens => 5, temperature => 0.9, seed => 7) "
+         "FROM reviews WHERE review IS NOT NULL ORDER BY id"),
+        ("SELECT id FROM reviews WHERE llm_filter('Positive? {review}', system => 'Answer yes or no') ORDER BY id",
+         # A template renders NULL as ''; a text prompt is NULL when any part is: COALESCE.
+         "SELECT id FROM reviews WHERE llm_filter('Positive? ' || COALESCE(review, ''), "
+         "system => 'Answer yes or no') ORDER BY id"),
+        ("SELECT stars > 3 AS good, llm_agg('All:\n{review}', max_tokens => 4) FROM reviews GROUP BY good ORDER BY good",
+         "SELECT stars > 3 AS good, llm_agg('All:\n{}', review, max_tokens => 4) FROM reviews GROUP BY good ORDER BY good"),
+    ]
+    for connect_sql, udf_sql in pairs:
+        assert con.sql(udf_sql).fetchall() == hsql.sql(connect_sql).fetchall(), udf_sql

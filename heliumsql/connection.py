@@ -113,6 +113,11 @@ class Connection:
                                   **self._engine_options)
         return self._engine
 
+    @property
+    def engine_loaded(self) -> bool:
+        """Whether the engine is already loaded (reading ``engine`` would load it)."""
+        return self._engine is not None
+
     def _model_names(self) -> frozenset[str]:
         if self._model is None or isinstance(self._model, tuple):
             return frozenset()
@@ -135,6 +140,11 @@ class Connection:
                 result = self._run(text, query, offset, progress)
         except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
+        except RuntimeError as exc:
+            # DuckDB reports Ctrl-C during its own work as RuntimeError("Query interrupted").
+            if type(exc) is RuntimeError and "interrupted" in str(exc).lower():
+                raise CancelledError("query cancelled; the connection is still usable") from exc
+            raise
         return result
 
     def explain(self, query: str, analyze: bool = False) -> str:

@@ -128,6 +128,16 @@ def dependencies(query: exp.Expr | None) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def _name_llm_columns(tree: exp.Expr) -> None:
+    """Alias unaliased SELECT-list expressions holding LLM calls with their own text, so the
+    user sees ``llm('...')`` as the column name rather than the internal UDF call."""
+    for select in tree.find_all(exp.Select):
+        for projection in select.expressions:
+            if not isinstance(projection, exp.Alias) and has_llm(projection):
+                name = display_sql(projection)
+                projection.replace(exp.alias_(projection.copy(), name, quoted=True))
+
+
 class Planner:
     """Plans one statement; ``catalog`` binds fragments, ``runtime`` registers per-query UDFs."""
 
@@ -137,6 +147,7 @@ class Planner:
 
     def plan(self, statement: exp.Expr) -> LogicalPlan:
         tree = statement.copy()
+        _name_llm_columns(tree)
         calls = list(tree.find_all(LlmFunc))
         texts = {id(c): display_sql(c) for c in calls}
         post = _postorder(tree)

@@ -57,3 +57,7 @@ class QueryStats:
         return (f"rows={self.rows} llm_calls={self.llm_calls} prompt_tokens={self.prompt_tokens} "
                 f"cached_tokens={self.cached_tokens} generated_tokens={self.generated_tokens} "
                 f"relational_time={self.relational_s:.3f}s time={self.total_s:.3f}s")
+
+    def __str__(self) -> str:
+        lines = [f"{s.operator}  {s.line()}" for s in self.operators.values()]
+        return "\n".join(lines + [f"Total  {self.line()}"])

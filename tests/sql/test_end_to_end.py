@@ -171,3 +171,8 @@ def test_explain_statement_returns_one_plan_row(con):
     analyzed = con.sql(f"EXPLAIN ANALYZE SELECT llm('{{review}}', max_tokens => {MT}) FROM reviews")
     text = analyzed.fetchall()[0][0]
     assert "rows_in=5" in text and "distinct_prompts=4" in text and "Total  rows=5" in text
+
+
+def test_unaliased_call_is_named_by_its_text(con):
+    res = con.sql(f"SELECT id, llm('{{review}}', max_tokens => {MT}) FROM reviews WHERE id = 1")
+    assert res.columns == ["id", f"llm('{{review}}', max_tokens => {MT})"]

@@ -119,6 +119,29 @@ def visible_ctes(select: exp.Expr) -> exp.With | None:
     return exp.With(expressions=list(reversed(kept)), recursive=recursive or None)
 
 
+def prune_ctes(query: exp.Query) -> exp.Query:
+    """Drop the CTEs ``query`` does not read (directly or through other CTEs), so a fragment
+    never depends on LLM results it does not use."""
+    with_ = query.args.get("with_")
+    if not isinstance(with_, exp.With):
+        return query
+
+    def tables(e: exp.Expr) -> set[str]:
+        return {t.name.lower() for t in e.find_all(exp.Table) if not t.args.get("db")}
+
+    body = query.copy()
+    body.set("with_", None)
+    needed = tables(body)
+    kept = []
+    for cte in reversed(with_.expressions):
+        if cte.alias.lower() in needed:
+            kept.append(cte)
+            needed |= tables(cte.this)
+    query.set("with_", exp.With(expressions=list(reversed(kept)),
+                                recursive=with_.args.get("recursive")) if kept else None)
+    return query
+
+
 def dependencies(query: exp.Expr | None) -> tuple[int, ...]:
     """Ids of the nodes whose results ``query`` reads."""
     if query is None:
@@ -252,6 +275,7 @@ class Planner:
                     q.having(*keep, copy=False)
         if with_ is not None:
             q.set("with_", with_.copy())
+            prune_ctes(q)
         candidates = [q]
         # A SELECT-list call under LIMIT needs only the rows the LIMIT keeps; if the cut rows
         # differ (ties), the UDF computes the few missing prompts on demand.
@@ -281,6 +305,7 @@ class Planner:
         with_ = visible_ctes(scope if scope is not None else call)
         if with_ is not None and not source.args.get("with_"):
             source.set("with_", with_)
+            prune_ctes(source)
         columns = self.catalog.columns_or_raise(source, "cannot bind the input of llm_map()")
         local = Scope({"": columns})
         placeholders = args.template.placeholders if args.template else ()

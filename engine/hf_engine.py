@@ -17,7 +17,7 @@ import torch
 from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.model_loader import ModelSpec, load_model
 from heliumsql.engine.request import Completion
-from heliumsql.engine.sampling import SamplingParams
+from heliumsql.engine.sampling import SamplingParams, finish_text, params_list
 from heliumsql.errors import PromptTooLongError
 
 
@@ -27,24 +27,6 @@ def model_fingerprint(model: Any) -> str:
     for _, tensor in list(model.state_dict().items())[:4]:
         digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-def params_list(params: Params, n: int) -> list[SamplingParams]:
-    if isinstance(params, SamplingParams):
-        return [params] * n
-    out = list(params)
-    if len(out) != n:
-        raise ValueError(f"got {len(out)} SamplingParams for {n} prompts")
-    return out
-
-
-def finish_text(tokenizer: Any, token_ids: Sequence[int], params: SamplingParams) -> tuple[str, bool]:
-    """Decode generated ids, cut at the first stop string; returns (text, stopped_by_string)."""
-    text = tokenizer.decode(list(token_ids), skip_special_tokens=True)
-    cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
-    if cut >= 0:
-        return text[:cut].strip(), True
-    return text.strip(), False
 
 
 class HFGenerateEngine:

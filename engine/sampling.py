@@ -1,8 +1,12 @@
-"""Generation parameters shared by every engine backend."""
+"""Generation parameters shared by every engine backend, and the sampler of the local engine."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import torch
 
 from heliumsql.errors import EngineError
 
@@ -46,3 +50,105 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+
+def params_list(params: SamplingParams | Sequence[SamplingParams], n: int) -> list[SamplingParams]:
+    """One :class:`SamplingParams` per prompt (a single one applies to all)."""
+    if isinstance(params, SamplingParams):
+        return [params] * n
+    out = list(params)
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} SamplingParams for {n} prompts")
+    return out
+
+
+def finish_text(tokenizer: Any, token_ids: Sequence[int], params: SamplingParams) -> tuple[str, bool]:
+    """Decode generated ids, cut at the first stop string; returns (text, stopped_by_string)."""
+    text = tokenizer.decode(list(token_ids), skip_special_tokens=True)
+    cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
+    if cut >= 0:
+        return text[:cut].strip(), True
+    return text.strip(), False
+
+
+class ChoiceTrie:
+    """Constrained decoding among fixed answers, walked over their token sequences.
+
+    While several choices fit what was generated, only their next tokens are allowed (plus
+    EOS where one choice is already complete and a longer one extends it); once the choices
+    still possible all spell the same tokens, the answer is decided and the rest is forced,
+    so the engine finishes without running the forced steps.
+
+    >>> trie = ChoiceTrie([[5, 6], [5, 7], [8]], eos=0)
+    >>> trie.allowed([]), trie.resolved([]), trie.resolved([8])
+    ([5, 8], None, 2)
+    """
+
+    def __init__(self, token_seqs: Sequence[Sequence[int]], eos: int | None) -> None:
+        self.seqs = [tuple(s) for s in token_seqs]
+        self.eos = eos
+
+    def _candidates(self, done: Sequence[int]) -> list[int]:
+        n, prefix = len(done), tuple(done)
+        return [i for i, s in enumerate(self.seqs) if s[:n] == prefix]
+
+    def resolved(self, done: Sequence[int]) -> int | None:
+        """The chosen index once ``done`` decides the answer, else ``None``."""
+        n = len(done)
+        if n and self.eos is not None and done[-1] == self.eos:
+            complete = [i for i, s in enumerate(self.seqs) if s == tuple(done[:-1])]
+            return complete[0] if complete else None
+        cands = self._candidates(done)
+        if cands and all(self.seqs[i] == self.seqs[cands[0]] for i in cands):
+            return cands[0]
+        return None
+
+    def allowed(self, done: Sequence[int]) -> list[int]:
+        n = len(done)
+        cands = self._candidates(done)
+        nxt = {self.seqs[i][n] for i in cands if len(self.seqs[i]) > n}
+        if self.eos is not None and (not nxt or any(len(self.seqs[i]) == n for i in cands)):
+            nxt.add(self.eos)
+        return sorted(nxt)
+
+
+class Sampler:
+    """Picks each sequence's next token from its logits row (greedy, seeded sampling, choices).
+
+    Greedy rows are one vectorized ``argmax``; sampled rows draw from their own request's
+    ``torch.Generator``, so a seeded result does not depend on what else is in the batch.
+    """
+
+    def __call__(self, logits: torch.Tensor, params: Sequence[SamplingParams],
+                 generators: Sequence[torch.Generator | None],
+                 allowed: Sequence[list[int] | None]) -> list[int]:
+        if any(a is not None for a in allowed):
+            masked = torch.full_like(logits, float("-inf"))
+            for i, a in enumerate(allowed):
+                if a is None:
+                    masked[i] = logits[i]
+                else:
+                    idx = torch.tensor(a, device=logits.device)
+                    masked[i, idx] = logits[i, idx]
+            logits = masked
+        tokens = logits.argmax(-1).tolist()
+        for i, p in enumerate(params):
+            if not p.greedy:
+                tokens[i] = self._sample(logits[i].float(), p, generators[i])
+        return tokens
+
+    @staticmethod
+    def _sample(row: torch.Tensor, p: SamplingParams, gen: torch.Generator | None) -> int:
+        # Same order as transformers' warpers: temperature, top-k, top-p.
+        row = row / p.temperature
+        if p.top_k and p.top_k < row.numel():
+            kth = torch.topk(row, p.top_k).values[-1]
+            row = row.masked_fill(row < kth, float("-inf"))
+        if p.top_p < 1.0:
+            sorted_logits, order = torch.sort(row)
+            cum = sorted_logits.softmax(-1).cumsum(-1)
+            drop = cum <= 1 - p.top_p
+            drop[-1] = False
+            row = row.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+        probs = row.softmax(-1)
+        return int(torch.multinomial(probs, 1, generator=gen).item())

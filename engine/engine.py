@@ -1,0 +1,318 @@
+"""``Engine``: HeliumSQL's local inference engine (paged KV pool, radix cache, continuous batching).
+
+There is no background thread. A caller of :meth:`Engine.generate` / :meth:`Engine.stream`
+queues its requests, then takes the engine lock and runs steps until its own requests are
+done; each step serves every queued request, so concurrent callers share steps and a
+caller often finds its completions already made by another thread's step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence as Seq
+from typing import Any
+
+import torch
+
+from heliumsql.engine.attention import flash_available
+from heliumsql.engine.config import EngineConfig
+from heliumsql.engine.hf_engine import model_fingerprint
+from heliumsql.engine.interface import Params, Prompt
+from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.model_loader import ModelSpec, load_model
+from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
+from heliumsql.engine.request import Completion
+from heliumsql.engine.runner import ModelRunner, check_supported, model_geometry
+from heliumsql.engine.sampling import ChoiceTrie, Sampler, SamplingParams, finish_text, params_list
+from heliumsql.engine.scheduler import Batch, Scheduler
+from heliumsql.engine.sequence import Sequence, SeqStatus
+from heliumsql.errors import EngineError, PromptTooLongError
+
+_STAT_KEYS = ("prompt_tokens", "cached_tokens", "computed_prefill_tokens", "generated_tokens",
+              "preemptions", "evictions", "steps")
+
+
+class _Call:
+    """The requests of one ``generate``/``stream`` call and its finished completions."""
+
+    def __init__(self) -> None:
+        self.seqs: list[Sequence] = []
+        self.ready: deque[Completion] = deque()
+        self.outstanding = 0
+        self.error: BaseException | None = None
+
+
+class Engine:
+    """Serve LLM requests from a Hugging Face causal LM with a shared paged KV cache.
+
+    ``model`` is anything :func:`~heliumsql.engine.load_model` accepts. Greedy output is
+    token-identical to Hugging Face ``generate``. Extra keywords are :class:`EngineConfig`
+    fields (``num_blocks``, ``max_num_seqs``, ``attention``, ``gpu_memory_fraction``).
+
+    >>> eng = Engine("path/to/checkpoint", device="cpu")                     # doctest: +SKIP
+    >>> [c.text for c in eng.generate(["Hi", "Hello"], SamplingParams(max_tokens=8))]  # doctest: +SKIP
+    """
+
+    def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None,
+                 block_size: int = 16, kv_cache_memory: int | None = None,
+                 max_batch_tokens: int | None = None, **more: Any) -> None:
+        self.config = EngineConfig.from_kwargs(block_size=block_size, kv_cache_memory=kv_cache_memory,
+                                               max_batch_tokens=max_batch_tokens, **more)
+        self.model, self.tokenizer = load_model(model, device, dtype)
+        self.device = torch.device(device)
+        cfg = self.model.config
+        self.max_context = int(getattr(cfg, "max_position_embeddings", None)
+                               or getattr(cfg, "n_positions", 2048))
+        check_supported(self.model, self.max_context)
+        self.fingerprint = model_fingerprint(self.model)
+        dtype_ = next(self.model.parameters()).dtype
+        layers, kv_heads, head_dim = model_geometry(cfg)
+        per_block = KVPool.bytes_per_block(layers, block_size, kv_heads, head_dim, dtype_)
+        num_blocks = self.config.pool_blocks(per_block, self.max_context, self.device)
+        self.pool = KVPool(layers, num_blocks, block_size, kv_heads, head_dim, dtype_, self.device)
+        self.radix = RadixCache(self.pool)
+        self.scheduler = Scheduler(self.pool, self.radix, block_size,
+                                   self.config.batch_tokens(self.device), self.config.max_num_seqs)
+        backend = self.config.attention
+        if backend == "auto":
+            backend = "flash" if flash_available(self.device, dtype_) else "torch"
+        elif backend == "flash" and not flash_available(self.device, dtype_):
+            raise EngineError("attention='flash' needs flash-attn installed, a CUDA device and "
+                              "float16/bfloat16; use attention='torch'")
+        self.runner = ModelRunner(self.model, self.pool, block_size, backend)
+        self.sampler = Sampler()
+        self._lock = threading.Lock()
+        self._pins: dict[int, RadixNode] = {}
+        self._pin_ids = itertools.count(1)
+        self._tries: dict[tuple[str, ...], ChoiceTrie] = {}
+        self._counters = dict.fromkeys(_STAT_KEYS, 0)
+        self._base = dict.fromkeys(_STAT_KEYS, 0)
+
+    # -- public API --------------------------------------------------------------------------
+    def encode(self, prompt: Prompt) -> list[int]:
+        """Token ids of a prompt: a ``str`` gets the model's special tokens, ids pass through."""
+        if isinstance(prompt, str):
+            return list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        return [int(t) for t in prompt]
+
+    def generate(self, prompts: Seq[Prompt], params: Params) -> list[Completion]:
+        """Complete every prompt; results in request order."""
+        return sorted(self.stream(prompts, params), key=lambda c: c.index)
+
+    def stream(self, prompts: Seq[Prompt], params: Params) -> Iterator[Completion]:
+        """Yield completions as they finish (``Completion.index`` is the request's position).
+
+        Closing the iterator early aborts the requests not yet finished.
+        """
+        plist = params_list(params, len(prompts))
+        call = _Call()
+        for index, (prompt, p) in enumerate(zip(prompts, plist)):
+            call.seqs.append(self._sequence(self.encode(prompt), p, index, call))
+        yield from self._drive(call)
+
+    def pin(self, token_ids: Seq[int]) -> int:
+        """Prefill ``token_ids`` (if not cached) and keep its full blocks resident until
+        :meth:`unpin`. Returns a handle.
+
+        >>> h = eng.pin(eng.encode("You are a classifier. "))          # doctest: +SKIP
+        >>> eng.unpin(h)                                                # doctest: +SKIP
+        """
+        ids = [int(t) for t in token_ids]
+        if len(ids) > self.max_context:
+            raise PromptTooLongError(f"pinned prefix has {len(ids)} tokens; the model's context "
+                                     f"is {self.max_context}", len(ids), self.max_context)
+        with self._lock:
+            keys = list(chain_keys(ids, self.config.block_size))
+            blocks, node = self.radix.match(keys)
+            if len(blocks) == len(keys):
+                self.radix.lock(node)
+                return self._add_pin(node)
+        call = _Call()
+        seq = Sequence(ids, SamplingParams(max_tokens=1), 0, self.config.block_size, 0, call,
+                       prefill_only=True)
+        call.seqs.append(seq)
+        for _ in self._drive(call):
+            pass
+        with self._lock:  # the finished sequence's lock on its prefix becomes the pin's
+            return self._add_pin(seq.node if seq.node is not None else self.radix.root)
+
+    def unpin(self, handle: int) -> None:
+        """Let a pinned prefix be evicted again."""
+        with self._lock:
+            node = self._pins.pop(handle, None)
+            if node is None:
+                raise EngineError(f"unknown pin handle {handle!r} (already unpinned?)")
+            self.radix.unlock(node)
+
+    def set_eviction_priority(self, priority: Callable[[tuple[int, ...]], float] | None) -> None:
+        """Rank cached prefixes for eviction: ``priority(prefix_tokens)``, lower goes first,
+        ties by least recent use. ``None`` restores plain LRU."""
+        with self._lock:
+            self.radix.priority = priority
+
+    def stats(self) -> dict[str, int]:
+        """Cumulative counters since construction or :meth:`reset_stats`."""
+        with self._lock:
+            now = self._snapshot()
+        return {k: now[k] - self._base[k] for k in _STAT_KEYS}
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._base = self._snapshot()
+
+    # -- requests ----------------------------------------------------------------------------
+    def _sequence(self, ids: list[int], p: SamplingParams, index: int, call: _Call) -> Sequence:
+        if len(ids) + 1 > self.max_context:
+            raise PromptTooLongError(
+                f"prompt {index} has {len(ids)} tokens; the model's context is {self.max_context}",
+                len(ids), self.max_context, index)
+        if not ids:
+            raise EngineError(f"prompt {index} is empty; give it at least one token")
+        gen = None
+        if not p.greedy:
+            gen = torch.Generator(device=self.device)
+            if p.seed is not None:
+                gen.manual_seed(p.seed)
+            else:
+                gen.seed()
+        choice = None
+        if p.choices is not None:
+            choice = self._tries.get(p.choices)
+            if choice is None:
+                seqs = [self.tokenizer.encode(c, add_special_tokens=False) for c in p.choices]
+                choice = self._tries[p.choices] = ChoiceTrie(seqs, self.tokenizer.eos_token_id)
+        max_new = min(p.max_tokens, self.max_context - len(ids))
+        if choice is not None:
+            max_new = 1 + max(len(s) for s in choice.seqs)
+        seq = Sequence(ids, p, max_new, self.config.block_size, index, call, generator=gen,
+                       choice=choice)
+        if p.stop:
+            seq.stop_tail = max(len(s.encode()) for s in p.stop) + 8
+        return seq
+
+    def _drive(self, call: _Call) -> Iterator[Completion]:
+        with self._lock:
+            added = []
+            try:
+                for seq in call.seqs:
+                    self.scheduler.add(seq)
+                    added.append(seq)
+            except BaseException:
+                for seq in added:
+                    self.scheduler.abort(seq)
+                raise
+            for seq in call.seqs:
+                if not seq.prefill_only:
+                    self._counters["prompt_tokens"] += seq.num_prompt_tokens
+            call.outstanding = len(call.seqs)
+        try:
+            while call.outstanding or call.ready:
+                if call.ready:
+                    yield call.ready.popleft()
+                    continue
+                with self._lock:
+                    if not call.ready and call.error is None and call.outstanding:
+                        self._step()
+                if call.error is not None:
+                    raise call.error
+        finally:
+            if call.outstanding:
+                with self._lock:
+                    for seq in call.seqs:
+                        if seq.status is not SeqStatus.FINISHED:
+                            self.scheduler.abort(seq)
+                    call.outstanding = 0
+
+    # -- one step ----------------------------------------------------------------------------
+    def _step(self) -> None:
+        batch = self.scheduler.schedule()
+        if batch is None:
+            for seq in self.scheduler.stats.failed:
+                seq.status = SeqStatus.FINISHED
+                seq.owner.error = EngineError(
+                    f"request {seq.index} ({seq.num_tokens} tokens) does not fit the KV pool next "
+                    f"to the pinned prefixes ({self.pool.num_blocks} blocks of "
+                    f"{self.config.block_size}); unpin prefixes or raise kv_cache_memory")
+                seq.owner.outstanding -= 1
+            self.scheduler.stats.failed.clear()
+            return
+        keep, sampling = [], []
+        end = 0
+        for seq, n in zip(batch.seqs, batch.counts):
+            end += n
+            if seq.num_computed + n == seq.num_tokens and not seq.prefill_only:
+                keep.append(end - 1)
+                sampling.append(seq)
+            c = seq.num_computed
+            self._counters["computed_prefill_tokens"] += max(0, min(c + n, seq.prefill_end) - c)
+        logits = self.runner.run(batch, keep)
+        tokens = self.sampler(
+            logits, [s.params for s in sampling], [s.generator for s in sampling],
+            [s.choice.allowed(s.token_ids[s.num_prompt_tokens:]) if s.choice else None
+             for s in sampling]) if sampling else []
+        self.scheduler.postprocess(batch)
+        self._counters["steps"] += 1
+        self._counters["generated_tokens"] += len(tokens)
+        for seq, tok in zip(sampling, tokens):
+            seq.token_ids.append(tok)
+            done = self._finished(seq)
+            if done is not None:
+                self.scheduler.finish(seq)
+                seq.owner.ready.append(done)
+                seq.owner.outstanding -= 1
+        for seq in batch.seqs:
+            if seq.prefill_only and seq.num_computed == seq.num_tokens:
+                seq.node = self.scheduler.finish(seq, keep_lock=True)
+                seq.owner.outstanding -= 1
+
+    def _finished(self, seq: Sequence) -> Completion | None:
+        """The completion if ``seq``'s newest token ends it, else ``None``."""
+        p, gen = seq.params, seq.token_ids[seq.num_prompt_tokens:]
+        if seq.choice is not None:
+            chosen = seq.choice.resolved(gen)
+            if chosen is None and len(gen) < seq.max_new_tokens:
+                return None
+            # The rest of a decided choice is forced: finish it without running those steps.
+            out = list(seq.choice.seqs[chosen]) if chosen is not None else gen
+            eos = self.tokenizer.eos_token_id
+            if chosen is not None and eos is not None:
+                out.append(eos)
+            text = p.choices[chosen] if chosen is not None else ""
+            return Completion(seq.index, text, tuple(out), seq.num_prompt_tokens,
+                              seq.num_cached_tokens, "choice", chosen)
+        stop_ids = self._stop_ids(p)
+        last = gen[-1]
+        hit_stop = last in stop_ids
+        if not hit_stop and len(gen) < seq.max_new_tokens:
+            if not seq.stop_tail:
+                return None
+            tail = self.tokenizer.decode(gen[-seq.stop_tail:], skip_special_tokens=True)
+            if not any(s in tail for s in p.stop):
+                return None
+        pad = self.tokenizer.pad_token_id
+        while gen and gen[-1] == pad and gen[-1] not in stop_ids:  # as HF generate reports it
+            gen.pop()
+        text, by_string = finish_text(self.tokenizer, gen, p)
+        reason = "stop" if hit_stop or by_string else "length"
+        return Completion(seq.index, text, tuple(gen), seq.num_prompt_tokens,
+                          seq.num_cached_tokens, reason)
+
+    def _stop_ids(self, p: SamplingParams) -> frozenset[int]:
+        ids = set(p.stop_token_ids)
+        if not p.ignore_eos and self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return frozenset(ids)
+
+    def _add_pin(self, node: RadixNode) -> int:
+        handle = next(self._pin_ids)
+        self._pins[handle] = node
+        return handle
+
+    def _snapshot(self) -> dict[str, int]:
+        now = dict(self._counters)
+        now["cached_tokens"] = self.scheduler.stats.cached_tokens
+        now["preemptions"] = self.scheduler.stats.preemptions
+        now["evictions"] = self.radix.num_evicted
+        return now

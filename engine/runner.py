@@ -1,0 +1,77 @@
+"""Runs one packed forward of a Hugging Face causal LM over the paged KV pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from heliumsql.engine import attention
+from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.scheduler import Batch
+from heliumsql.errors import EngineError
+
+
+def model_geometry(config: Any) -> tuple[int, int, int]:
+    """(layers, kv_heads, head_dim) of a decoder config (GPT-2's names map onto these)."""
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return config.num_hidden_layers, kv_heads, head_dim
+
+
+def check_supported(model: Any, max_context: int) -> None:
+    """Refuse models whose attention the engine does not implement (rather than be wrong)."""
+    config = model.config
+    name = type(model).__name__
+    window = getattr(config, "sliding_window", None)
+    uses_window = getattr(config, "use_sliding_window", True) and window is not None
+    layer_types = getattr(config, "layer_types", None) or ()
+    if (uses_window and window < max_context) or "sliding_attention" in layer_types:
+        raise EngineError(f"{name} uses sliding-window attention (window {window}), which the "
+                          "HeliumSQL engine does not implement yet; use HFGenerateEngine for it")
+    for attr in ("attn_logit_softcapping", "final_logit_softcapping"):
+        if getattr(config, attr, None):
+            raise EngineError(f"{name} uses logit softcapping ({attr}), which the HeliumSQL "
+                              "engine does not implement yet; use HFGenerateEngine for it")
+    if any(n.endswith("sinks") for n, _ in model.named_parameters()):
+        raise EngineError(f"{name} uses attention sinks, which the HeliumSQL engine does not "
+                          "implement yet; use HFGenerateEngine for it")
+    if getattr(config, "is_encoder_decoder", False):
+        raise EngineError(f"{name} is an encoder-decoder model; the engine runs decoder-only LMs")
+
+
+class ModelRunner:
+    """Owns the model and turns a scheduled :class:`Batch` into next-token logits.
+
+    All scheduled tokens of all sequences go through the model as one ``[1, tokens]`` batch
+    with per-sequence ``position_ids``; logits are computed only for each sequence's last
+    token when that token completes its prompt (``logits_to_keep``).
+    """
+
+    def __init__(self, model: Any, pool: KVPool, block_size: int, backend: str) -> None:
+        self.model, self.pool, self.block_size, self.backend = model, pool, block_size, backend
+        self.device = next(model.parameters()).device
+        self.dtype = pool.k.dtype
+        layers, kv_heads, head_dim = model_geometry(model.config)
+        self.groups = model.config.num_attention_heads // kv_heads
+        model.set_attn_implementation(attention.register())
+
+    def run(self, batch: Batch, keep: list[int]) -> torch.Tensor:
+        """Forward ``batch``; return logits ``[len(keep), vocab]`` of the packed tokens ``keep``."""
+        ids: list[int] = []
+        starts = []
+        for seq, n in zip(batch.seqs, batch.counts):
+            c = seq.num_computed
+            ids.extend(seq.token_ids[c:c + n])
+            starts.append(c)
+        meta, positions = attention.build_metadata(
+            [s.block_table for s in batch.seqs], starts, batch.counts, batch.num_decode,
+            self.block_size, self.groups, self.dtype, self.device, self.backend)
+        input_ids = torch.tensor([ids], dtype=torch.long).to(self.device, non_blocking=True)
+        keep_t = torch.tensor(keep or [len(ids) - 1], dtype=torch.long).to(self.device)
+        ctx = attention.StepContext(self.pool, meta, self.backend)
+        with torch.inference_mode(), attention.step_context(ctx):
+            out = self.model(input_ids=input_ids, position_ids=positions[None],
+                             use_cache=False, logits_to_keep=keep_t)
+        return out.logits[0]

@@ -1,0 +1,258 @@
+"""Continuous batching: which sequences run in the next step, and with how many tokens.
+
+Each step first serves running sequences (decodes and unfinished prefill chunks, oldest
+first), then admits waiting ones while the token budget, the sequence cap and the KV pool
+allow. When the pool runs dry a running sequence grows into, cache blocks nobody holds are
+evicted first; then the newest running sequence is preempted (its private blocks freed; its
+full blocks stay in the radix cache, so recomputing it later is mostly cache hits).
+
+Admission is cache-aware: longest cached prefix first, then the waiting requests in
+lexicographic token order, which is a depth-first walk of the prefix tree they form. A
+request whose next uncached block is being computed by another in-flight request waits
+(in-batch prefix dedup), then joins with that block cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.radix import RadixCache, RadixNode
+from heliumsql.engine.sequence import Sequence, SeqStatus
+from heliumsql.errors import EngineError
+
+
+@dataclass
+class Batch:
+    """One step: ``counts[i]`` new tokens of ``seqs[i]``; the first ``num_decode`` have one each."""
+
+    seqs: list[Sequence]
+    counts: list[int]
+    num_decode: int
+
+
+@dataclass
+class SchedulerStats:
+    cached_tokens: int = 0
+    preemptions: int = 0
+    failed: list[Sequence] = field(default_factory=list)
+
+
+class Scheduler:
+    """Decides each step's batch and keeps the block accounting of every sequence.
+
+    >>> from heliumsql.engine.sampling import SamplingParams
+    >>> pool = KVPool(1, 16, 4, 1, 8); sched = Scheduler(pool, RadixCache(pool), 4, 64, 8)
+    >>> seq = Sequence(list(range(10)), SamplingParams(), max_new_tokens=2, block_size=4)
+    >>> sched.add(seq); batch = sched.schedule(); batch.counts
+    [10]
+    """
+
+    def __init__(self, pool: KVPool, radix: RadixCache, block_size: int, max_batch_tokens: int,
+                 max_num_seqs: int) -> None:
+        self.pool, self.radix, self.block_size = pool, radix, block_size
+        self.max_batch_tokens, self.max_num_seqs = max_batch_tokens, max_num_seqs
+        self.waiting: list[Sequence] = []
+        self.running: list[Sequence] = []
+        self.stats = SchedulerStats()
+        self._sorted = True
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def blocks_for(self, num_tokens: int) -> int:
+        return -(-num_tokens // self.block_size)
+
+    def add(self, seq: Sequence) -> None:
+        """Queue a sequence; raises when it could never fit the pool, even alone."""
+        need = self.blocks_for(seq.num_tokens + (0 if seq.prefill_only else seq.max_new_tokens))
+        if need > self.pool.num_blocks:
+            raise EngineError(
+                f"request {seq.index} needs {need} KV blocks ({seq.num_tokens} prompt tokens + "
+                f"{seq.max_new_tokens} new) but the pool has {self.pool.num_blocks}; raise "
+                "kv_cache_memory or lower max_tokens")
+        seq.status = SeqStatus.WAITING
+        self.waiting.append(seq)
+        self._sorted = False
+
+    def abort(self, seq: Sequence) -> None:
+        """Drop a sequence wherever it is, returning its blocks."""
+        if seq.status is SeqStatus.RUNNING:
+            self.running.remove(seq)
+            self._release(seq)
+        elif seq.status is SeqStatus.WAITING:
+            self.waiting.remove(seq)
+        seq.status = SeqStatus.FINISHED
+
+    def finish(self, seq: Sequence, keep_lock: bool = False) -> RadixNode | None:
+        """Retire a running sequence. With ``keep_lock`` its cached prefix stays locked and
+        the locked node is returned (``Engine.pin``)."""
+        self.running.remove(seq)
+        node = seq.node if keep_lock else None
+        if keep_lock:
+            seq.node = None
+        self._release(seq)
+        seq.status = SeqStatus.FINISHED
+        return node
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    # -- one step --------------------------------------------------------------------------
+    def schedule(self) -> Batch | None:
+        """The next step's batch, or ``None`` when nothing can run (see ``stats.failed``)."""
+        budget = self.max_batch_tokens
+        picked: list[tuple[Sequence, int]] = []
+        preempted = False
+        i = 0
+        while i < len(self.running) and budget > 0:
+            seq = self.running[i]
+            n = min(seq.num_tokens - seq.num_computed, budget)
+            while not self._reserve(seq, seq.num_computed + n):
+                victim = self.running[-1]
+                self._preempt(victim)
+                preempted = True
+                if victim is seq:
+                    break
+            else:
+                picked.append((seq, n))
+                budget -= n
+                i += 1
+        if not preempted:
+            budget = self._admit(budget, picked)
+        if not picked:
+            if self.waiting and not self.running and not preempted:
+                # Everything evictable is gone and the first candidate still does not fit.
+                self.stats.failed.append(self.waiting.pop(0))
+            return None
+        picked.sort(key=lambda p: p[1] != 1)  # decodes first (stable)
+        return Batch([s for s, _ in picked], [n for _, n in picked],
+                     sum(1 for _, n in picked if n == 1))
+
+    def postprocess(self, batch: Batch) -> None:
+        """Record the step's computed tokens and hand newly full blocks to the radix cache."""
+        for seq, n in zip(batch.seqs, batch.counts):
+            seq.num_computed += n
+            self._cache_full_blocks(seq)
+
+    # -- internals -------------------------------------------------------------------------
+    def _reserve(self, seq: Sequence, num_tokens: int) -> bool:
+        """Make ``seq``'s block table cover ``num_tokens`` tokens, evicting cache if needed."""
+        need = self.blocks_for(num_tokens) - len(seq.block_table)
+        if need <= 0:
+            return True
+        short = need - self.pool.num_free
+        if short > 0 and self.radix.evict(short) < short:
+            return False
+        seq.block_table.extend(self.pool.allocate(need))
+        return True
+
+    def _release(self, seq: Sequence) -> None:
+        if seq.node is not None:
+            self.radix.unlock(seq.node)
+        self.pool.free(seq.block_table[seq.num_tree_blocks:])
+        seq.node, seq.block_table, seq.num_tree_blocks, seq.num_computed = None, [], 0, 0
+
+    def _preempt(self, seq: Sequence) -> None:
+        self.running.remove(seq)
+        self._release(seq)
+        seq.status = SeqStatus.WAITING
+        self.waiting.insert(0, seq)
+        self._sorted = False
+        self.stats.preemptions += 1
+
+    def _cache_full_blocks(self, seq: Sequence) -> None:
+        full = seq.num_computed // self.block_size
+        start = seq.num_tree_blocks
+        if full <= start:
+            return
+        parent = seq.node if seq.node is not None else self.radix.root
+        node, tree_blocks = self.radix.insert(parent, seq.block_keys(full)[start:],
+                                              seq.block_table[start:full])
+        dupes = [own for own, kept in zip(seq.block_table[start:full], tree_blocks) if own != kept]
+        if dupes:  # someone cached the same tokens first: share theirs, drop ours
+            seq.block_table[start:full] = tree_blocks
+            self.pool.free(dupes)
+        if seq.node is None:
+            self.radix.lock(node)
+        else:
+            self.radix.move_lock(seq.node, node)
+        seq.node, seq.num_tree_blocks = node, full
+
+    def _order_waiting(self) -> None:
+        if not self._sorted:
+            self.waiting.sort(key=lambda s: s.token_ids)
+            self._sorted = True
+        bs = self.block_size
+        hits = {s.seq_id: self.radix.match_length(s.block_keys(s.num_tokens // bs))
+                for s in self.waiting}
+        self.waiting.sort(key=lambda s: -hits[s.seq_id])  # stable: keeps the depth-first order
+
+    def _pending_blocks(self) -> set[int]:
+        """Prefix hashes of full blocks that in-flight sequences will compute but have not cached."""
+        pending: set[int] = set()
+        for seq in self.running:
+            for b in range(seq.num_tree_blocks, seq.num_tokens // self.block_size):
+                pending.add(seq.block_hash(b))
+        return pending
+
+    def _admit(self, budget: int, picked: list[tuple[Sequence, int]]) -> int:
+        if not self.waiting or budget <= 0 or len(self.running) >= self.max_num_seqs:
+            return budget
+        self._order_waiting()
+        pending = self._pending_blocks()
+        bs = self.block_size
+        admitted: list[Sequence] = []
+        for seq in self.waiting:
+            if budget <= 0 or len(self.running) >= self.max_num_seqs:
+                break
+            full = seq.num_tokens // bs
+            blocks, node = self.radix.match(seq.block_keys(full))
+            matched = len(blocks)
+            if matched < full and seq.block_hash(matched) in pending:
+                continue  # another request is computing this block right now: wait for it
+            self.radix.lock(node)
+            seq.node, seq.block_table, seq.num_tree_blocks = node, blocks, matched
+            seq.num_computed = matched * bs
+            if seq.num_computed == seq.num_tokens:
+                # Fully cached: recompute only the last token, into a private copy of the
+                # last block (a shared block is never written).
+                if not self._copy_last_block(seq):
+                    self._release(seq)
+                    break
+            n = min(seq.num_tokens - seq.num_computed, budget)
+            if not self._reserve(seq, seq.num_computed + n):
+                self._release(seq)
+                break
+            if not seq.admitted:
+                seq.admitted = True
+                seq.num_cached_tokens = seq.num_computed
+                self.stats.cached_tokens += seq.num_computed
+            seq.prefill_end = seq.num_tokens
+            seq.status = SeqStatus.RUNNING
+            self.running.append(seq)
+            admitted.append(seq)
+            picked.append((seq, n))
+            budget -= n
+            for b in range(matched, full):
+                pending.add(seq.block_hash(b))
+        if admitted:
+            gone = {s.seq_id for s in admitted}
+            self.waiting = [s for s in self.waiting if s.seq_id not in gone]
+        return budget
+
+    def _copy_last_block(self, seq: Sequence) -> bool:
+        node = seq.node
+        assert node is not None and node.parent is not None
+        if not self.pool.can_allocate(1) and self.radix.evict(1) < 1:
+            return False
+        private = self.pool.allocate(1)[0]
+        self.pool.copy_block(node.block, private)
+        parent = node.parent
+        if parent is not self.radix.root:
+            self.radix.lock(parent)
+        self.radix.unlock(node)
+        seq.node = parent if parent is not self.radix.root else None
+        seq.num_tree_blocks -= 1
+        seq.block_table[-1] = private
+        seq.num_computed = seq.num_tokens - 1
+        return True

@@ -71,12 +71,12 @@ def cmd_schema(session: Session, args: list[str]) -> bool:
 
 def cmd_model(session: Session, args: list[str]) -> bool:
     if args:
-        switch = getattr(session.con, "set_model", None)
-        if switch is None:
-            session.error("this connection cannot switch models; restart with --model PATH")
+        path = Path(args[0]).expanduser()
+        if path.exists() and not (path / "config.json").is_file():
+            session.error(f"{args[0]!r} is not a model checkpoint directory (no config.json)")
             return False
-        switch(args[0])
-        session.model = args[0]
+        # Anything else may be a cached Hugging Face id: the next LLM call loads it or says why.
+        session.switch_model(args[0])
         session.info(f"model: {args[0]} (loads on the next LLM call)")
         return True
     engine = session.engine_if_loaded()

@@ -56,11 +56,24 @@ class Session:
     def con(self) -> Any:
         """The HeliumSQL connection, opened on first use (the model loads on the first LLM call)."""
         if self._con is None:
-            connect = self._connect
-            if connect is None:
-                from heliumsql import connect
-            self._con = connect(self.database, model=self.model, device=self.device)
+            self._con = self._open(self.model)
         return self._con
+
+    def _open(self, model: str | None) -> Any:
+        connect = self._connect
+        if connect is None:
+            from heliumsql import connect
+        # A named in-memory database outlives this connection while another one holds it,
+        # which lets `.model` reopen the session on another model without losing its tables.
+        database = f":memory:heliumsql_{id(self)}" if self.database == ":memory:" else self.database
+        return connect(database, model=model, device=self.device)
+
+    def switch_model(self, model: str) -> None:
+        """Answer later LLM calls with ``model``; tables (and in-memory data) stay."""
+        old = self.con
+        self._con = self._open(model)
+        self.model = model
+        old.close()
 
     @property
     def duckdb(self) -> duckdb.DuckDBPyConnection:
@@ -69,12 +82,7 @@ class Session:
     def engine_if_loaded(self) -> Any | None:
         """The connection's engine if a query already loaded it, without loading it."""
         con = self._con
-        if con is None:
-            return None
-        loaded = getattr(con, "engine_loaded", None)
-        if loaded is not None:
-            return con.engine if (loaded() if callable(loaded) else loaded) else None
-        return getattr(con, "_engine", None)
+        return con.engine if con is not None and con.engine_loaded else None
 
     def close(self) -> None:
         self.set_output(None)
@@ -96,7 +104,7 @@ class Session:
                                color_system=None, force_terminal=False)
 
     def info(self, message: str) -> None:
-        self.stdout_console.print(message, highlight=False)
+        self.stdout_console.print(message, highlight=False, soft_wrap=True)
 
     def error(self, exc: BaseException | str) -> None:
         """Print an error as its message only (with a caret excerpt for parse errors)."""
@@ -112,7 +120,8 @@ class Session:
             text = f"Internal error ({type(exc).__name__}): {exc}"
             if os.environ.get("HELIUMSQL_DEBUG"):
                 text += "\n" + "".join(traceback.format_exception(exc))
-        self.err.print(f"[bold red]Error:[/] {escape(text)}", highlight=False)
+        # soft_wrap: a message is one logical line, never folded at the terminal width.
+        self.err.print(f"[bold red]Error:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
     # -- running -------------------------------------------------------------------------------
     def run_text(self, text: str, *, stop_on_error: bool = True) -> bool:

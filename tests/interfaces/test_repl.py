@@ -163,3 +163,21 @@ def test_console_script_is_installed():
     assert script.exists()
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == f"heliumsql {heliumsql.__version__}"
+
+
+def test_model_command_switches_models_and_keeps_in_memory_tables(model_path, env, tmp_path):
+    from heliumsql.testing import tiny_model
+
+    other = tiny_model(tmp_path / "other", arch="qwen2", seed=1)
+    query = "SELECT llm('Say something about {a}', max_tokens => 6) AS o FROM t"
+    script = (f"CREATE TABLE t AS SELECT 'tea' AS a;\n.mode json\n{query};\n.model {other}\n"
+              f".tables\n{query};\n.model\n")
+    done = run_cli(["--model", str(model_path)], env, stdin=script)
+    assert done.returncode == 0, done.stderr
+    starts = [m.start() for m in re.finditer(r"^\[$", done.stdout, re.M)]
+    first, second = (json.JSONDecoder().raw_decode(done.stdout[i:])[0][0]["o"] for i in starts)
+    assert first != second  # another model answered after .model, on the same table
+    assert "\nt\n" in done.stdout
+    assert f"model: {other} — loaded" in done.stdout
+    bad = run_cli(["--model", str(model_path), "-c", f".model {tmp_path}"], env)
+    assert bad.returncode == 1 and "no config.json" in bad.stderr

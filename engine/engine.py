@@ -67,6 +67,7 @@ class Engine:
                                or getattr(cfg, "n_positions", 2048))
         check_supported(self.model, self.max_context)
         self.fingerprint = model_fingerprint(self.model)
+        self._vocab_size = self.model.get_input_embeddings().num_embeddings
         dtype_ = next(self.model.parameters()).dtype
         layers, kv_heads, head_dim = model_geometry(cfg)
         per_block = KVPool.bytes_per_block(layers, block_size, kv_heads, head_dim, dtype_)
@@ -170,6 +171,9 @@ class Engine:
                 len(ids), self.max_context, index)
         if not ids:
             raise EngineError(f"prompt {index} is empty; give it at least one token")
+        if min(ids) < 0 or max(ids) >= self._vocab_size:
+            raise EngineError(f"prompt {index} has token ids outside the model's vocabulary "
+                              f"(0..{self._vocab_size - 1})")
         gen = None
         if not p.greedy:
             gen = torch.Generator(device=self.device)

@@ -21,6 +21,10 @@ from heliumsql.engine.radix import RadixCache, RadixNode
 from heliumsql.engine.sequence import Sequence, SeqStatus
 from heliumsql.errors import EngineError
 
+# Share of a running request's possible growth that admission keeps free: requests often stop
+# well before max_tokens, so reserving all of it would leave the pool half empty.
+_GROWTH_RESERVE_PERCENT = 50
+
 
 @dataclass
 class Batch:
@@ -202,6 +206,7 @@ class Scheduler:
         pending = self._pending_blocks()
         bs = self.block_size
         admitted: list[Sequence] = []
+        reserve = sum(self._growth_reserve(s) for s in self.running)
         for seq in self.waiting:
             if budget <= 0 or len(self.running) >= self.max_num_seqs:
                 break
@@ -220,9 +225,13 @@ class Scheduler:
                     self._release(seq)
                     break
             n = min(seq.num_tokens - seq.num_computed, budget)
-            if not self._reserve(seq, seq.num_computed + n):
+            own = 0
+            if not self._reserve(seq, seq.num_computed + n) or (
+                    self.running and self.pool.num_free + self.radix.num_evictable
+                    < reserve + (own := self._growth_reserve(seq))):
                 self._release(seq)
                 break
+            reserve += own
             if not seq.admitted:
                 seq.admitted = True
                 seq.num_cached_tokens = seq.num_computed
@@ -239,6 +248,14 @@ class Scheduler:
             gone = {s.seq_id for s in admitted}
             self.waiting = [s for s in self.waiting if s.seq_id not in gone]
         return budget
+
+    def _growth_reserve(self, seq: Sequence) -> int:
+        """Blocks to keep free for ``seq`` to grow into: a fraction of what its prompt and
+        ``max_tokens`` could still take (admitting into the last free block only to preempt
+        a step later wastes the prefill)."""
+        total = seq.num_tokens if seq.prefill_only else seq.num_prompt_tokens + seq.max_new_tokens
+        growth = self.blocks_for(total) - len(seq.block_table)
+        return max(0, -(-growth * _GROWTH_RESERVE_PERCENT // 100))
 
     def _copy_last_block(self, seq: Sequence) -> bool:
         node = seq.node

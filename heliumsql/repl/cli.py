@@ -62,8 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.demo:
-        from heliumsql.demo import run_demo
-
+        try:
+            from heliumsql.demo import run_demo
+        except ImportError as exc:
+            print(f"Error: the demo is not available in this installation ({exc})", file=sys.stderr)
+            return 1
         run_demo()
         return 0
     from heliumsql.repl.session import Session

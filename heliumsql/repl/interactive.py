@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -87,12 +88,18 @@ def run_interactive(session: Session) -> int:
         complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),
         key_bindings=_key_bindings(), enable_history_search=True)
     session.info(banner(session))
-    try:
-        session.con  # noqa: B018 - open the database now; the model still loads lazily
-    except Exception as exc:  # noqa: BLE001 - opening the database failed: say why and stop
-        session.error(exc)
-        return 1
-    refresh()
+    failed: list[BaseException] = []
+
+    def open_database() -> None:
+        try:
+            session.con  # noqa: B018 - the imports take a moment; the model still loads lazily
+            refresh()
+        except Exception as exc:  # noqa: BLE001 - reported before the first statement runs
+            failed.append(exc)
+
+    # Open in the background so the prompt is there at once; the first statement waits for it.
+    opener = threading.Thread(target=open_database, daemon=True)
+    opener.start()
     while not session.quit_requested:
         try:
             text = prompt.prompt()
@@ -100,7 +107,12 @@ def run_interactive(session: Session) -> int:
             continue  # Ctrl-C at the prompt clears the line, as in psql and duckdb
         except EOFError:
             break
+        opener.join()
+        if failed:
+            session.error(failed[0])
+            return 1
         session.run_text(text, stop_on_error=False)
         refresh()
+    opener.join()
     session.close()
     return 0

@@ -181,3 +181,15 @@ def test_model_command_switches_models_and_keeps_in_memory_tables(model_path, en
     assert f"model: {other} — loaded" in done.stdout
     bad = run_cli(["--model", str(model_path), "-c", f".model {tmp_path}"], env)
     assert bad.returncode == 1 and "no config.json" in bad.stderr
+
+
+@pytest.mark.slow
+def test_demo_flag_runs_the_builtin_demo(env):
+    pytest.importorskip("heliumsql.demo", reason="the demo (issue 6) is not installed")
+    from heliumsql.models import builtin_model_path
+
+    if builtin_model_path() is None:
+        pytest.skip("no built-in model")
+    done = run_cli(["--demo"], env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout.strip()

@@ -1,0 +1,215 @@
+"""Random workloads through the real pool, radix cache and scheduler (the model is faked):
+no block leaks or has two owners, lock counts add up and return to zero, pins are never evicted."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
+from heliumsql.engine.sampling import SamplingParams
+from heliumsql.engine.scheduler import Scheduler
+from heliumsql.engine.sequence import Sequence, SeqStatus
+from heliumsql.errors import EngineError
+
+BASES = [[1, 2, 3, 1, 2, 3, 1, 2], [1, 2, 3, 3], [2, 2, 2, 2, 2, 2], [3]]
+tokens = st.lists(st.integers(1, 3), max_size=8)
+
+
+class EngineModel(RuleBasedStateMachine):
+    """Drives the scheduler like ``Engine._step`` does, with random tokens for the model."""
+
+    @initialize(num_blocks=st.integers(8, 40), block_size=st.sampled_from([1, 2, 4]),
+                budget=st.integers(1, 24), seed=st.integers(0, 2**16))
+    def setup(self, num_blocks: int, block_size: int, budget: int, seed: int) -> None:
+        self.pool = KVPool(1, num_blocks, block_size, 1, 2)
+        self.radix = RadixCache(self.pool)
+        self.sched = Scheduler(self.pool, self.radix, block_size, budget, max_num_seqs=6)
+        self.bs = block_size
+        self.rng = random.Random(seed)
+        self.active: list[Sequence] = []
+        self.pins: list[RadixNode] = []
+        self.pin_seqs: list[Sequence] = []
+
+    @rule(base=st.sampled_from(BASES), tail=tokens, max_new=st.integers(1, 6),
+          prefill_only=st.booleans())
+    def add(self, base: list[int], tail: list[int], max_new: int, prefill_only: bool) -> None:
+        seq = Sequence(base + tail, SamplingParams(), max_new, self.bs, prefill_only=prefill_only)
+        try:
+            self.sched.add(seq)
+        except EngineError:
+            return  # larger than the whole pool: refused up front, nothing held
+        (self.pin_seqs if prefill_only else self.active).append(seq)
+
+    @rule()
+    def step(self) -> None:
+        batch = self.sched.schedule()
+        if batch is None:
+            for seq in self.sched.stats.failed:
+                seq.status = SeqStatus.FINISHED
+                self._forget(seq)
+            self.sched.stats.failed.clear()
+            return
+        sampled = [s for s, n in zip(batch.seqs, batch.counts)
+                   if s.num_computed + n == s.num_tokens and not s.prefill_only]
+        self.sched.postprocess(batch)
+        for seq in sampled:
+            seq.token_ids.append(self.rng.randint(1, 3))
+            if seq.num_generated >= seq.max_new_tokens:
+                self.sched.finish(seq)
+                self._forget(seq)
+        for seq in batch.seqs:
+            if seq.prefill_only and seq.num_computed == seq.num_tokens:
+                node = self.sched.finish(seq, keep_lock=True)
+                self._forget(seq)
+                if node is not None and node is not self.radix.root:
+                    self.pins.append(node)
+
+    @precondition(lambda self: self.active)
+    @rule(data=st.data())
+    def abort(self, data: st.DataObject) -> None:
+        seq = data.draw(st.sampled_from(self.active))
+        self.sched.abort(seq)
+        self._forget(seq)
+
+    @rule(base=st.sampled_from(BASES), tail=tokens)
+    def pin_cached(self, base: list[int], tail: list[int]) -> None:
+        blocks, node = self.radix.match(list(chain_keys(base + tail, self.bs)))
+        if blocks:
+            self.radix.lock(node)
+            self.pins.append(node)
+
+    @precondition(lambda self: self.pins)
+    @rule(data=st.data())
+    def unpin(self, data: st.DataObject) -> None:
+        node = data.draw(st.sampled_from(self.pins))
+        self.pins.remove(node)
+        self.radix.unlock(node)
+
+    def _forget(self, seq: Sequence) -> None:
+        for group in (self.active, self.pin_seqs):
+            if seq in group:
+                group.remove(seq)
+
+    # -- invariants ---------------------------------------------------------------------------
+    @invariant()
+    def every_block_has_exactly_one_owner(self) -> None:
+        owners: dict[int, str] = {}
+
+        def own(block: int, who: str) -> None:
+            assert block not in owners, f"block {block} owned by {owners[block]} and {who}"
+            owners[block] = who
+
+        for b in range(self.pool.num_blocks):
+            if self.pool.is_free(b):
+                own(b, "free list")
+        assert len(owners) == self.pool.num_free
+        for node in self.radix.nodes():
+            own(node.block, "radix")
+        for seq in self.sched.running:
+            for b in seq.block_table[seq.num_tree_blocks:]:
+                own(b, f"seq {seq.seq_id}")
+        assert sorted(owners) == list(range(self.pool.num_blocks)), "a block leaked"
+
+    @invariant()
+    def sequences_agree_with_the_tree(self) -> None:
+        for seq in self.sched.waiting:
+            assert not seq.block_table and seq.node is None and seq.num_computed == 0
+        for seq in self.sched.running:
+            path, node = [], seq.node
+            while node is not None and node is not self.radix.root:
+                path.append(node)
+                node = node.parent
+            path.reverse()
+            assert [n.block for n in path] == seq.block_table[:seq.num_tree_blocks]
+            assert [n.key for n in path] == seq.block_keys(seq.num_tree_blocks)
+            assert seq.num_computed <= len(seq.block_table) * self.bs
+            assert seq.num_computed >= seq.num_tree_blocks * self.bs
+
+    @invariant()
+    def lock_counts_add_up(self) -> None:
+        holders: dict[int, int] = {}
+        for seq in self.sched.running:
+            if seq.node is not None and seq.node is not self.radix.root:
+                holders[id(seq.node)] = holders.get(id(seq.node), 0) + 1
+        for node in self.pins:
+            holders[id(node)] = holders.get(id(node), 0) + 1
+        nodes = list(self.radix.nodes())
+        for node in nodes:
+            below = sum(c.lock_ref for c in node.children.values())
+            assert node.lock_ref == holders.get(id(node), 0) + below
+        assert self.radix.num_blocks == len(nodes)
+        assert self.radix.num_protected == sum(1 for n in nodes if n.lock_ref)
+
+    @invariant()
+    def pinned_prefixes_stay_resident(self) -> None:
+        for node in self.pins:
+            while node is not self.radix.root:
+                assert node.parent.children.get(node.key) is node, "a pinned block was evicted"
+                node = node.parent
+
+    def teardown(self) -> None:
+        if not hasattr(self, "sched"):
+            return
+        for seq in list(self.active) + list(self.pin_seqs):
+            self.sched.abort(seq)
+        for node in self.pins:
+            self.radix.unlock(node)
+        assert all(n.lock_ref == 0 for n in self.radix.nodes())
+        assert self.radix.num_protected == 0
+        assert self.pool.num_free + self.radix.num_blocks == self.pool.num_blocks
+        self.radix.evict(self.pool.num_blocks)  # nothing is locked: everything can go
+        assert self.radix.num_blocks == 0 and self.pool.num_free == self.pool.num_blocks
+
+
+EngineModel.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
+                                         suppress_health_check=[HealthCheck.too_slow])
+test_random_workloads_keep_invariants = EngineModel.TestCase
+
+
+def test_requests_run_to_completion_under_random_pressure() -> None:
+    """Without aborts, every request finishes and the pool ends where it started."""
+    rng = random.Random(7)
+    pool = KVPool(1, 20, 2, 1, 2)
+    radix = RadixCache(pool)
+    sched = Scheduler(pool, radix, 2, 7, max_num_seqs=4)
+    seqs = [Sequence(rng.choice(BASES) + [rng.randint(1, 3) for _ in range(rng.randint(0, 6))],
+                     SamplingParams(), rng.randint(1, 5), 2) for _ in range(60)]
+    for seq in seqs:
+        sched.add(seq)
+    for _ in range(5000):
+        if not sched.has_work:
+            break
+        batch = sched.schedule()
+        assert batch is not None and not sched.stats.failed
+        sampled = [s for s, n in zip(batch.seqs, batch.counts) if s.num_computed + n == s.num_tokens]
+        sched.postprocess(batch)
+        for seq in sampled:
+            seq.token_ids.append(rng.randint(1, 3))
+            if seq.num_generated >= seq.max_new_tokens:
+                sched.finish(seq)
+    assert all(s.status is SeqStatus.FINISHED for s in seqs)
+    assert all(s.num_generated == s.max_new_tokens for s in seqs)
+    assert pool.num_free + radix.num_blocks == pool.num_blocks
+    assert all(n.lock_ref == 0 for n in radix.nodes())
+
+
+@pytest.mark.parametrize("hook", [None, "prefer_long"])
+def test_eviction_order_is_priority_then_least_recently_used(hook) -> None:  # noqa: ANN001
+    pool = KVPool(1, 8, 2, 1, 2)
+    radix = RadixCache(pool)
+    if hook:
+        radix.priority = lambda toks: float(len(toks) == 2 and toks[0] == 9)  # keep (9, 9)
+    for first in (7, 8, 9):
+        radix.insert(radix.root, [(first, first)], pool.allocate(1))
+    radix.match([(7, 7)])  # (7, 7) is now the most recently used
+    assert radix.evict(1) == 1
+    left = {n.key for n in radix.nodes()}
+    assert left == {(7, 7), (9, 9)}
+    radix.evict(1)
+    assert {n.key for n in radix.nodes()} == ({(9, 9)} if hook else {(7, 7)})

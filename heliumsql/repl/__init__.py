@@ -1,0 +1,1 @@
+"""The ``heliumsql`` SQL shell (entry point: :func:`heliumsql.repl.cli.main`)."""

@@ -21,16 +21,14 @@ _QUOTED = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?")
 
 
 def llm_functions() -> dict[str, tuple[str, ...]]:
-    """HeliumSQL's LLM functions and their named arguments, from the grammar's catalog."""
-    try:
-        from heliumsql.grammar.functions import FUNCTIONS
-    except ImportError:
-        return {}
-    out: dict[str, tuple[str, ...]] = {}
-    for name, spec in dict(FUNCTIONS).items():
-        args = getattr(spec, "named_args", None) or getattr(spec, "args", None) or {}
-        out[str(name).lower()] = tuple(getattr(a, "name", a) for a in args)
-    return out
+    """HeliumSQL's LLM functions and their named arguments, from the grammar's catalog.
+
+    >>> llm_functions()["llm_filter"]
+    ('model', 'system', 'on_error')
+    """
+    from heliumsql.grammar.functions import FUNCTIONS
+
+    return {name: tuple(a.name for a in spec.args) for name, spec in FUNCTIONS.items()}
 
 
 @dataclass(frozen=True)

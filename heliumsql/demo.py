@@ -1,0 +1,165 @@
+"""``heliumsql --demo``: HeliumSQL's main job, offline, in under a minute on a laptop CPU.
+
+Loads the small CSVs shipped in ``heliumsql/demo_data`` into an in-memory database, answers a few
+LLM queries with the built-in model (sentiment, a yes/no filter, topics with GROUP BY, field
+extraction, summaries) and runs one multi-stage agentic workflow as a single SQL statement:
+analysts per ticker and role, a portfolio manager per ticker, then a trader's order. Results are
+printed as tables, each with the figures EXPLAIN ANALYZE reports.
+
+>>> from heliumsql.demo import run_demo
+>>> run_demo()                                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
+TABLES = ("reviews", "documents", "messages", "prices", "portfolio")
+ROLES = ("technical", "fundamental", "sentiment")
+MAX_CELL = 70  # characters of a text cell shown before the table truncates it
+
+
+@dataclass(frozen=True)
+class DemoQuery:
+    """One step of the demo: a title, the SQL it runs and a line saying what to look at."""
+
+    title: str
+    sql: str
+    note: str = ""
+
+
+QUERIES = (
+    DemoQuery(
+        "Sentiment of every review (llm in SELECT)",
+        """SELECT id, product, stars,
+       llm('Is this review positive or negative? Review: {review}', max_tokens => 4) AS sentiment
+FROM reviews ORDER BY id LIMIT 10""",
+        "the model never sees the star rating; compare the two columns"),
+    DemoQuery(
+        "Reviews that mention shipping (llm_filter in WHERE)",
+        """SELECT id, product, review FROM reviews
+WHERE stars <= 2 AND llm_filter('Does this review mention shipping? {review}')
+ORDER BY id""",
+        "the cheap predicate stars <= 2 runs first, so fewer reviews reach the model"),
+    DemoQuery(
+        "Topics of the news documents (llm + GROUP BY)",
+        """SELECT topic, count(*) AS documents, min(title) AS example
+FROM (SELECT title,
+             llm('What is the topic of this text? Choose one of: sports, politics, technology, business, science. Text: {body}',
+                 max_tokens => 4) AS topic
+      FROM documents)
+GROUP BY topic ORDER BY documents DESC, topic""",
+        ""),
+    DemoQuery(
+        "Fields extracted from customer messages (three llm calls per row)",
+        """SELECT id,
+       llm('Extract the person''s name from this text: {message}', max_tokens => 8) AS name,
+       llm('Which city is mentioned in this text? {message}', max_tokens => 8) AS city,
+       llm('Extract the number from this text: {message}', max_tokens => 8) AS number
+FROM messages ORDER BY id""",
+        "the three prompts of a row share the message text"),
+    DemoQuery(
+        "One-line summaries of news documents (llm)",
+        """SELECT title, llm('Summarize this document in one line: {body}', max_tokens => 24) AS summary
+FROM documents ORDER BY id LIMIT 4""",
+        ""),
+    DemoQuery(
+        "Overall opinion per product (llm_agg: one call per group)",
+        """SELECT product, count(*) AS reviews,
+       llm_agg('Summarize the overall sentiment of these reviews: {review}', max_tokens => 6) AS overall
+FROM reviews GROUP BY product ORDER BY product""",
+        ""),
+)
+
+WORKFLOW = DemoQuery(
+    "Agentic trading workflow: analysts -> portfolio manager -> trader, as one query",
+    """WITH moves AS (
+    SELECT ticker, day, 100 * (close / lag(close) OVER (PARTITION BY ticker ORDER BY day) - 1) AS pct
+    FROM prices),
+  series AS (
+    SELECT ticker, string_agg(printf('%+.1f%%', pct), ', ' ORDER BY day) AS moves
+    FROM moves WHERE pct IS NOT NULL GROUP BY ticker),
+  analysts AS (
+    SELECT s.ticker, r.role,
+           llm('You are a {role} analyst. Read the recent daily price moves of {ticker} and answer bullish or bearish. Moves: {moves}',
+               max_tokens => 4) AS verdict
+    FROM series s CROSS JOIN roles r),
+  opinions AS (
+    SELECT ticker, role || ': ' || verdict AS view FROM analysts),
+  managers AS (
+    SELECT ticker,
+           llm_agg('You are a portfolio manager. Decide buy, sell or hold from these analyst views: {view}',
+                   max_tokens => 4) AS decision,
+           string_agg(view, '; ' ORDER BY view) AS views
+    FROM opinions GROUP BY ticker)
+SELECT m.ticker, m.views, m.decision, p.shares,
+       llm('You are the trader. The portfolio manager decided {decision} for {m.ticker}. We hold {shares} shares. What order do you place? Answer buy, sell or none.',
+           max_tokens => 4) AS trade
+FROM managers m JOIN portfolio p ON p.ticker = m.ticker
+ORDER BY m.ticker""",
+    "DuckDB computes the daily moves; every LLM stage reads the previous stage's answers")
+
+
+def load_demo_data(con: Any) -> None:
+    """Create the demo tables (and the analyst ``roles``) on a HeliumSQL connection."""
+    for name in TABLES:
+        path = str(DEMO_DATA / f"{name}.csv").replace("'", "''")
+        con.sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv('{path}')")
+    values = ", ".join(f"('{role}')" for role in ROLES)
+    con.sql(f"CREATE OR REPLACE TABLE roles AS SELECT * FROM (VALUES {values}) AS t(role)")
+
+
+def _table(result: Any, title: str) -> Any:
+    from rich.table import Table
+
+    data = result.arrow()
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for name in data.column_names:
+        table.add_column(name, overflow="ellipsis", min_width=min(len(name), 12),
+                         max_width=MAX_CELL, no_wrap=True)
+    for row in data.to_pylist():
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    return table
+
+
+def _figures(result: Any) -> str:
+    stats = getattr(result, "analyze", None)
+    return str(stats) if stats is not None else ""
+
+
+def run_demo(console: Any = None, model: Any = None) -> None:
+    """Run the demo, printing each query, its result and its figures to ``console``.
+
+    ``model`` defaults to the built-in model; any ``heliumsql.connect(model=...)`` value works.
+
+    >>> run_demo()                                                     # doctest: +SKIP
+    """
+    import heliumsql
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    console = console or Console()
+    started = time.perf_counter()
+    con = heliumsql.connect(model=model)
+    load_demo_data(con)
+    console.rule("[bold]HeliumSQL demo")
+    console.print(f"Tables from {DEMO_DATA}: {', '.join(TABLES)} (+ roles). "
+                  "LLM calls are answered by the built-in model on this CPU.\n")
+    for step in QUERIES + (WORKFLOW,):
+        console.rule(step.title, align="left")
+        console.print(Syntax(step.sql, "sql", theme="ansi_dark", background_color="default",
+                             word_wrap=True))
+        result = con.sql(step.sql)
+        console.print(_table(result, ""))
+        if step.note:
+            console.print(f"[dim]{step.note}[/dim]")
+        if step is not WORKFLOW:
+            console.print(f"[dim]{_figures(result)}[/dim]\n")
+    console.rule("EXPLAIN ANALYZE of the workflow", align="left")
+    console.print(con.explain(WORKFLOW.sql, analyze=True), markup=False, highlight=False)
+    console.print(f"\nDemo finished in {time.perf_counter() - started:.1f} s.")
+    con.close()

@@ -1,0 +1,51 @@
+"""Deterministic train and held-out splits of the task mix.
+
+The held-out split is drawn first from its own seed; training items whose rendered prompt equals a
+held-out one are skipped, so held-out accuracy measures generalisation to unseen rows.
+
+>>> held_out = heldout_split(seed=0, per_task=2)
+>>> sorted(held_out) == sorted(TASKS)
+True
+"""
+
+from __future__ import annotations
+
+import random
+
+from heliumsql.models.example import Example
+from heliumsql.models.tasks import TASKS
+
+
+def _key(ex: Example) -> tuple[str | None, str]:
+    return ex.system, ex.prompt
+
+
+def heldout_split(seed: int = 0, per_task: int = 100) -> dict[str, list[Example]]:
+    """``per_task`` distinct held-out items for every task, the same for the same seed."""
+    out: dict[str, list[Example]] = {}
+    for i, (name, task) in enumerate(sorted(TASKS.items())):
+        rng = random.Random(f"heldout-{seed}-{i}-{name}")
+        seen: set[tuple[str | None, str]] = set()
+        items: list[Example] = []
+        while len(items) < per_task:
+            ex = task.make(rng)
+            if _key(ex) not in seen:
+                seen.add(_key(ex))
+                items.append(ex)
+        out[name] = items
+    return out
+
+
+def train_split(num_items: int, seed: int = 0, exclude: dict[str, list[Example]] | None = None
+                ) -> list[Example]:
+    """``num_items`` training items mixed by task weight, none equal to an ``exclude`` item."""
+    rng = random.Random(f"train-{seed}")
+    names = sorted(TASKS)
+    weights = [TASKS[n].weight for n in names]
+    banned = {_key(ex) for items in (exclude or {}).values() for ex in items}
+    out: list[Example] = []
+    while len(out) < num_items:
+        ex = TASKS[rng.choices(names, weights)[0]].make(rng)
+        if _key(ex) not in banned:
+            out.append(ex)
+    return out

@@ -1,0 +1,82 @@
+"""The generated task data: deterministic, labelled correctly, rendered the way SQL renders it."""
+
+from __future__ import annotations
+
+import random
+
+import duckdb
+import pytest
+
+from heliumsql.models import lexicon as lx
+from heliumsql.models import texts
+from heliumsql.models.data import heldout_split, train_split
+from heliumsql.models.example import Example
+from heliumsql.models.tasks import TASKS
+
+
+def test_splits_are_deterministic_and_disjoint():
+    held = heldout_split(seed=0, per_task=20)
+    assert held == heldout_split(seed=0, per_task=20)
+    assert sorted(held) == sorted(TASKS)
+    train = train_split(3000, seed=0, exclude=held)
+    assert train == train_split(3000, seed=0, exclude=held)
+    held_prompts = {(ex.system, ex.prompt) for items in held.values() for ex in items}
+    assert not held_prompts & {(ex.system, ex.prompt) for ex in train}
+    assert {ex.task for ex in train} == set(TASKS)  # every task is in the mix
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_answers_are_balanced_and_from_the_task_label_set(task):
+    rng = random.Random(task)
+    answers = [TASKS[task].make(rng).answer for _ in range(400)]
+    labels = {
+        "sentiment": {"positive", "negative"}, "topic": set(lx.TOPICS),
+        "analyst": {"bullish", "bearish"}, "manager": {"buy", "sell", "hold"},
+        "trader": {"buy", "sell", "none"},
+        "review_summary": {"mostly positive", "mostly negative", "mixed"},
+    }.get(task)
+    if TASKS[task].make(rng).kind == "filter":
+        labels = {"yes", "no"}
+    if labels is None:  # free-text tasks: answers vary
+        assert len(set(answers)) > 50
+        return
+    assert set(answers) == labels
+    # no label is so rare that always answering the other one would reach the 90% target
+    assert min(answers.count(label) for label in labels) / len(answers) > 0.1
+
+
+def test_review_facts_match_the_text():
+    rng = random.Random(3)
+    for _ in range(200):
+        r = texts.review(rng)
+        for aspect in lx.ASPECTS:
+            # every aspect sentence names its aspect; other aspects' words never appear
+            assert (aspect in r["review"].lower()) == (aspect in r["aspects"])
+        assert (r["stars"] >= 4) == (r["sentiment"] == "positive")
+
+
+def test_price_moves_labels_follow_the_windows():
+    rng = random.Random(5)
+    for _ in range(200):
+        p = texts.price_moves(rng)
+        moves = p["moves"]
+        assert p["sentiment"] == ("bullish" if moves[-1] > 0 else "bearish")
+        assert p["technical"] == ("bullish" if sum(m > 0 for m in moves[-3:]) >= 2 else "bearish")
+        assert p["fundamental"] == ("bullish" if 2 * sum(m > 0 for m in moves) > len(moves) else "bearish")
+
+
+def test_format_moves_matches_duckdb_printf():
+    moves = (2.3, -1.0, 0.4, -4.8)
+    sql = "SELECT string_agg(printf('%+.1f%%', m), ', ' ORDER BY i) FROM (VALUES " + ", ".join(
+        f"({i}, {m})" for i, m in enumerate(moves)) + ") t(i, m)"
+    assert duckdb.sql(sql).fetchall()[0][0] == texts.format_moves(moves)
+
+
+def test_prompt_renders_like_the_sql_layer():
+    ex = Example("x", "llm", "Classify: {a}", (("a", "one"), ("b", "two")), "y", context=("b",))
+    assert ex.prompt == "Classify: one\nb: two"
+    agg = Example("x", "agg", "Views:\n{v}", (("v", ("sell", "buy", "hold")),), "y")
+    # llm_agg joins the group's values with newlines, ordered by value
+    assert agg.prompt == "Views:\nbuy\nhold\nsell"
+    sys = Example("x", "llm", "Q {a}", (("a", "1"),), "y", system="You are a technical analyst.")
+    assert sys.messages()[0] == {"role": "system", "content": "You are a technical analyst."}

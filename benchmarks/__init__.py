@@ -1,0 +1,1 @@
+"""HeliumSQL benchmarks: suites of workloads and baselines, run by ``python benchmarks/run.py``."""

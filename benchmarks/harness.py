@@ -1,0 +1,160 @@
+"""Timing a system on a workload the same way for every system.
+
+A *system* is anything that turns a list of token-id prompts into generated token ids
+(:class:`System`). :func:`measure` gives each one an untimed ``prepare`` (build a fresh engine,
+so no repeat starts with a warm prefix cache), times ``run`` alone while counting the tokens that
+pass through the model's embedding layer with a forward hook, then ``release``s it (a KV pool
+sized from free GPU memory must not starve the next system).
+
+>>> [timings] = measure([system], prompts, max_new_tokens=16, repeats=3)   # doctest: +SKIP
+>>> timings.wall_s_runs                                                    # doctest: +SKIP
+(1.02, 0.98, 1.01)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What one ``System.run`` returns: generated ids per prompt (request order) and the prefill
+    tokens the system says it computed (``None`` if it cannot tell)."""
+
+    token_ids: list[list[int]]
+    computed_prefill_tokens: int | None
+
+
+class System(Protocol):
+    """A contender in a benchmark. ``model`` is the torch module ``run`` executes (hooked to
+    count forward tokens); ``config`` describes the settings used, for the report."""
+
+    name: str
+    label: str
+    model: torch.nn.Module
+    config: dict[str, Any]
+
+    def prepare(self) -> None: ...
+
+    def run(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> RunOutput: ...
+
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Everything measured for one system on one workload (the last repeat's outputs)."""
+
+    wall_s_runs: tuple[float, ...]
+    output: RunOutput
+    forward_tokens: int
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> float:
+        return min(self.wall_s_runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall_s_runs)
+
+
+def progress(line: str) -> None:
+    """Tell whoever watches a long run where it is (stderr, so tables on stdout stay clean)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def count_forward_tokens(model: torch.nn.Module) -> Iterator[list[int]]:
+    """Yield a one-element list that accumulates tokens embedded by ``model`` while open.
+
+    Counting at the embedding layer sees every token a forward pass computes (padding too),
+    whatever the system's own bookkeeping says.
+    """
+    counter = [0]
+
+    def hook(_module: torch.nn.Module, _args: Any, output: torch.Tensor) -> None:
+        counter[0] += output.numel() // output.shape[-1]
+
+    handle = model.get_input_embeddings().register_forward_hook(hook)
+    try:
+        yield counter
+    finally:
+        handle.remove()
+
+
+def _synchronize(model: torch.nn.Module) -> None:
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _warm_up(system: System, prompts: Sequence[Sequence[int]]) -> None:
+    """One untimed run on two prompts pays for lazy initialization (kernel selection,
+    first-call allocations), which would otherwise land on whichever system runs first."""
+    system.prepare()
+    with torch.inference_mode():
+        system.run(prompts[:2], 2)
+    system.release()
+
+
+def _timed_run(system: System, prompts: Sequence[Sequence[int]],
+               max_new_tokens: int) -> tuple[float, RunOutput, int]:
+    system.prepare()
+    _synchronize(system.model)
+    with count_forward_tokens(system.model) as counter, torch.inference_mode():
+        start = time.perf_counter()
+        output = system.run(prompts, max_new_tokens)
+        _synchronize(system.model)
+        elapsed = time.perf_counter() - start
+    system.release()
+    return elapsed, output, counter[0]
+
+
+def measure(systems: Sequence[System], prompts: Sequence[Sequence[int]], max_new_tokens: int,
+            repeats: int) -> list[Timings]:
+    """Time ``repeats`` runs of each system on ``prompts``, each run after a fresh ``prepare``.
+
+    Runs are interleaved (round ``r`` runs every system once) so that load from other
+    processes on a shared machine spreads over all systems instead of penalizing one.
+    """
+    for system in systems:
+        _warm_up(system, prompts)
+    times: list[list[float]] = [[] for _ in systems]
+    last: list[tuple[RunOutput, int]] = [(RunOutput([], None), 0)] * len(systems)
+    for round_ in range(repeats):
+        for i, system in enumerate(systems):
+            elapsed, output, forward = _timed_run(system, prompts, max_new_tokens)
+            times[i].append(elapsed)
+            last[i] = (output, forward)
+            progress(f"  run {round_ + 1}/{repeats} {system.name}: {elapsed:.2f} s")
+    return [Timings(tuple(t), out, fwd, dict(s.config))
+            for s, t, (out, fwd) in zip(systems, times, last)]
+
+
+def pick_fastest(candidates: Sequence[System], prompts: Sequence[Sequence[int]],
+                 max_new_tokens: int) -> tuple[System, list[dict[str, Any]]]:
+    """Try each candidate configuration of one system once and return the fastest.
+
+    Baselines get their best setting (batch size, cache size) so a speedup over them is not an
+    artefact of a poor configuration. Returns the winner and one line per candidate tried (its
+    config and the time of its trial run) for the report; a single candidate is not tried.
+    """
+    if len(candidates) == 1:
+        return candidates[0], []
+    trials = []
+    for candidate in candidates:
+        _warm_up(candidate, prompts)
+        elapsed, _, _ = _timed_run(candidate, prompts, max_new_tokens)
+        progress(f"  trial {candidate.name} {candidate.config}: {elapsed:.2f} s")
+        trials.append((candidate, elapsed))
+    winner = min(trials, key=lambda ct: ct[1])[0]
+    return winner, [dict(config=dict(c.config), wall_s=t) for c, t in trials]

@@ -243,15 +243,16 @@ class Engine:
             self.scheduler.stats.failed.clear()
             return
         keep, sampling = [], []
-        end = 0
+        end = prefill = 0
         for seq, n in zip(batch.seqs, batch.counts):
             end += n
             if seq.num_computed + n == seq.num_tokens and not seq.prefill_only:
                 keep.append(end - 1)
                 sampling.append(seq)
             c = seq.num_computed
-            self._counters["computed_prefill_tokens"] += max(0, min(c + n, seq.prefill_end) - c)
+            prefill += max(0, min(c + n, seq.prefill_end) - c)
         logits = self.runner.run(batch, keep)
+        self._counters["computed_prefill_tokens"] += prefill
         tokens = self.sampler(
             logits, [s.params for s in sampling], [s.generator for s in sampling],
             [s.choice.allowed(s.token_ids[s.num_prompt_tokens:]) if s.choice else None

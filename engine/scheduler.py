@@ -106,21 +106,27 @@ class Scheduler:
         """The next step's batch, or ``None`` when nothing can run (see ``stats.failed``)."""
         budget = self.max_batch_tokens
         picked: list[tuple[Sequence, int]] = []
+        picked_ids: set[int] = set()
         preempted = False
-        i = 0
-        while i < len(self.running) and budget > 0:
-            seq = self.running[i]
+        # Decodes first (one token each, they never starve behind long prefill chunks), then
+        # unfinished prefills; both oldest first.
+        for seq in sorted(self.running, key=lambda s: s.is_prefilling):
+            if budget <= 0:
+                break
+            if seq.status is not SeqStatus.RUNNING:
+                continue  # preempted a moment ago to make room for an older sequence
             n = min(seq.num_tokens - seq.num_computed, budget)
             while not self._reserve(seq, seq.num_computed + n):
-                victim = self.running[-1]
+                # The newest sequence not already in this step gives its blocks back.
+                victim = next(s for s in reversed(self.running) if s.seq_id not in picked_ids)
                 self._preempt(victim)
                 preempted = True
                 if victim is seq:
                     break
             else:
                 picked.append((seq, n))
+                picked_ids.add(seq.seq_id)
                 budget -= n
-                i += 1
         if not preempted:
             budget = self._admit(budget, picked)
         if not picked:

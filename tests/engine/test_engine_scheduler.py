@@ -1,0 +1,103 @@
+"""Scheduling decisions: in-batch prefix dedup, cache-aware order, chunked prefill, preemption."""
+
+from __future__ import annotations
+
+from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.radix import RadixCache
+from heliumsql.engine.sampling import SamplingParams
+from heliumsql.engine.scheduler import Batch, Scheduler
+from heliumsql.engine.sequence import Sequence, SeqStatus
+
+BS = 4
+
+
+def _sched(num_blocks: int = 64, budget: int = 256, max_seqs: int = 16) -> Scheduler:
+    pool = KVPool(1, num_blocks, BS, 1, 2)
+    return Scheduler(pool, RadixCache(pool), BS, budget, max_seqs)
+
+
+def _seq(tokens: list[int], max_new: int = 2) -> Sequence:
+    return Sequence(tokens, SamplingParams(), max_new, BS)
+
+
+def _finish_step(sched: Scheduler, batch: Batch, token: int = 9) -> None:
+    """What the engine does after the forward: record progress, append sampled tokens."""
+    sampled = [s for s, n in zip(batch.seqs, batch.counts) if s.num_computed + n == s.num_tokens]
+    sched.postprocess(batch)
+    for seq in sampled:
+        seq.token_ids.append(token)
+        if seq.num_generated >= seq.max_new_tokens:
+            sched.finish(seq)
+
+
+def test_shared_uncached_prefix_is_computed_once() -> None:
+    sched = _sched()
+    prefix = list(range(1, 13))  # three full blocks nobody has computed yet
+    group = [_seq(prefix + [20 + i, 30 + i]) for i in range(3)]
+    other = _seq([50, 51, 52, 53, 54])
+    for s in group + [other]:
+        sched.add(s)
+    first = sched.schedule()
+    assert sum(s in group for s in first.seqs) == 1 and other in first.seqs
+    computed = sum(first.counts)
+    _finish_step(sched, first)
+    second = sched.schedule()
+    joined = [s for s in second.seqs if s in group and s.num_cached_tokens]
+    assert len(joined) == 2 and all(s.num_cached_tokens == 12 for s in joined)
+    computed += sum(n for s, n in zip(second.seqs, second.counts) if s in joined)
+    distinct = len(prefix) + 3 * 2 + 5
+    assert computed == distinct
+
+
+def test_longest_cached_prefix_is_admitted_first() -> None:
+    sched = _sched(max_seqs=1)
+    warm = list(range(1, 9))
+    first = _seq(warm + [1], max_new=1)
+    sched.add(first)
+    _finish_step(sched, sched.schedule())  # warm's two blocks are now cached
+    cold, hit = _seq([7, 7, 7, 7, 7, 7, 7, 7, 7]), _seq(warm + [5, 5])
+    sched.add(cold)
+    sched.add(hit)
+    batch = sched.schedule()
+    assert batch.seqs == [hit] and hit.num_cached_tokens == 8
+
+
+def test_waiting_requests_are_taken_depth_first_over_their_prefixes() -> None:
+    sched = _sched(max_seqs=2)
+    for warm in ([1, 1, 1, 1, 0], [3, 3, 3, 3, 0]):  # both first blocks cached: equal hits
+        seq = _seq(warm, max_new=1)
+        sched.add(seq)
+        _finish_step(sched, sched.schedule())
+    a1, b1, a2, b2 = (_seq([1, 1, 1, 1, 5]), _seq([3, 3, 3, 3, 5]), _seq([1, 1, 1, 1, 6]),
+                      _seq([3, 3, 3, 3, 6]))
+    for s in (a1, b1, a2, b2):  # arrival order interleaves the two prefix groups
+        sched.add(s)
+    assert sched.schedule().seqs == [a1, a2]
+
+
+def test_long_prompts_are_prefilled_in_chunks_within_the_token_budget() -> None:
+    sched = _sched(budget=10)
+    seq = _seq(list(range(1, 26)), max_new=1)
+    sched.add(seq)
+    counts = []
+    while seq.status is not SeqStatus.FINISHED:
+        batch = sched.schedule()
+        counts.append(batch.counts[0])
+        _finish_step(sched, batch)
+    assert counts == [10, 10, 5]
+    assert sched.radix.num_blocks == 6  # the 24 tokens of full blocks stay cached
+
+
+def test_out_of_blocks_preempts_the_newest_and_recomputes_from_cache() -> None:
+    sched = _sched(num_blocks=6, max_seqs=4)
+    old, new = _seq([1, 2, 3, 4, 5, 6, 7], max_new=8), _seq([9, 9, 9, 9, 8, 8, 8], max_new=8)
+    sched.add(old)
+    sched.add(new)
+    while old.status is not SeqStatus.FINISHED:
+        batch = sched.schedule()
+        assert old in batch.seqs  # the older request always runs
+        _finish_step(sched, batch)
+    assert sched.stats.preemptions >= 1
+    while new.status is not SeqStatus.FINISHED:
+        _finish_step(sched, sched.schedule())
+    assert new.num_generated == 8 and sched.pool.num_free + sched.radix.num_blocks == 6

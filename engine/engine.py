@@ -194,6 +194,7 @@ class Engine:
                        choice=choice)
         if p.stop:
             seq.stop_tail = max(len(s.encode()) for s in p.stop) + 8
+        seq.stop_ids = self._stop_ids(p)
         return seq
 
     def _drive(self, call: _Call) -> Iterator[Completion]:
@@ -274,6 +275,10 @@ class Engine:
 
     def _finished(self, seq: Sequence) -> Completion | None:
         """The completion if ``seq``'s newest token ends it, else ``None``."""
+        hit_stop = seq.token_ids[-1] in seq.stop_ids
+        if (seq.choice is None and not hit_stop and not seq.stop_tail
+                and seq.num_generated < seq.max_new_tokens):
+            return None  # the common case, decided without copying anything
         p, gen = seq.params, seq.token_ids[seq.num_prompt_tokens:]
         if seq.choice is not None:
             chosen = seq.choice.resolved(gen)
@@ -287,12 +292,8 @@ class Engine:
             text = p.choices[chosen] if chosen is not None else ""
             return Completion(seq.index, text, tuple(out), seq.num_prompt_tokens,
                               seq.num_cached_tokens, "choice", chosen)
-        stop_ids = self._stop_ids(p)
-        last = gen[-1]
-        hit_stop = last in stop_ids
+        stop_ids = seq.stop_ids
         if not hit_stop and len(gen) < seq.max_new_tokens:
-            if not seq.stop_tail:
-                return None
             tail = self.tokenizer.decode(gen[-seq.stop_tail:], skip_special_tokens=True)
             if not any(s in tail for s in p.stop):
                 return None

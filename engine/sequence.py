@@ -34,7 +34,7 @@ class Sequence:
     __slots__ = ("seq_id", "token_ids", "num_prompt_tokens", "params", "max_new_tokens",
                  "status", "block_table", "num_tree_blocks", "node", "num_computed",
                  "num_cached_tokens", "prefill_end", "admitted", "generator", "choice", "finish_reason",
-                 "prefill_only", "index", "owner", "block_size", "_keys", "_hashes", "stop_tail")
+                 "prefill_only", "index", "owner", "block_size", "_keys", "_hashes", "stop_tail", "stop_ids")
 
     def __init__(self, token_ids: list[int], params: SamplingParams, max_new_tokens: int,
                  block_size: int = 16, index: int = 0, owner: Any = None,
@@ -62,6 +62,7 @@ class Sequence:
         self._keys: list[BlockKey] = []
         self._hashes: list[int] = []
         self.stop_tail = 0  # tokens to decode when looking for stop strings
+        self.stop_ids: frozenset[int] = frozenset()  # EOS (unless ignored) and stop_token_ids
 
     @property
     def num_tokens(self) -> int:

@@ -219,6 +219,9 @@ class Engine:
                     continue
                 with self._lock:
                     if not call.ready and call.error is None and call.outstanding:
+                        if not self.scheduler.has_work:
+                            raise EngineError("internal error: requests were lost by the "
+                                              "scheduler; please report this")
                         self._step()
                 if call.error is not None:
                     raise call.error

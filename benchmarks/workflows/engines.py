@@ -1,0 +1,88 @@
+"""The engines the workflow systems run on, each recording the prompts it is sent.
+
+- :class:`RecordingEngine`: HeliumSQL's ``Engine`` as it ships (cache-aware admission in
+  depth-first order, in-batch prefix dedup).
+- :class:`ReactiveEngine`: the same engine with a vLLM-style scheduler: waiting requests are
+  admitted first come, first served, and two requests admitted together that share an uncached
+  prefix both compute it (vLLM has neither cache-aware admission nor in-batch dedup). The
+  radix cache stays: plain reactive prefix caching, LRU eviction.
+- :class:`RecordingHFEngine`: the reference backend (one Hugging Face ``generate`` per request,
+  no cache) for the naive system.
+
+Every one keeps ``issued``: the token ids of each prompt sent through ``stream``/``generate``
+(the numerator of prefill efficiency is the union prefix tree of these).
+
+>>> engine = ReactiveEngine((model, tokenizer))          # doctest: +SKIP
+>>> engine.generate(["hi"], SamplingParams(max_tokens=4)); len(engine.issued)   # doctest: +SKIP
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from heliumsql.engine import Engine, HFGenerateEngine
+from heliumsql.engine.interface import Params, Prompt
+from heliumsql.engine.request import Completion
+from heliumsql.engine.scheduler import Scheduler
+
+
+class _NothingPending(set):
+    """The scheduler's set of blocks being computed, kept empty: admission also adds the blocks
+    of each request it admits, so that later requests of the same step wait for them."""
+
+    def add(self, _item: object) -> None:
+        return None
+
+
+class FcfsScheduler(Scheduler):
+    """The engine's scheduler with vLLM's admission policy: arrival order, no in-batch dedup.
+
+    Only the two policy hooks change; block accounting, chunked prefill, preemption and the
+    radix cache are the engine's own, so the comparison isolates the policies.
+    """
+
+    def _order_waiting(self) -> None:
+        # Arrival order: vLLM's FCFS queue (preempted requests go back to the front, as there).
+        return None
+
+    def _pending_blocks(self) -> set[int]:
+        # Nothing waits for a block another request is computing: each computes its own.
+        return _NothingPending()
+
+
+class _Recorder:
+    """Mixin: remember the token ids of every prompt passed to ``stream``."""
+
+    issued: list[list[int]]
+
+    def stream(self, prompts: Sequence[Prompt], params: Params) -> Iterator[Completion]:
+        self.issued.extend(self.encode(p) for p in prompts)  # type: ignore[attr-defined]
+        return super().stream(prompts, params)  # type: ignore[misc]
+
+
+class RecordingEngine(_Recorder, Engine):
+    """HeliumSQL's engine, unchanged, recording the prompts it is sent."""
+
+    def __init__(self, model: Any, **options: Any) -> None:
+        super().__init__(model, **options)
+        self.issued = []
+
+
+class ReactiveEngine(RecordingEngine):
+    """HeliumSQL's engine with :class:`FcfsScheduler`: a vLLM-style reactive prefix cache."""
+
+    def __init__(self, model: Any, **options: Any) -> None:
+        super().__init__(model, **options)
+        s = self.scheduler
+        self.scheduler = FcfsScheduler(s.pool, s.radix, s.block_size, s.max_batch_tokens,
+                                       s.max_num_seqs)
+
+
+class RecordingHFEngine(_Recorder, HFGenerateEngine):
+    """The reference backend (one HF ``generate`` per request, nothing cached), recording."""
+
+    def __init__(self, model: Any, **options: Any) -> None:
+        super().__init__(model, **options)
+        self.issued = []

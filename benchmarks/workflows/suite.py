@@ -1,0 +1,183 @@
+"""The ``workflows`` suite: five agentic workflows written in HeliumSQL, four systems, one model.
+
+    python benchmarks/run.py --suite workflows [--quick] [--json FILE]
+
+Workloads (``benchmarks/workflows/<name>.py``): multi-agent analysis, map-reduce summarization,
+parallel exploration, debate, record queries. Systems (:mod:`benchmarks.workflows.systems`):
+naive, agent framework, vLLM-style, HeliumSQL. Each (workload, system) is timed ``repeats``
+times from a fresh engine and database (the median is reported; the naive system runs once,
+being an order of magnitude slower). Every call is greedy with a fixed ``max_tokens`` and the
+model never emits EOS (:mod:`benchmarks.workflows.model`), so decode lengths are equal across
+systems and every system's answers must equal the naive system's; differences are reported
+as ``mismatches``.
+
+Figures per (workload, system): wall time and its ratios, prefill efficiency (distinct prompt
+tokens of the union prefix tree of the prompts the system issued / prefill tokens it computed),
+KV cache hit rate (prompt tokens served from cache / prompt tokens), planning time per query.
+
+>>> report = run(RunOptions(quick=True))                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections import Counter
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.harness import count_forward_tokens, progress
+from benchmarks.prefix_tree import distinct_prompt_tokens
+from benchmarks.record import RunOptions, Target
+from benchmarks.workflows import debate, exploration, map_reduce, multi_agent, records
+from benchmarks.workflows.model import FULL_SHAPE, QUICK_SHAPE, build_model, describe
+from benchmarks.workflows.results import GeoMeanTarget, PlanningTarget, WorkflowReport, WorkflowResult
+from benchmarks.workflows.systems import make_systems
+from benchmarks.workflows.workload import Tables, Workload
+
+SUITE = "workflows"
+SUBJECT = "heliumsql"
+REFERENCE = "naive"
+WORKLOADS: tuple[Workload, ...] = (multi_agent.WORKLOAD, map_reduce.WORKLOAD,
+                                   exploration.WORKLOAD, debate.WORKLOAD, records.WORKLOAD)
+# One intra-op thread on CPU unless the thread count was chosen (run.py --threads sets
+# OMP_NUM_THREADS): on a shared 2-core machine, two OpenMP threads that keep losing their core to
+# other processes made the same forward pass 3-15x slower and erratic.
+CPU_THREADS = 1
+
+TARGETS: list[Target] = [
+    *(Target(w.name, SUBJECT, None, 0.95) for w in WORKLOADS),
+    GeoMeanTarget("all", SUBJECT, "vllm_style", 1.5),
+    GeoMeanTarget("all", SUBJECT, REFERENCE, 10.0),
+    PlanningTarget("all", SUBJECT, None, 0.0, maximum_ms=50.0),
+]
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _mismatches(reference: list[list[tuple]], answers: list[list[tuple]]) -> int:
+    """Rows (over every statement) that one side has and the other lacks, as multisets."""
+    total = abs(len(reference) - len(answers))
+    for ref, got in zip(reference, answers):
+        a, b = Counter(ref), Counter(got)
+        total += max(sum((a - b).values()), sum((b - a).values()))
+    return total
+
+
+def _measure(system: Any, workload: Workload, sizes: Any, tables: Tables, repeats: int,
+             device: str) -> tuple[tuple[float, ...], list[list[tuple]], int]:
+    """Time ``repeats`` runs, each from a fresh ``prepare``; the last run's answers and
+    forward-token count come back with the wall times."""
+    times: list[float] = []
+    answers: list[list[tuple]] = []
+    forward = 0
+    for _ in range(repeats):
+        system.prepare(workload, tables)
+        _synchronize(device)
+        with count_forward_tokens(system.model) as counter, torch.inference_mode():
+            start = time.perf_counter()
+            answers = system.run(workload, sizes)
+            _synchronize(device)
+            times.append(time.perf_counter() - start)
+        forward = counter[0]
+        system.after_run(workload, sizes)
+    return tuple(times), [sorted(rows, key=repr) for rows in answers], forward
+
+
+def _result(workload: Workload, system: Any, times: tuple[float, ...], forward: int,
+            mismatches: int, num_statements: int) -> WorkflowResult:
+    figures = system.figures
+    engine = figures.engine
+    return WorkflowResult(
+        suite=SUITE, workload=workload.name, system=system.name, label=system.label,
+        wall_s_runs=times, num_requests=len(figures.issued),
+        prompt_tokens=sum(map(len, figures.issued)),
+        distinct_prompt_tokens=distinct_prompt_tokens(figures.issued),
+        computed_prefill_tokens=engine.get("computed_prefill_tokens"),
+        generated_tokens=engine.get("generated_tokens", 0), mismatches=mismatches,
+        forward_tokens=forward, config=dict(system.config),
+        cached_tokens=engine.get("cached_tokens"), planning_s=tuple(figures.planning_s),
+        evictions=engine.get("evictions"), num_statements=num_statements)
+
+
+def run(opts: RunOptions) -> WorkflowReport:
+    """Measure every system on every workload and return the suite's report."""
+    from heliumsql.engine.model_loader import resolve_dtype
+
+    shape = QUICK_SHAPE if opts.quick else FULL_SHAPE
+    dtype = resolve_dtype(opts.dtype, opts.device)
+    threads = torch.get_num_threads()
+    if opts.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(CPU_THREADS)
+    try:
+        model, tokenizer = build_model(shape, opts.seed, opts.device, dtype)
+        systems = make_systems(model, tokenizer, opts.device)
+        results: list[WorkflowResult] = []
+        setup: dict[str, Any] = dict(
+            model=describe(model, shape), device=opts.device,
+            dtype=str(dtype).removeprefix("torch."), repeats=opts.repeats,
+            reference_system=REFERENCE, torch_threads=torch.get_num_threads(), workloads={},
+            systems={s.name: s.label for s in systems})
+        for workload in WORKLOADS:
+            sizes = workload.sizes["quick" if opts.quick else "full"]
+            tables = workload.data(sizes, opts.seed)
+            statements = workload.statements(sizes)
+            setup["workloads"][workload.name] = dict(
+                description=workload.description, sizes=asdict(sizes),
+                rows={name: len(rows) for name, rows in tables.items()}, statements=statements)
+            reference: list[list[tuple]] | None = None
+            for system in systems:
+                repeats = 1 if system.name == REFERENCE else opts.repeats
+                progress(f"workflows: {workload.name} / {system.name} ({repeats} run(s))")
+                times, answers, forward = _measure(system, workload, sizes, tables, repeats,
+                                                   opts.device)
+                system.release()
+                reference = answers if reference is None else reference
+                results.append(_result(workload, system, times, forward,
+                                       _mismatches(reference, answers), len(statements)))
+        setup["machine"] = dict(
+            cpu=_cpu_name(), cores=os.cpu_count(),
+            gpu=torch.cuda.get_device_name() if opts.device.startswith("cuda") else None)
+    finally:
+        torch.set_num_threads(threads)
+    report = WorkflowReport(SUITE, results, TARGETS, SUBJECT, setup)
+    console = Console()
+    # Nine columns do not fit the 80 columns rich assumes when writing to a pipe or a file.
+    print_extra(report, console if console.is_terminal else Console(width=140))
+    return report
+
+
+def print_extra(report: WorkflowReport, console: Console) -> None:
+    """The figures the runner's generic table leaves out: cache hits, planning, evictions."""
+    table = Table(title="workflows: KV cache and planning")
+    for column in ("workload", "system", "requests", "prompt tok", "distinct", "hit rate",
+                   "evictions", "planning ms (max)", "mism."):
+        table.add_column(column, justify="left" if column in ("workload", "system") else "right")
+    for r in report.results:
+        assert isinstance(r, WorkflowResult)
+        table.add_row(r.workload, r.system, str(r.num_requests), str(r.prompt_tokens),
+                      str(r.distinct_prompt_tokens),
+                      "-" if r.kv_hit_rate is None else f"{r.kv_hit_rate:.3f}",
+                      "-" if r.evictions is None else str(r.evictions),
+                      "-" if r.max_planning_ms is None else f"{r.max_planning_ms:.1f}",
+                      str(r.mismatches))
+    console.print(table)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

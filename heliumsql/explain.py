@@ -5,10 +5,15 @@ Query
   Relational  SELECT id, __helium_1(...) AS label FROM reviews WHERE stars < 3
   LLMMap #1  llm('Is this review positive? {review}', max_tokens => 8)
     input  SELECT concat('Is this review positive? ', ...) AS prompt FROM reviews WHERE stars < 3
-  Optimizer  eliminate_common_llm_calls
+  Prefix  #1  'Is this review positive? '
+  Optimizer  eliminate_common_llm_calls, factor_prompt_prefixes
+    eliminate_common_llm_calls  identical prompts generated once in #1
+    factor_prompt_prefixes  prefix pinned: 25 chars shared by the rows of #1
 ```
-``__helium_<id>(...)`` in the relational statement is node #id's answer; EXPLAIN ANALYZE adds a
-figures line under every operator and the query totals.
+``__helium_<id>(...)`` in the relational statement is node #id's answer; lines under a node
+show what rules set on it (limit, filter chain, field order); ``Prefix`` lines are the pinned
+prompt prefixes and their consumers; the indented lines under ``Optimizer`` say what each rule
+did. EXPLAIN ANALYZE adds a figures line under every operator and the query totals.
 
 >>> print(render_plan(plan))                       # doctest: +SKIP
 """
@@ -20,7 +25,7 @@ import re
 from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.plan.nodes import LogicalPlan
+from heliumsql.plan.nodes import LlmNode, LogicalPlan, PinnedPrefix
 from heliumsql.stats import QueryStats
 
 _UDF = re.compile(r"^__helium_\d+$")
@@ -33,6 +38,31 @@ def _elide_prompts(tree: exp.Expr) -> str:
         return e
 
     return display_sql(tree.copy().transform(elide))
+
+
+def _rule_lines(node: LlmNode) -> list[str]:
+    """What optimizer rules set on a node (nothing when the optimizer is off)."""
+    lines = []
+    if node.limit is not None:
+        lines.append(f"    limit  stop once {node.limit} rows pass")
+    if node.filter_chain:
+        lines.append(f"    chain  {' -> '.join(f'#{i}' for i in node.filter_chain)}  "
+                     f"(cost ~{node.cost:g} tokens/row, selectivity {node.selectivity:g})")
+    if node.declared_fields:
+        lines.append(f"    fields  {', '.join(node.call.fields)}  "
+                     f"(declared {', '.join(node.declared_fields)})")
+    if node.sort_prompts:
+        lines.append("    order  prompts sorted")
+    return lines
+
+
+def _prefix_text(prefix: PinnedPrefix) -> str:
+    users = ", ".join(f"#{i}" for i in prefix.consumers)
+    shown = prefix.text if len(prefix.text) <= 60 else prefix.text[:57] + "..."
+    system = f"system {prefix.system!r} + " if prefix.system else ""
+    if prefix.token_ids is not None:
+        return f"{users}  {len(prefix.token_ids)} tokens  {system}{shown!r}"
+    return f"{users}  {system}{shown!r}"
 
 
 def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
@@ -48,12 +78,16 @@ def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
             lines.append(f"    prompt  {display_sql(node.call.prompt)}")
         if node.deps:
             lines.append(f"    reads  {', '.join(f'#{d}' for d in node.deps)}")
+        lines += _rule_lines(node)
         if stats is not None and node.id in stats.operators:
             lines.append(f"    analyze  {stats.operators[node.id].line()}")
+    for prefix in plan.prefixes:
+        lines.append(f"  Prefix  {_prefix_text(prefix)}")
     if not optimizer_enabled:
         lines.append("  Optimizer  off")
-    elif plan.nodes:
+    elif plan.nodes or plan.applied_rules:
         lines.append(f"  Optimizer  {', '.join(plan.applied_rules) or '(no rule changed the plan)'}")
+        lines += [f"    {rule}  {what}" for rule, what in plan.notes]
     if stats is not None:
         lines.append(f"  Total  {stats.line()}")
     return "\n".join(lines)

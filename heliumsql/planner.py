@@ -65,7 +65,7 @@ def _postorder(root: exp.Expr) -> dict[int, int]:
     return order
 
 
-def _scope_of(call: exp.Expr) -> tuple[exp.Select | None, str]:
+def scope_of(call: exp.Expr) -> tuple[exp.Select | None, str]:
     """The SELECT a call is evaluated in and the clause (arg key) it sits in."""
     child, node = call, call.parent
     while node is not None:
@@ -75,7 +75,7 @@ def _scope_of(call: exp.Expr) -> tuple[exp.Select | None, str]:
     return None, ""
 
 
-def _between(call: exp.Expr, scope: exp.Expr | None, kinds: tuple[type, ...]) -> bool:
+def between(call: exp.Expr, scope: exp.Expr | None, kinds: tuple[type, ...]) -> bool:
     node = call.parent
     while node is not None and node is not scope:
         if isinstance(node, kinds) and not isinstance(node, LlmFunc):
@@ -176,7 +176,7 @@ class Planner:
         post = _postorder(tree)
 
         def key(call: exp.Expr) -> tuple[int, int, int]:
-            scope, clause = _scope_of(call)
+            scope, clause = scope_of(call)
             return (post[id(scope)] if scope is not None else len(post),
                     _CLAUSE_RANK.get(clause, 6), post[id(call)])
 
@@ -201,8 +201,8 @@ class Planner:
                             "'template') in FROM")
         if isinstance(call.parent, exp.Window):
             raise PlanError(f"{spec.name}() cannot be used as a window function (OVER ...)")
-        scope, clause = _scope_of(call)
-        in_aggregate = _between(call, scope, (exp.AggFunc, exp.Window))
+        scope, clause = scope_of(call)
+        in_aggregate = between(call, scope, (exp.AggFunc, exp.Window))
         aggregate = spec.kind == "aggregate"
         reason = ""
         with_ = visible_ctes(scope) if scope is not None else None
@@ -210,7 +210,7 @@ class Planner:
             reason = "not inside a SELECT"
         elif clause in ("joins", "laterals"):
             reason = "in a JOIN condition"
-        elif _between(call, scope, (exp.Case, exp.If, exp.Lambda)):
+        elif between(call, scope, (exp.Case, exp.If, exp.Lambda)):
             reason = "in a conditional branch"
         if scope is not None:
             local = self.catalog.scope(scope, with_)
@@ -276,21 +276,14 @@ class Planner:
         if with_ is not None:
             q.set("with_", with_.copy())
             prune_ctes(q)
-        candidates = [q]
-        # A SELECT-list call under LIMIT needs only the rows the LIMIT keeps; if the cut rows
-        # differ (ties), the UDF computes the few missing prompts on demand.
-        if (clause == "expressions" and scope.args.get("limit") is not None and not in_aggregate
-                and not scope.args.get("distinct") and not has_llm(scope.args.get("order"))):
-            limited = q.copy()
-            for key in ("order", "limit", "offset"):
-                if scope.args.get(key) is not None:
-                    limited.set(key, scope.args[key].copy())
-            candidates.insert(0, limited)
-        return next((c for c in candidates if self.catalog.columns(c) is not None), None)
+        # LIMIT is not copied here: with the optimizer off every row is computed and the final
+        # query cuts; push_down_limits narrows the input when the optimizer is on.
+        return q if self.catalog.columns(q) is not None else None
 
     def _call(self, args: CallArguments, text: str, prompt: exp.Expr) -> LlmCall:
         spec = args.function
-        return LlmCall(spec.name, spec.kind, spec.returns, text, prompt, args.template, args.options)
+        return LlmCall(spec.name, spec.kind, spec.returns, text, prompt, args.template, args.options,
+                       tuple(name for name, _ in args.context))
 
     def _plan_table(self, call: LlmFunc, args: CallArguments, text: str, node_id: int) -> None:
         if not isinstance(call.parent, exp.Table):
@@ -301,7 +294,7 @@ class Planner:
             source: exp.Query = exp.select("*").from_(source_arg.this.copy())
         else:
             source = source_arg.this.copy()
-        scope, _ = _scope_of(call)
+        scope, _ = scope_of(call)
         with_ = visible_ctes(scope if scope is not None else call)
         if with_ is not None and not source.args.get("with_"):
             source.set("with_", with_)

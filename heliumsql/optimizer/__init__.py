@@ -11,22 +11,82 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
+
+import duckdb
+from sqlglot import exp
 
 from heliumsql.errors import PlanError
 from heliumsql.optimizer.eliminate_common_llm_calls import eliminate_common_llm_calls
+from heliumsql.optimizer.factor_prompt_prefixes import factor_prompt_prefixes
+from heliumsql.optimizer.prune_llm_columns import prune_llm_columns
+from heliumsql.optimizer.push_down_filters import push_down_filters
+from heliumsql.optimizer.push_down_limits import push_down_limits
+from heliumsql.optimizer.reorder_context_fields import reorder_context_fields
 from heliumsql.plan.nodes import LogicalPlan
 
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What rules may consult besides the plan (grows with issue 4: cost figures, cache)."""
+    """What rules may consult besides the plan; every part is optional and rules degrade
+    without it (EXPLAIN plans without a model, golden tests without data).
+
+    ``con``: the session's DuckDB connection, for binding checks, table schemas and cheap
+    column statistics over at most ``sample_rows`` rows. ``tokenizer``: called (at most once
+    per rule, only when needed) for the model's tokenizer, so prefixes can be given as chat
+    token ids; pass it only where loading the model is acceptable (running a query, not
+    EXPLAIN). The executor builds it as
+    ``RuleContext(con, (lambda: engine().tokenizer) if running else None)``.
+
+    >>> RuleContext().binds(None)
+    False
+    """
+
+    con: duckdb.DuckDBPyConnection | None = None
+    tokenizer: Callable[[], Any] | None = None
+    sample_rows: int = 1024
+
+    def binds(self, query: exp.Expr | None) -> bool:
+        """Whether DuckDB can bind ``query`` (False without a connection: rules then keep the
+        plan as it is rather than guess)."""
+        if self.con is None or query is None:
+            return False
+        try:
+            self.con.sql(query.sql("duckdb")).columns
+        except duckdb.Error:
+            return False
+        return True
+
+    def table_columns(self, name: str) -> tuple[str, ...] | None:
+        """Column names of table or view ``name`` (None if unknown or no connection)."""
+        if self.con is None:
+            return None
+        try:
+            return tuple(self.con.sql(f"SELECT * FROM {exp.to_identifier(name).sql('duckdb')} "
+                                      "LIMIT 0").columns)
+        except duckdb.Error:
+            return None
 
 
 Rule = Callable[[LogicalPlan, RuleContext], LogicalPlan]
 
+# Each comment states why a rule sits where it does.
 RULES: tuple[Rule, ...] = (
-    # First: every later rule then sees each distinct call once.
+    # First: calls nobody reads are dropped before any rule spends work on them, and before
+    # common-call elimination could merge them into a live call (whose input would then grow).
+    prune_llm_columns,
+    # Before limits (a LIMIT applies after WHERE, so the row set must be final first) and before
+    # common-call elimination (each node's input is still the one query of its own scope).
+    push_down_filters,
+    # Before common-call elimination, for the same reason; after filters (see above).
+    push_down_limits,
+    # After the input-narrowing rules: merged nodes read the union of already-narrowed inputs.
+    # Before the prompt-shaping rules: they then see each distinct call once.
     eliminate_common_llm_calls,
+    # After merging, so statistics cover the merged input and one call gets one field order.
+    reorder_context_fields,
+    # Last: the prefixes are those of the final prompts (after field reordering) and nodes.
+    factor_prompt_prefixes,
 )
 
 

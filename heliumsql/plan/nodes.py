@@ -37,6 +37,9 @@ class LlmCall:
     prompt: exp.Expr
     template: Template | None
     options: tuple[tuple[str, Any], ...]
+    # Names of the record-style context fields (``llm('q', col_a, col_b)``) in prompt order;
+    # each renders as the last three ``prompt`` parts: CHR(10), 'name: ', value.
+    fields: tuple[str, ...] = ()
 
     def option(self, name: str) -> Any:
         return dict(self.options).get(name)
@@ -47,7 +50,23 @@ class LlmNode:
     """One LLM operator. ``input`` is None when the prompts cannot be precomputed (JOIN ON,
     CASE branches, correlated subqueries): the UDF then computes them on demand.
     For ``llm_map``, ``input`` yields the input rows plus a ``__helium_prompt`` column and
-    ``output``/``num_samples`` describe the added column(s)."""
+    ``output``/``num_samples`` describe the added column(s).
+
+    The remaining fields are set by optimizer rules; their defaults are the unoptimized
+    ("vLLM-style") behaviour the runtime must give when the optimizer is off:
+
+    - ``dedupe_prompts``: identical prompts of this node go to the engine once (else each row
+      is its own request).
+    - ``limit``: for an ``llm_filter`` under ``LIMIT``, stop once this many input rows passed
+      (in input order); prompts never computed then answer False, which the statement cannot
+      observe because its LIMIT already has enough rows.
+    - ``cost``/``selectivity``: estimated prompt tokens per row and the assumed fraction of rows
+      a filter keeps; ``filter_chain`` lists the LLM filters of one WHERE in evaluation order
+      (each member's input holds the earlier members' verdicts). The runtime may refine
+      ``selectivity`` from the first batches.
+    - ``sort_prompts``: issue this node's prompts in sorted order (its context fields were
+      ordered for prefix sharing); ``declared_fields`` is the order the user wrote.
+    """
 
     id: int
     call: LlmCall
@@ -56,6 +75,13 @@ class LlmNode:
     output: str | None = None
     num_samples: int = 1
     reason: str = ""
+    dedupe_prompts: bool = False
+    limit: int | None = None
+    cost: float | None = None
+    selectivity: float | None = None
+    filter_chain: tuple[int, ...] = ()
+    sort_prompts: bool = False
+    declared_fields: tuple[str, ...] = ()
 
     @property
     def operator(self) -> str:
@@ -71,14 +97,37 @@ class LlmNode:
 
 
 @dataclass(frozen=True)
+class PinnedPrefix:
+    """A prompt prefix every prompt of ``consumers`` starts with: keep its KV resident from the
+    first consumer's first request until the last consumer's last request is admitted.
+
+    ``text`` is the static start of the user message and ``system`` the system message, as the
+    runtime passes them to ``chat_token_ids``; ``token_ids`` is the chat-formatted token prefix
+    when the optimizer had a tokenizer (None in EXPLAIN without a model: the runtime then
+    derives it with :func:`heliumsql.optimizer.factor_prompt_prefixes.prefix_token_ids`).
+
+    >>> PinnedPrefix((1, 2), "Is this review positive? ", None).consumers
+    (1, 2)
+    """
+
+    consumers: tuple[int, ...]
+    text: str
+    system: str | None
+    token_ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class LogicalPlan:
     """The whole statement: LLM nodes in a valid execution order, the rewritten statement, its
-    output column names (what every optimizer rule must keep), and the rules that changed it."""
+    output column names (what every optimizer rule must keep), the rules that changed it,
+    what each did (``notes``: (rule, what) pairs, shown by EXPLAIN), and the prefixes to pin."""
 
     nodes: tuple[LlmNode, ...]
     statement: exp.Expr
     columns: tuple[str, ...]
     applied_rules: tuple[str, ...] = field(default=())
+    prefixes: tuple[PinnedPrefix, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
 
     def node(self, node_id: int) -> LlmNode:
         return next(n for n in self.nodes if n.id == node_id)

@@ -31,16 +31,24 @@ def plan_of():  # noqa: ANN201
     return plan
 
 
-def test_rules_tuple_starts_with_common_call_elimination():
-    assert RULES[0] is eliminate_common_llm_calls
+def test_rules_run_in_the_documented_order():
+    names = [rule.__name__ for rule in RULES]
+    assert names == ["prune_llm_columns", "push_down_filters", "push_down_limits",
+                     "eliminate_common_llm_calls", "reorder_context_fields",
+                     "factor_prompt_prefixes"]
+    assert RULES[3] is eliminate_common_llm_calls
 
 
 def test_applied_rules_are_recorded_only_when_the_plan_changes(plan_of):
     dup = plan_of("SELECT llm('{review}') AS a, llm('{review}') AS b FROM reviews")
     assert optimize(dup).applied_rules == ("eliminate_common_llm_calls",)
     assert len(optimize(dup).nodes) == 1
+    assert optimize(dup).notes[0] == ("eliminate_common_llm_calls", "merged #2 into #1")
     single = plan_of("SELECT llm('{review}') AS a FROM reviews")
-    assert optimize(single) == single and optimize(single).applied_rules == ()
+    rules = (eliminate_common_llm_calls,)
+    once = optimize(single, RuleContext(), rules)
+    assert once.applied_rules == ("eliminate_common_llm_calls",)  # marked to dedupe prompts
+    assert optimize(once, RuleContext(), rules) == once  # nothing left to change: not recorded
 
 
 def test_identical_calls_with_different_options_are_kept_apart(plan_of):

@@ -1,0 +1,154 @@
+"""``LIMIT n`` stops LLM work early.
+
+- Over an LLM map (a SELECT-list call of a SELECT with LIMIT, no DISTINCT, not ordered by its
+  own answers): the node's input takes the SELECT's ORDER BY (aliases and positions resolved
+  to expressions), LIMIT and OFFSET, so only the rows the LIMIT keeps are computed. Should the
+  final query keep other rows (ties), the UDF computes those few on demand.
+- Over an LLM filter (a WHERE conjunct of such a SELECT, with no grouping or aggregates after
+  it, every other WHERE conjunct already in its input): the node gets ``limit = n + offset``
+  and an input in the SELECT's order; the runtime streams it until that many rows passed and
+  answers False for what it never computed. The final query cannot see those rows: its LIMIT
+  is already filled by rows that come earlier in its order.
+
+With the optimizer off neither happens: every row is computed and the final query cuts.
+
+>>> # SELECT id, llm('{review}') FROM reviews ORDER BY id LIMIT 2
+>>> push_down_limits(plan, RuleContext()).nodes[0].input.sql()     # doctest: +SKIP
+"SELECT ... AS prompt FROM reviews ORDER BY id LIMIT 2"
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from heliumsql.grammar.dialect import display_sql
+from heliumsql.optimizer.rewrite import node_id, note, udf_calls, with_input
+from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.planner import between, conjuncts, scope_of
+
+if TYPE_CHECKING:
+    from heliumsql.optimizer import RuleContext
+
+_RULE = "push_down_limits"
+
+
+def _resolved_order(scope: exp.Select, allowed: set[int]) -> exp.Order | None | bool:
+    """``scope``'s ORDER BY restated without output aliases or positions; None if it has
+    none; False if it needs answers of nodes not in ``allowed``."""
+    order = scope.args.get("order")
+    if order is None:
+        return None
+    aliases = {p.alias.lower(): p.this for p in scope.expressions if isinstance(p, exp.Alias)}
+    items = []
+    for ordered in order.expressions:
+        key = ordered.this
+        if isinstance(key, exp.Literal) and key.is_int:
+            position = int(key.name) - 1
+            if not 0 <= position < len(scope.expressions):
+                return False
+            key = scope.expressions[position]
+            if isinstance(key, exp.Star) or key.find(exp.Star):
+                return False
+            key = key.unalias()
+        else:
+            # DuckDB binds an ORDER BY name to an output alias before a source column.
+            key = key.transform(lambda e: aliases[e.name.lower()].copy() if isinstance(e, exp.Column)
+                                and not e.table and e.name.lower() in aliases else e)
+        if any(node_id(c) not in allowed for c in udf_calls(key)):
+            return False
+        item = ordered.copy()
+        item.set("this", key.copy())
+        items.append(item)
+    return exp.Order(expressions=items)
+
+
+def _limit_value(scope: exp.Select) -> int | None:
+    """LIMIT + OFFSET when both are integer literals."""
+    def value(key: str) -> int | None:
+        clause = scope.args.get(key)
+        if clause is None:
+            return 0
+        literal = clause.args.get("expression")
+        return int(literal.name) if isinstance(literal, exp.Literal) and literal.is_int else None
+
+    limit, offset = value("limit"), value("offset")
+    return None if limit is None or offset is None else limit + offset
+
+
+def _with_order(source: exp.Select, order: exp.Order | None) -> exp.Select:
+    new = source.copy()
+    new.set("order", order.copy() if order is not None else None)
+    return new
+
+
+def _limit_map(node: LlmNode, call: exp.Expr, scope: exp.Select, order: exp.Order | None,
+               ctx: "RuleContext") -> LlmNode | None:
+    if scope.args.get("distinct") or scope.args.get("qualify"):
+        return None
+    if between(call, scope, (exp.AggFunc, exp.Window)):
+        return None  # the call feeds an aggregate: every row of the group counts
+    if not isinstance(node.input, exp.Select):
+        return None
+    limited = _with_order(node.input, order)
+    for key in ("limit", "offset"):
+        if scope.args.get(key) is not None:
+            limited.set(key, scope.args[key].copy())
+    if ctx.con is not None and not ctx.binds(limited):
+        return None
+    return with_input(node, limited)
+
+
+def _limit_filter(plan: LogicalPlan, node: LlmNode, call: exp.Expr, scope: exp.Select,
+                  order: exp.Order | None) -> LlmNode | None:
+    where = scope.args.get("where")
+    if where is None or not any(c is call for c in conjuncts(where.this)):
+        return None  # only a plain ``AND llm_filter(...)`` decides alone whether a row passes
+    if any(scope.args.get(k) for k in ("group", "having", "distinct", "qualify")):
+        return None
+    aggregates = {n.id for n in plan.nodes if n.call.kind == "aggregate"}
+    for projection in scope.expressions:
+        if projection.find(exp.AggFunc, exp.Window) or \
+                any(node_id(c) in aggregates for c in udf_calls(projection)):
+            return None  # LIMIT applies after aggregation, not to the filtered rows
+    for other in conjuncts(where.this):
+        if other is not call and any(node_id(c) not in node.deps for c in udf_calls(other)):
+            return None  # another LLM conjunct runs after this one: rows could still drop out
+    limit = _limit_value(scope)
+    if limit is None or not isinstance(node.input, exp.Select):
+        return None
+    return replace(with_input(node, _with_order(node.input, order)), limit=limit)
+
+
+def push_down_limits(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
+    """Narrow the input of SELECT-list calls under LIMIT; mark filters under LIMIT to stop."""
+    done: set[int] = set()
+    for node in plan.nodes:
+        done.add(node.id)
+        if node.input is None or node.call.kind == "table" or node.limit is not None:
+            continue
+        calls = udf_calls(plan.statement, node.id)
+        if len(calls) != 1:
+            continue
+        call = calls[0]
+        scope, clause = scope_of(call)
+        if scope is None or scope.args.get("limit") is None:
+            continue
+        order = _resolved_order(scope, done - {node.id})
+        if order is False:
+            continue
+        limit_text = display_sql(scope.args["limit"]).strip()
+        if clause == "expressions":
+            new = _limit_map(node, call, scope, order or None, ctx)
+            what = f"{limit_text} pushed into #{node.id}"
+        elif clause == "where" and node.call.kind == "filter":
+            new = _limit_filter(plan, node, call, scope, order or None)
+            what = f"#{node.id} stops once {new.limit if new else 0} rows pass ({limit_text})"
+        else:
+            new = None
+        if new is not None and new != node:
+            plan = replace(plan, nodes=tuple(new if n.id == node.id else n for n in plan.nodes))
+            plan = note(plan, _RULE, what)
+    return plan

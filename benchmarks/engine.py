@@ -227,8 +227,9 @@ def run(opts: RunOptions) -> SuiteReport:
         for candidates in _systems(workload, model, tokenizer, opts, dtype, sizes, distinct):
             system, tried = pick_fastest(candidates, prompts, sizes.max_new_tokens)
             if tried:
-                setup["candidates"][f"{workload}/{system.name}"] = tried
-            chosen.append(system)
+                setup["candidates"][f"{workload}/{candidates[0].name}"] = tried
+            if system is not None:
+                chosen.append(system)
         progress(f"{workload}: timing {', '.join(s.name for s in chosen)}")
         timings = measure(chosen, prompts, sizes.max_new_tokens, opts.repeats)
         reference = timings[0].output.token_ids

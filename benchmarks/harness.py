@@ -141,20 +141,30 @@ def measure(systems: Sequence[System], prompts: Sequence[Sequence[int]], max_new
 
 
 def pick_fastest(candidates: Sequence[System], prompts: Sequence[Sequence[int]],
-                 max_new_tokens: int) -> tuple[System, list[dict[str, Any]]]:
-    """Try each candidate configuration of one system once and return the fastest.
+                 max_new_tokens: int) -> tuple[System | None, list[dict[str, Any]]]:
+    """Try each candidate configuration of one system and return the fastest.
 
     Baselines get their best setting (batch size, cache size) so a speedup over them is not an
-    artefact of a poor configuration. Returns the winner and one line per candidate tried (its
-    config and the time of its trial run) for the report; a single candidate is not tried.
+    artefact of a poor configuration. A candidate that raises (an API missing from the installed
+    transformers, say) is reported and skipped rather than ending the run; ``None`` means every
+    candidate failed. Returns the winner and one line per candidate tried (its config and the
+    time of its trial run, or its error) for the report; a lone candidate is only warmed up.
     """
-    if len(candidates) == 1:
-        return candidates[0], []
-    trials = []
+    trials: list[tuple[System, float]] = []
+    tried: list[dict[str, Any]] = []
     for candidate in candidates:
-        _warm_up(candidate, prompts)
-        elapsed, _, _ = _timed_run(candidate, prompts, max_new_tokens)
-        progress(f"  trial {candidate.name} {candidate.config}: {elapsed:.2f} s")
+        try:
+            _warm_up(candidate, prompts)
+            elapsed = (_timed_run(candidate, prompts, max_new_tokens)[0]
+                       if len(candidates) > 1 else 0.0)
+        except Exception as exc:  # noqa: BLE001 -- a broken baseline is a finding, not a crash
+            candidate.release()
+            progress(f"  {candidate.name} {candidate.config} failed: {exc!r}")
+            tried.append(dict(config=dict(candidate.config), error=repr(exc)))
+            continue
+        if len(candidates) > 1:
+            progress(f"  trial {candidate.name} {candidate.config}: {elapsed:.2f} s")
+            tried.append(dict(config=dict(candidate.config), wall_s=elapsed))
         trials.append((candidate, elapsed))
-    winner = min(trials, key=lambda ct: ct[1])[0]
-    return winner, [dict(config=dict(c.config), wall_s=t) for c, t in trials]
+    winner = min(trials, key=lambda ct: ct[1])[0] if trials else None
+    return winner, tried

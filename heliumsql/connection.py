@@ -32,10 +32,13 @@ from heliumsql.grammar.dialect import Helium
 from heliumsql.grammar.expressions import LlmFunc
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
+from heliumsql.result_cache import ResultCache, default_path
 
 _MENTIONS_LLM = re.compile(r"\bllm(?:_filter|_agg|_map)?\s*\(", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:(ANALYZE)\s+)?(.*)$", re.IGNORECASE | re.DOTALL)
-_SETTINGS = {"helium_optimizer"}
+_SETTINGS = {"helium_optimizer", "helium_result_cache"}
+# ``connect(result_cache=...)`` default: the user's cache directory (see result_cache.default_path).
+DEFAULT_RESULT_CACHE = "default"
 _NO_RESULT = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Alter, exp.Set,
               exp.Use, exp.Merge, exp.Copy, exp.TruncateTable, exp.Transaction, exp.Commit,
               exp.Rollback)
@@ -89,12 +92,14 @@ class Connection:
 
     def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "cpu",
                  dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-                 **engine_options: Any) -> None:
+                 result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
         self._model, self._device, self._dtype = model, device, dtype
         self._engine_options = engine_options
         self._engine = engine
         self.optimize = optimize
+        self.result_cache = _result_cache(result_cache)
+        self.use_result_cache = True
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -125,8 +130,9 @@ class Connection:
         return frozenset({name, Path(name).name, str(Path(name).expanduser())})
 
     def _executor(self) -> Executor:
+        cache = self.result_cache if self.use_result_cache else None
         return Executor(self.duckdb, lambda: self.engine, self.optimize,
-                        model_names=self._model_names())
+                        model_names=self._model_names(), result_cache=cache)
 
     # -- statements -------------------------------------------------------------------------
     def sql(self, query: str, *, progress: ProgressCallback | None = None) -> Result:
@@ -203,7 +209,10 @@ class Connection:
             return False
         value = eq.expression
         truthy = value.this if isinstance(value, exp.Boolean) else str(value.name).lower() in ("true", "on", "1")
-        self.optimize = bool(truthy)
+        if eq.this.name.lower() == "helium_result_cache":
+            self.use_result_cache = bool(truthy)
+        else:
+            self.optimize = bool(truthy)
         return True
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -211,12 +220,22 @@ class Connection:
         """Close the DuckDB connection (the engine is dropped with the connection)."""
         self.duckdb.close()
         self._engine = None
+        if self.result_cache is not None:
+            self.result_cache.close()
 
     def __enter__(self) -> "Connection":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _result_cache(spec: Any) -> ResultCache | None:
+    if spec == DEFAULT_RESULT_CACHE:
+        spec = default_path()
+    if spec is None or isinstance(spec, ResultCache):
+        return spec
+    return ResultCache(spec)
 
 
 def _pure_plan(statement: exp.Expr):  # noqa: ANN202
@@ -227,7 +246,7 @@ def _pure_plan(statement: exp.Expr):  # noqa: ANN202
 
 def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "cpu",
             dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-            **engine_options: Any) -> Connection:
+            result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> Connection:
     """Open a HeliumSQL connection.
 
     ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face
@@ -235,10 +254,15 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
     ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed. ``engine``
     passes an already built engine instead (shared between connections). The model loads on
     the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
-    optimizer rules. Other keyword arguments go to the engine.
+    optimizer rules and the workflow scheduling (the "vLLM-style" baseline).
+    ``result_cache`` keeps answers across queries and processes: a DuckDB file path,
+    ``":memory:"`` (this connection only), a :class:`~heliumsql.result_cache.ResultCache`, or
+    ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or
+    ``~/.cache/heliumsql/results.duckdb``. ``SET helium_result_cache = false`` turns it off for
+    the session. Other keyword arguments go to the engine.
 
     >>> con = connect(model="path/to/checkpoint")                          # doctest: +SKIP
     >>> con.sql("SELECT llm('Hello') AS answer").fetchall()                # doctest: +SKIP
     """
     return Connection(database, model, device=device, dtype=dtype, engine=engine,
-                      optimize=optimize, **engine_options)
+                      optimize=optimize, result_cache=result_cache, **engine_options)

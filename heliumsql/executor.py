@@ -1,5 +1,5 @@
-"""Run one statement that has LLM calls: plan, optimize, run the LLM operators in dependency
-order, then let DuckDB run the rewritten statement.
+"""Run one statement that has LLM calls: plan, optimize, run the LLM operators as one workflow
+(:mod:`heliumsql.workflow`), then let DuckDB run the rewritten statement.
 
 >>> executor = Executor(duckdb_con, lambda: engine)                  # doctest: +SKIP
 >>> result = executor.run(sqlglot.parse_one(sql, read="helium"))     # doctest: +SKIP
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import duckdb
@@ -24,23 +25,30 @@ from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
+from heliumsql.result_cache import CacheSession, ResultCache
 from heliumsql.runtime import QueryRuntime
 from heliumsql.stats import QueryStats
+from heliumsql.workflow import PromptTree, WorkflowRunner
 
 
 @dataclass
 class Executor:
     """Plans and runs statements on ``con``; ``engine`` is called only when a plan has LLM
     nodes (so EXPLAIN and pure SQL never load a model). ``model_names`` are the names a
-    ``model =>`` argument may use for this connection's model (empty: any)."""
+    ``model =>`` argument may use for this connection's model (empty: any). ``optimize``
+    turns the rewrite rules and the workflow scheduling on; ``result_cache`` (None: off)
+    answers prompts computed by earlier queries."""
 
     con: duckdb.DuckDBPyConnection
     engine: Callable[[], EngineBackend]
     optimize: bool = True
     batch_size: int = 512
     model_names: frozenset[str] = frozenset()
+    result_cache: ResultCache | None = None
 
-    def plan(self, statement: exp.Expr, runtime: QueryRuntime) -> LogicalPlan:
+    def plan(self, statement: exp.Expr, runtime: QueryRuntime, running: bool = False) -> LogicalPlan:
+        """The (optimized) plan; ``running`` lets rules ask for the tokenizer (loads the model),
+        which EXPLAIN without ANALYZE never does."""
         plan = build_plan(statement, Catalog(self.con), runtime)
         if self.model_names:
             for node in plan.nodes:
@@ -50,7 +58,10 @@ class Executor:
                                     f"connection's model ({sorted(self.model_names)[0]!r}); one "
                                     "connection serves one model, so drop model => or connect "
                                     "with that model")
-        return optimize(plan, RuleContext()) if self.optimize else plan
+        if not self.optimize:
+            return plan
+        tokenizer = (lambda: self.engine().tokenizer) if running else None
+        return optimize(plan, RuleContext(self.con, tokenizer))
 
     def explain(self, statement: exp.Expr) -> str:
         runtime = QueryRuntime(self.con)
@@ -67,23 +78,14 @@ class Executor:
         runtime = QueryRuntime(self.con)
         stats = QueryStats()
         try:
-            plan = self.plan(statement, runtime)
-            engine = self.engine() if plan.nodes else None
-            context = OperatorContext(self.con, engine, progress, self.batch_size)
-            operators = [OPERATORS[node.call.kind](node, context) for node in plan.nodes]
-            for op in operators:
-                stats.operators[op.node.id] = op.stats
-            for op in operators:
-                op.run(runtime)
-            relational = time.perf_counter()
-            sql = plan.statement.sql("duckdb")
-            if isinstance(plan.statement, exp.Query):
-                result = Result.from_arrow(self.con.sql(sql).to_arrow_table(), stats)
-                stats.rows = result.arrow().num_rows
+            plan = self.plan(statement, runtime, running=True)
+            stats.planning_s = time.perf_counter() - started
+            if plan.nodes:
+                engine = self.engine()
+                with self._cache_session() as cache:
+                    result = self._run_workflow(plan, engine, runtime, stats, progress, cache)
             else:
-                self.con.execute(sql)
-                result = Result.empty(stats)
-            stats.relational_s = time.perf_counter() - relational
+                result = self._run_statement(plan, runtime, stats)
         except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
         except duckdb.Error as exc:
@@ -97,3 +99,48 @@ class Executor:
             runtime.close()
         stats.total_s = time.perf_counter() - started
         return result, plan, stats
+
+    def _cache_session(self) -> AbstractContextManager[CacheSession | None]:
+        return self.result_cache.session() if self.result_cache is not None else nullcontext(None)
+
+    def _run_workflow(self, plan: LogicalPlan, engine: EngineBackend, runtime: QueryRuntime,
+                      stats: QueryStats, progress: ProgressCallback | None,
+                      cache: CacheSession | None) -> Result:
+        context = OperatorContext(self.con, engine, progress, self.batch_size)
+        operators = {node.id: OPERATORS[node.call.kind](node, context) for node in plan.nodes}
+        for node_id, op in operators.items():
+            stats.operators[node_id] = op.stats
+            runtime.operators[node_id] = op  # on-demand answers for the final statement
+        before = _engine_stats(engine)
+        runner = WorkflowRunner(plan, operators, runtime, context, optimize=self.optimize, cache=cache)
+        try:
+            runner.run()
+            return self._run_statement(plan, runtime, stats)
+        finally:
+            runner.stop()
+            after = _engine_stats(engine)
+            delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            stats.computed_prefill_tokens = delta.get("computed_prefill_tokens", 0)
+            stats.evictions = delta.get("evictions", 0)
+            pinned = runner.pinned_prefixes
+            stats.pinned_prefixes = len(pinned)
+            stats.pinned_tokens = sum(len(p) for p in pinned)
+            stats.distinct_prompt_tokens = PromptTree.distinct_tokens(
+                runner.dispatcher.issued + pinned)
+
+    def _run_statement(self, plan: LogicalPlan, runtime: QueryRuntime, stats: QueryStats) -> Result:
+        relational = time.perf_counter()
+        sql = plan.statement.sql("duckdb")
+        if isinstance(plan.statement, exp.Query):
+            result = Result.from_arrow(self.con.sql(sql).to_arrow_table(), stats)
+            stats.rows = result.arrow().num_rows
+        else:
+            self.con.execute(sql)
+            result = Result.empty(stats)
+        stats.relational_s = time.perf_counter() - relational
+        return result
+
+
+def _engine_stats(engine: EngineBackend) -> dict[str, int]:
+    stats = getattr(engine, "stats", None)
+    return dict(stats()) if callable(stats) else {}

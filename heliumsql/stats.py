@@ -1,4 +1,9 @@
-"""Per-operator and per-query figures for ``EXPLAIN ANALYZE`` and ``Result.analyze``."""
+"""Per-operator and per-query figures for ``EXPLAIN ANALYZE`` and ``Result.analyze``.
+
+>>> s = QueryStats(distinct_prompt_tokens=90, computed_prefill_tokens=100)
+>>> s.prefill_efficiency
+0.9
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,62 @@ from dataclasses import dataclass, field
 
 @dataclass
 class OperatorStats:
-    """What one LLM operator did. ``rows_in`` counts input rows, ``distinct_prompts`` the
-    prompts actually sent (after deduplication), ``on_demand_prompts`` those the UDF had to
-    compute during the final query (not precomputed)."""
+    """What one LLM operator did.
+
+    ``distinct_prompts``: answers the operator needed after its own deduplication (with the
+    optimizer off: one per row); ``result_cache_hits`` of them came from the result cache,
+    ``engine_requests`` were computed by the engine for this operator (the rest were shared with
+    an identical request of another operator). ``on_demand_prompts``: prompts the UDF had to
+    compute while the final query ran. Token figures count this operator's engine requests:
+    ``cached_tokens`` were served from the KV cache, ``computed_tokens`` (prompt minus cached)
+    were prefilled.
+    """
 
     operator: str
     rows_in: int = 0
     rows_out: int = 0
     distinct_prompts: int = 0
     on_demand_prompts: int = 0
+    result_cache_hits: int = 0
+    engine_requests: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
     generated_tokens: int = 0
     elapsed_s: float = 0.0
 
+    @property
+    def computed_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
     def line(self) -> str:
         return (f"rows_in={self.rows_in} rows_out={self.rows_out} "
                 f"distinct_prompts={self.distinct_prompts} on_demand={self.on_demand_prompts} "
+                f"result_cache_hits={self.result_cache_hits} engine_requests={self.engine_requests} "
                 f"prompt_tokens={self.prompt_tokens} cached_tokens={self.cached_tokens} "
-                f"generated_tokens={self.generated_tokens} time={self.elapsed_s:.3f}s")
+                f"computed_tokens={self.computed_tokens} generated_tokens={self.generated_tokens} "
+                f"time={self.elapsed_s:.3f}s")
 
 
 @dataclass
 class QueryStats:
-    """Figures of one executed query: ``operators`` maps node id to its stats."""
+    """Figures of one executed query: ``operators`` maps node id to its stats.
+
+    ``distinct_prompt_tokens`` is the size of the union prefix tree of every prompt the query
+    sent to the engine; ``computed_prefill_tokens`` is what the engine prefilled meanwhile (its
+    stats delta, pins included). Their ratio, ``prefill_efficiency``, is 1.0 when every distinct
+    token was computed exactly once (above 1.0 when earlier queries left prefixes cached).
+    """
 
     operators: dict[int, OperatorStats] = field(default_factory=dict)
     rows: int = 0
+    planning_s: float = 0.0
     relational_s: float = 0.0
     total_s: float = 0.0
+    distinct_prompt_tokens: int = 0
+    computed_prefill_tokens: int = 0
+    pinned_prefixes: int = 0
+    pinned_tokens: int = 0
+    evictions: int = 0
 
     @property
     def llm_calls(self) -> int:
@@ -53,9 +85,38 @@ class QueryStats:
     def generated_tokens(self) -> int:
         return sum(s.generated_tokens for s in self.operators.values())
 
+    @property
+    def result_cache_hits(self) -> int:
+        return sum(s.result_cache_hits for s in self.operators.values())
+
+    @property
+    def engine_requests(self) -> int:
+        return sum(s.engine_requests for s in self.operators.values())
+
+    @property
+    def prefill_efficiency(self) -> float | None:
+        """Distinct prompt tokens / prefill tokens computed (None when nothing was computed)."""
+        if not self.computed_prefill_tokens:
+            return None
+        return self.distinct_prompt_tokens / self.computed_prefill_tokens
+
+    @property
+    def kv_hit_rate(self) -> float:
+        """Share of the prompt tokens of the query's engine requests served from the KV cache."""
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
     def line(self) -> str:
-        return (f"rows={self.rows} llm_calls={self.llm_calls} prompt_tokens={self.prompt_tokens} "
+        """Totals, then the workflow figures (EXPLAIN ANALYZE prints it after ``Total``)."""
+        eff = self.prefill_efficiency
+        return (f"rows={self.rows} llm_calls={self.llm_calls} engine_requests={self.engine_requests} "
+                f"result_cache_hits={self.result_cache_hits} prompt_tokens={self.prompt_tokens} "
                 f"cached_tokens={self.cached_tokens} generated_tokens={self.generated_tokens} "
+                f"distinct_prompt_tokens={self.distinct_prompt_tokens} "
+                f"computed_prefill_tokens={self.computed_prefill_tokens} "
+                f"prefill_efficiency={'n/a' if eff is None else f'{eff:.3f}'} "
+                f"kv_hit_rate={self.kv_hit_rate:.3f} pinned_prefixes={self.pinned_prefixes} "
+                f"pinned_tokens={self.pinned_tokens} evictions={self.evictions} "
+                f"planning_time={self.planning_s * 1000:.1f}ms "
                 f"relational_time={self.relational_s:.3f}s time={self.total_s:.3f}s")
 
     def __str__(self) -> str:

@@ -1,16 +1,21 @@
-"""What every LLM operator shares: read prompts from DuckDB, deduplicate, chat-format, call the
-engine in batches, turn completions into values, keep figures, report progress.
+"""What every LLM operator shares: read prompts from DuckDB, turn them into requests
+(deduplicated, chat-formatted, length-checked), take answers back, keep figures, report
+progress, and publish the answers where the query's UDF or table finds them.
+
+The workflow runtime (:mod:`heliumsql.workflow`) decides when and in which order requests
+reach the engine, across operators; an operator only says what it needs (``materialize``)
+and what an answer means (``accept``).
 
 >>> op = LlmMapOperator(node, context)          # doctest: +SKIP
->>> for batch in op.execute(): ...              # (prompt, output) record batches
+>>> requests = op.materialize()                 # then runtime delivers: op.accept(...)
+>>> op.publish(runtime)                         # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +25,12 @@ import pyarrow as pa
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
-from heliumsql.errors import ExecutionError, PromptTooLongError
+from heliumsql.errors import ExecutionError
 from heliumsql.plan.nodes import LlmNode
 from heliumsql.progress import Progress, ProgressCallback
 from heliumsql.prompting import chat_token_ids
 from heliumsql.stats import OperatorStats
+from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
     from heliumsql.runtime import QueryRuntime
@@ -32,17 +38,22 @@ if TYPE_CHECKING:
 # With n > 1 and no temperature, samples would all be identical; this is the documented default.
 DEFAULT_SAMPLING_TEMPERATURE = 0.7
 _EXCERPT = 80
+Key = tuple[str, int]
+# Answers requests now (on-demand work): (completion, source) per request, in order.
+RunNow = Callable[[Sequence[LlmRequest]], list[tuple[Completion, str]]]
 
 
 @dataclass
 class OperatorContext:
-    """What operators need from the session: DuckDB, the engine, progress, batch size."""
+    """What operators need from the session: DuckDB, the engine, progress, batch size, and who
+    answers on-demand requests (the query's dispatcher)."""
 
     con: duckdb.DuckDBPyConnection
     engine: EngineBackend
     progress: ProgressCallback | None = None
     batch_size: int = 512
     read_batch_rows: int = 8192
+    run_now: RunNow | None = None
 
 
 def stable_seed(*parts: Any) -> int:
@@ -55,6 +66,15 @@ def excerpt(text: str) -> str:
     return repr(text if len(text) <= _EXCERPT else text[:_EXCERPT] + "...")
 
 
+def _stream_now(engine: EngineBackend) -> RunNow:
+    def run(requests: Sequence[LlmRequest]) -> list[tuple[Completion, str]]:
+        out = sorted(engine.stream([list(r.token_ids) for r in requests], [r.params for r in requests]),
+                     key=lambda c: c.index)
+        return [(c, "engine") for c in out]
+
+    return run
+
+
 class LlmOperator:
     """Base of the per-prompt operators; subclasses set the output type and decode answers."""
 
@@ -63,6 +83,13 @@ class LlmOperator:
     def __init__(self, node: LlmNode, context: OperatorContext) -> None:
         self.node, self.context = node, context
         self.stats = OperatorStats(f"{node.operator} #{node.id}")
+        self.answers: dict[Key, Any] = {}
+        self.num_expected = 0  # requests materialize() handed out
+        self.num_answered = 0
+        self._keys: list[Key] = []
+        self.row_prompts: list[str] = []  # each input row's prompt, in input order
+        self.limit_reached = False
+        self._token_cache: dict[str, list[int]] = {}
         self._last_progress = 0.0
         self._started = time.perf_counter()
 
@@ -73,6 +100,11 @@ class LlmOperator:
     @property
     def schema(self) -> pa.Schema:
         return pa.schema([("prompt", pa.string()), ("output", self.output_type)])
+
+    @property
+    def done(self) -> bool:
+        """Every materialised request has its answer."""
+        return self.num_answered >= self.num_expected
 
     # -- what subclasses specialise -------------------------------------------------------
     def sampling_params(self, prompt: str, sample: int) -> SamplingParams:
@@ -91,58 +123,119 @@ class LlmOperator:
     def decode(self, completion: Completion) -> Any:
         return completion.text
 
-    # -- the work --------------------------------------------------------------------------
-    def compute(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Any]:
-        """Answer each (prompt, sample) once; per-row errors follow ``on_error``."""
+    def read_keys(self) -> list[Key]:
+        """The (prompt, sample) answers the node's input needs; repeats kept unless deduped."""
+        keys: list[Key] = []
+        for batch in self.read_input():
+            column = batch.column(0).to_pylist()
+            self.stats.rows_in += len(column)
+            keys.extend((p, 0) for p in column if p is not None)
+        return keys
+
+    def publish(self, runtime: "QueryRuntime") -> None:
+        """Make the answers visible to the query (the node's UDF looks them up)."""
+        runtime.store(self.node.id, {prompt: answer for (prompt, _), answer in self.answers.items()})
+        self.stats.rows_out += len({p for p, _ in self.answers})
+
+    # -- planning the work ----------------------------------------------------------------
+    def materialize(self) -> list[LlmRequest]:
+        """Read the input and return the requests to answer (possibly none)."""
+        self._started = time.perf_counter()
+        keys = self.read_keys()
+        self.row_prompts = [p for p, s in keys if s == 0]
+        if self.node.dedupe_prompts:
+            keys = list(dict.fromkeys(keys))
+        self._keys = keys
+        self.stats.distinct_prompts += len(keys)
+        requests = self.requests_for(keys)
+        self.num_expected += len(requests)
+        self._report(force=not requests)
+        return requests
+
+    def requests_for(self, keys: Sequence[Key], lane: int | None = None) -> list[LlmRequest]:
+        """Chat-format each key's prompt; a prompt longer than the context raises, or gets
+        NULL with ``on_error => 'null'``."""
         engine = self.context.engine
         system = self.node.call.option("system")
         null_on_error = self.node.call.option("on_error") == "null"
-        answers: dict[tuple[str, int], Any] = {}
-        todo: list[tuple[tuple[str, int], list[int]]] = []
-        token_cache: dict[str, list[int]] = {}
+        out: list[LlmRequest] = []
         for key in keys:
-            prompt = key[0]
-            ids = token_cache.get(prompt)
+            prompt, sample = key
+            ids = self._token_cache.get(prompt)
             if ids is None:
-                ids = token_cache[prompt] = chat_token_ids(engine.tokenizer, prompt, system)
+                ids = self._token_cache[prompt] = chat_token_ids(engine.tokenizer, prompt, system)
             if len(ids) + 1 > engine.max_context:
                 if not null_on_error:
                     raise self._too_long(prompt, len(ids), engine.max_context)
-                answers[key] = None
+                self.answers[key] = None
                 continue
-            todo.append((key, ids))
-        for begin in range(0, len(todo), self.context.batch_size):
-            chunk = todo[begin:begin + self.context.batch_size]
-            answers.update(self._generate(chunk, null_on_error))
-            self._report(force=begin + len(chunk) >= len(todo))
+            out.append(LlmRequest(self.node.id, key, tuple(ids), self.sampling_params(prompt, sample),
+                                  lane))
+        return out
+
+    # -- taking answers back --------------------------------------------------------------
+    def accept(self, request: LlmRequest, completion: Completion, source: str) -> None:
+        """Record one answer; ``source`` is "engine", "result_cache" or "shared"."""
+        self.answers[request.key] = self.decode(completion)
+        self.num_answered += 1
+        self._count(completion, source)
+        if self.done:
+            self.stats.elapsed_s += time.perf_counter() - self._started
+        self._report(force=self.done)
+
+    def stop_at_limit(self, num_cancelled: int) -> None:
+        """The node's ``limit`` is reached; ``num_cancelled`` requests will never be answered."""
+        self.limit_reached = True
+        self.num_expected -= num_cancelled
+        self._keys = [k for k in self._keys if k in self.answers]
+
+    def _count(self, completion: Completion, source: str) -> None:
+        s = self.stats
+        if source == "result_cache":
+            s.result_cache_hits += 1
+        elif source == "engine":
+            s.engine_requests += 1
+            s.prompt_tokens += completion.num_prompt_tokens
+            s.cached_tokens += completion.num_cached_tokens
+            s.generated_tokens += len(completion.token_ids)
+
+    def compute(self, keys: Sequence[Key]) -> dict[Key, Any]:
+        """Answer ``keys`` now (on-demand work, or running this operator on its own)."""
+        requests = self.requests_for(keys)
+        run_now = self.context.run_now or _stream_now(self.context.engine)
+        answers = {k: self.answers[k] for k in keys if k in self.answers}
+        for req, (completion, source) in zip(requests, run_now(requests)):
+            answers[req.key] = self.decode(completion)
+            self._count(completion, source)
         return answers
 
-    def _generate(self, chunk: list[tuple[tuple[str, int], list[int]]], null_on_error: bool
-                  ) -> dict[tuple[str, int], Any]:
-        answers: dict[tuple[str, int], Any] = {}
-        pending = list(chunk)
-        while pending:
-            params = [self.sampling_params(key[0], key[1]) for key, _ in pending]
-            try:
-                # closing(): an abandoned stream must release the engine (Ctrl-C, errors).
-                with closing(self.context.engine.stream([ids for _, ids in pending], params)) as stream:
-                    for completion in stream:
-                        key = pending[completion.index][0]
-                        answers[key] = self.decode(completion)
-                        self.stats.prompt_tokens += completion.num_prompt_tokens
-                        self.stats.cached_tokens += completion.num_cached_tokens
-                        self.stats.generated_tokens += len(completion.token_ids)
-                        self.stats.distinct_prompts += 1
-                        self._report()
-                pending = []
-            except PromptTooLongError as exc:
-                index = exc.request_index if exc.request_index is not None else 0
-                key, ids = pending[index]
-                if not null_on_error:
-                    raise self._too_long(key[0], exc.num_prompt_tokens, exc.max_context) from exc
-                answers[key] = None
-                pending = [p for p in pending if p[0] not in answers]
-        return answers
+    def compute_missing(self, prompts: list[str]) -> dict[str, Any]:
+        """The safety net: prompts the final query met that were not precomputed."""
+        start = time.perf_counter()
+        self.stats.on_demand_prompts += len(prompts)
+        answers = self.compute([(p, 0) for p in prompts])
+        self.stats.elapsed_s += time.perf_counter() - start
+        self._report(force=True)
+        return {p: answers[(p, 0)] for p in prompts}
+
+    def execute(self) -> Iterator[pa.RecordBatch]:
+        """Run this operator on its own: (prompt, output) batches, one row per distinct
+        non-NULL prompt. (Inside a query the workflow runtime drives it instead.)"""
+        answers = self.compute(list(dict.fromkeys(self.read_keys())))
+        keys = list(answers)
+        for begin in range(0, len(keys), self.context.read_batch_rows):
+            part = keys[begin:begin + self.context.read_batch_rows]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([p for p, _ in part], pa.string()),
+                 pa.array([answers[k] for k in part], self.output_type)], schema=self.schema)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def read_input(self) -> Iterator[pa.RecordBatch]:
+        """Stream the node's input query from DuckDB (never the whole input at once)."""
+        assert self.node.input is not None
+        reader = self.context.con.sql(self.node.input.sql("duckdb")).to_arrow_reader(
+            self.context.read_batch_rows)
+        yield from reader
 
     def _too_long(self, prompt: str, num_tokens: int, max_context: int) -> ExecutionError:
         return ExecutionError(
@@ -157,53 +250,7 @@ class LlmOperator:
             return
         self._last_progress = now
         s = self.stats
-        progress(Progress(self.name, s.distinct_prompts + s.on_demand_prompts, self._total,
-                          s.prompt_tokens, s.cached_tokens, s.generated_tokens, now - self._started))
-
-    _total: int | None = None
-
-    def read_input(self) -> Iterator[pa.RecordBatch]:
-        """Stream the node's input query from DuckDB (never the whole input at once)."""
-        assert self.node.input is not None
-        reader = self.context.con.sql(self.node.input.sql("duckdb")).to_arrow_reader(
-            self.context.read_batch_rows)
-        yield from reader
-
-    def execute(self) -> Iterator[pa.RecordBatch]:
-        """Yield (prompt, output) batches: one row per distinct non-NULL prompt."""
-        prompts: dict[str, None] = {}
-        for batch in self.read_input():
-            column = batch.column(0).to_pylist()
-            self.stats.rows_in += len(column)
-            prompts.update(dict.fromkeys(p for p in column if p is not None))
-        self._total = len(prompts)
-        # All prompts go to compute() together so the engine can schedule across them.
-        answers = self.compute([(p, 0) for p in prompts])
-        keys = list(prompts)
-        for begin in range(0, len(keys), self.context.read_batch_rows):
-            part = keys[begin:begin + self.context.read_batch_rows]
-            self.stats.rows_out += len(part)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(part, pa.string()),
-                 pa.array([answers[(p, 0)] for p in part], self.output_type)], schema=self.schema)
-
-    def compute_missing(self, prompts: list[str]) -> dict[str, Any]:
-        """The safety net: prompts the final query met that were not precomputed."""
-        start = time.perf_counter()
-        self.stats.on_demand_prompts += len(prompts)
-        before = self.stats.distinct_prompts
-        answers = self.compute([(p, 0) for p in prompts])
-        # distinct_prompts counts precomputed prompts only; on-demand ones are counted above.
-        self.stats.distinct_prompts = before
-        self.stats.elapsed_s += time.perf_counter() - start
-        return {p: answers[(p, 0)] for p in prompts}
-
-    def run(self, runtime: "QueryRuntime") -> None:
-        """Execute and publish the answers where the node's UDF finds them."""
-        self._started = time.perf_counter()
-        runtime.operators[self.node.id] = self
-        if self.node.input is not None:
-            for batch in self.execute():
-                runtime.store(self.node.id, dict(zip(batch.column(0).to_pylist(),
-                                                     batch.column(1).to_pylist())))
-        self.stats.elapsed_s += time.perf_counter() - self._started
+        total = len(self._keys) + s.on_demand_prompts
+        done = len(self._keys) - (self.num_expected - self.num_answered) + s.on_demand_prompts
+        progress(Progress(self.name, done, total, s.prompt_tokens, s.cached_tokens,
+                          s.generated_tokens, now - self._started))

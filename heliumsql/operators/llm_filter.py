@@ -28,3 +28,10 @@ class LlmFilterOperator(LlmOperator):
         if completion.choice is None:
             return None
         return CHOICES[completion.choice].lower() == "yes"
+
+    def compute_missing(self, prompts: list[str]) -> dict[str, Any]:
+        # Once the node's LIMIT has its rows, prompts after them are never computed: the
+        # statement's LIMIT is already satisfied by the rows that passed (see FilterLimit).
+        if self.limit_reached:
+            return dict.fromkeys(prompts, False)
+        return super().compute_missing(prompts)

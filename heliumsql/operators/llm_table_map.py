@@ -3,13 +3,12 @@ output column; with ``n => k`` each row appears k times with a ``sample`` index 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from heliumsql.operators.base import LlmOperator
+from heliumsql.operators.base import Key, LlmOperator
 from heliumsql.planner import PROMPT_COLUMN
 
 if TYPE_CHECKING:
@@ -17,51 +16,54 @@ if TYPE_CHECKING:
 
 
 class LlmTableMapOperator(LlmOperator):
-    """Streams the input batch by batch, answering each batch's new prompts.
+    """Reads the input rows, asks one answer per (prompt, sample), then publishes the rows with
+    their answers as the table ``__helium_map_<id>``.
 
-    >>> LlmTableMapOperator(node, context).execute()   # doctest: +SKIP
+    >>> LlmTableMapOperator(node, context).materialize()   # doctest: +SKIP
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._answers: dict[tuple[str, int], Any] = {}
-        self._schema: pa.Schema | None = None
+        self._batches: list[pa.RecordBatch] = []
 
     @property
     def schema(self) -> pa.Schema:
-        assert self._schema is not None, "schema is known once the input is read"
-        return self._schema
+        return self._output(self._batches[0]).schema if self._batches else pa.schema([])
 
-    def execute(self) -> Iterator[pa.RecordBatch]:
+    def read_keys(self) -> list[Key]:
         n = self.node.num_samples
+        keys: list[Key] = []
         for batch in self.read_input():
+            self._batches.append(batch)
             prompts = batch.column(PROMPT_COLUMN).to_pylist()
             self.stats.rows_in += len(prompts)
-            keys = [(p, s) for p in dict.fromkeys(prompts) if p is not None for s in range(n)]
-            new = [k for k in keys if k not in self._answers]
-            self._answers.update(self.compute(new))
-            rows = batch.drop_columns([PROMPT_COLUMN])
-            if n > 1:
-                rows = pa.Table.from_batches([rows]).take(
-                    pa.array([i for i in range(len(prompts)) for _ in range(n)]))
-                samples = [s for _ in prompts for s in range(n)]
-                outputs = [None if p is None else self._answers[(p, s)] for p in prompts for s in range(n)]
-                rows = rows.append_column(self.node.output, pa.array(outputs, pa.string()))
-                rows = rows.append_column("sample", pa.array(samples, pa.int32()))
-                out = rows.combine_chunks().to_batches()
-            else:
-                outputs = [None if p is None else self._answers[(p, 0)] for p in prompts]
-                out = [rows.append_column(self.node.output, pa.array(outputs, pa.string()))]
-            for b in out:
-                self._schema = b.schema
-                self.stats.rows_out += b.num_rows
-                yield b
+            keys.extend((p, s) for p in prompts if p is not None for s in range(n))
+        return keys
 
-    def run(self, runtime: "QueryRuntime") -> None:
-        started = self._started = time.perf_counter()
-        runtime.operators[self.node.id] = self
-        batches = list(self.execute())
-        schema = self._schema or runtime.con.sql(
-            f"SELECT * FROM {self.node.table_name} LIMIT 0").to_arrow_table().schema
-        runtime.publish_table(self.node.id, pa.Table.from_batches(batches, schema=schema))
-        self.stats.elapsed_s += time.perf_counter() - started
+    def _output(self, batch: pa.RecordBatch) -> pa.Table:
+        n = self.node.num_samples
+        prompts = batch.column(PROMPT_COLUMN).to_pylist()
+        rows = pa.Table.from_batches([batch.drop_columns([PROMPT_COLUMN])])
+        if n == 1:
+            outputs = [None if p is None else self.answers[(p, 0)] for p in prompts]
+            return rows.append_column(self.node.output, pa.array(outputs, pa.string()))
+        rows = rows.take(pa.array([i for i in range(len(prompts)) for _ in range(n)]))
+        outputs = [None if p is None else self.answers[(p, s)] for p in prompts for s in range(n)]
+        rows = rows.append_column(self.node.output, pa.array(outputs, pa.string()))
+        return rows.append_column("sample", pa.array([s for _ in prompts for s in range(n)], pa.int32()))
+
+    def execute(self) -> Iterator[pa.RecordBatch]:
+        """Run on its own: the output rows batch by batch."""
+        self.answers.update(self.compute(list(dict.fromkeys(self.read_keys()))))
+        for batch in self._batches:
+            yield from self._output(batch).to_batches()
+
+    def publish(self, runtime: "QueryRuntime") -> None:
+        tables = [self._output(b) for b in self._batches]
+        self._batches = []
+        if tables:
+            table = pa.concat_tables(tables)
+        else:
+            table = runtime.con.sql(f"SELECT * FROM {self.node.table_name} LIMIT 0").to_arrow_table()
+        self.stats.rows_out += table.num_rows
+        runtime.publish_table(self.node.id, table)

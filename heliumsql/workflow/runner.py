@@ -1,0 +1,211 @@
+"""Run the LLM nodes of one plan as one workflow.
+
+With the optimizer on, the whole query's LLM work is scheduled together:
+
+- the templated prompt tree holds every node's static prefix from the start, and each node's
+  prompts once its input is read;
+- every node whose inputs exist starts at once: its prompts join one queue, kept in
+  depth-first order across operators, so independent nodes go to the engine as one stream;
+- a node starts the moment its last upstream node finishes, while the engine still works on
+  other nodes (its requests join the running batch: the engine always has work queued);
+- shared static prefixes are pinned from their first use until their last consumer is
+  answered, and the engine evicts prefixes with the fewest remaining planned uses first;
+- identical requests of different operators are computed once; ``LIMIT`` over a filter
+  streams its input in order and cancels the rest once enough rows passed.
+
+With the optimizer off it runs like a serving system without a plan ("vLLM-style"): operator
+by operator, each row's prompt a request in arrival order (repeats included), no pins and no
+eviction priority (plain LRU). The result cache, when enabled, applies to both.
+
+Row-level pipelining (starting a downstream node on the rows whose upstream answers exist
+while the upstream node still runs) is not done: a node's input is an arbitrary DuckDB query
+over upstream answers (joins, filters, aggregates), and reading it before every upstream answer
+exists would need a proof that the query is row-wise. Nodes pipeline at node granularity.
+
+>>> WorkflowRunner(plan, operators, runtime, context, optimize=True).run()   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from heliumsql.engine.request import Completion
+from heliumsql.errors import ExecutionError
+from heliumsql.optimizer.factor_prompt_prefixes import prefix_token_ids
+from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.result_cache import CacheSession
+from heliumsql.workflow.dispatcher import Dispatcher
+from heliumsql.workflow.limit import FilterLimit
+from heliumsql.workflow.pins import PinnedPrefixes
+from heliumsql.workflow.prompt_tree import PromptTree
+from heliumsql.workflow.request import LlmRequest
+from heliumsql.workflow.static_prefix import static_prefix_ids
+
+if TYPE_CHECKING:
+    from heliumsql.operators.base import LlmOperator, OperatorContext
+    from heliumsql.runtime import QueryRuntime
+
+
+class WorkflowRunner:
+    """Executes ``plan``'s LLM nodes with ``operators`` (node id -> operator) and publishes
+    their answers into ``runtime``; on-demand work during the final query goes through the
+    same dispatcher (``context.run_now``)."""
+
+    def __init__(self, plan: LogicalPlan, operators: dict[int, "LlmOperator"], runtime: "QueryRuntime",
+                 context: "OperatorContext", *, optimize: bool, cache: CacheSession | None = None) -> None:
+        self.plan, self.operators, self.runtime, self.context = plan, operators, runtime, context
+        self.engine = context.engine
+        self.optimize = optimize
+        self.tree = PromptTree()
+        self.pins = PinnedPrefixes.for_engine(self.engine, self.tree) if optimize else None
+        self.dispatcher = Dispatcher(self.engine, self._deliver, model=self.engine.fingerprint,
+                                     cache=cache, tree=self.tree if optimize else None,
+                                     ordered=optimize, dedupe=optimize, window=context.batch_size)
+        context.run_now = self.dispatcher.run_now
+        self._statics: dict[int, tuple[int, ...]] = {}
+        self._started: set[int] = set()
+        self._done: set[int] = set()
+        self._finished: deque[int] = deque()
+        self._limits: dict[int, FilterLimit] = {}
+        self._hooked = False
+
+    # -- entry points ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run every node with a precomputable input; the rest are answered on demand."""
+        try:
+            if self.optimize:
+                self._run_graph()
+            else:
+                self._run_in_order()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Abort unfinished streams, release pins and the eviction hook (idempotent)."""
+        self.dispatcher.close()
+        if self.pins is not None:
+            self.pins.release_all()
+        if self._hooked:
+            self.engine.set_eviction_priority(None)
+            self._hooked = False
+
+    @property
+    def pinned_prefixes(self) -> list[tuple[int, ...]]:
+        return list(self.pins.history) if self.pins is not None else []
+
+    # -- optimizer off: one operator at a time, arrival order --------------------------------
+    def _run_in_order(self) -> None:
+        for node in self.plan.nodes:
+            if node.input is None:
+                continue
+            op = self.operators[node.id]
+            self._started.add(node.id)
+            self.dispatcher.submit(op.materialize())
+            while not op.done:
+                if not self.dispatcher.pump():
+                    raise ExecutionError(f"{op.name}: the engine stopped before answering "
+                                         "every prompt")
+            op.publish(self.runtime)
+            self._done.add(node.id)
+
+    # -- optimizer on: the whole plan as one graph -------------------------------------------
+    def _run_graph(self) -> None:
+        tokenizer = self.engine.tokenizer
+        for node in self.plan.nodes:
+            if node.input is None:
+                self._done.add(node.id)  # answered on demand by the final query
+                continue
+            self._statics[node.id] = static_prefix_ids(tokenizer, node)
+            self.tree.add_template(node.id, self._statics[node.id])
+        setter = getattr(self.engine, "set_eviction_priority", None)
+        if callable(setter):
+            setter(self.tree.priority)
+            self._hooked = True
+        self._start_ready()
+        self._settle()
+        while len(self._done) < len(self.plan.nodes):
+            progressed = self.dispatcher.pump()
+            self._settle()
+            if self.pins is not None:
+                self.pins.release_unused()
+            if not progressed and not self._finished and len(self._done) < len(self.plan.nodes):
+                waiting = [f"#{n.id}" for n in self.plan.nodes if n.id not in self._done]
+                raise ExecutionError(f"LLM operators {', '.join(waiting)} cannot start: the "
+                                     "nodes they read never finished")
+
+    def _start_ready(self) -> None:
+        ready = [n for n in self.plan.nodes if n.id not in self._started
+                 and n.id not in self._done and all(d in self._done for d in n.deps)]
+        if not ready:
+            return
+        shared: list[LlmRequest] = []
+        limited: list[tuple[LlmNode, LlmOperator, list[LlmRequest]]] = []
+        started: list[tuple[int, ...]] = []
+        for node in ready:
+            self._started.add(node.id)
+            op = self.operators[node.id]
+            requests = op.materialize()
+            self.tree.drop_template(node.id)
+            if _filter_limit(node) is not None:
+                limited.append((node, op, requests))
+            else:
+                shared.extend(requests)
+            if requests:
+                started.append(self._statics[node.id])
+                started.extend(self._plan_prefixes(node.id))
+            if op.done:
+                self._finished.append(node.id)
+        if self.pins is not None:
+            self.pins.make_room(shared + [r for _, _, reqs in limited for r in reqs])
+        # One submission: the queue (and so the next stream) spans every ready node.
+        self.dispatcher.submit(shared)
+        for node, op, requests in limited:
+            self._submit_limited(node, op, requests)
+        if self.pins is not None and started:
+            self.pins.pin_for(started)
+
+    def _submit_limited(self, node: LlmNode, op: "LlmOperator", requests: list[LlmRequest]) -> None:
+        limit = FilterLimit(_filter_limit(node), op.row_prompts)
+        self._limits[node.id] = limit
+        for r in requests:
+            r.lane = node.id
+        self.dispatcher.submit(requests, chunk=limit.chunk)
+
+    def _plan_prefixes(self, node_id: int) -> list[tuple[int, ...]]:
+        """Prefixes the optimizer asked to pin for this node (``LogicalPlan.prefixes``)."""
+        out = []
+        for prefix in self.plan.prefixes:
+            if node_id in prefix.consumers:
+                ids = prefix.token_ids
+                if ids is None:  # planned without a tokenizer (as text)
+                    ids = prefix_token_ids(self.engine.tokenizer, prefix.text, prefix.system)
+                out.append(tuple(ids))
+        return out
+
+    def _deliver(self, request: LlmRequest, completion: Completion, source: str) -> None:
+        op = self.operators[request.node_id]
+        op.accept(request, completion, source)
+        limit = self._limits.get(request.node_id)
+        if limit is not None and limit.answer(request.prompt, op.answers.get(request.key)):
+            cancelled = self.dispatcher.cancel_lane(request.node_id)
+            op.stop_at_limit(len(cancelled))
+        if (request.node_id in self._started and op.done and request.node_id not in self._done
+                and request.node_id not in self._finished):
+            self._finished.append(request.node_id)
+
+    def _settle(self) -> None:
+        """Publish finished nodes and start the nodes that were waiting for them."""
+        while self._finished:
+            while self._finished:
+                node_id = self._finished.popleft()
+                if node_id in self._done:
+                    continue
+                self.operators[node_id].publish(self.runtime)
+                self._done.add(node_id)
+            self._start_ready()
+
+
+def _filter_limit(node: LlmNode) -> int | None:
+    """The optimizer's ``limit`` for a filter node (None when absent)."""
+    return node.limit if node.call.kind == "filter" else None

@@ -1,0 +1,43 @@
+"""EXPLAIN ANALYZE and Result.analyze: per-operator and per-query figures that add up."""
+
+from __future__ import annotations
+
+import re
+
+from runtime_helpers import WORKFLOW
+
+
+def figures(line: str) -> dict[str, str]:
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+def test_explain_analyze_reports_every_figure(make_engine, connect):
+    engine = make_engine(block_size=1)
+    text = connect(engine).sql(f"EXPLAIN ANALYZE {WORKFLOW}").fetchall()[0][0]
+    analyzed = [figures(line) for line in text.splitlines() if line.strip().startswith("analyze")]
+    assert len(analyzed) == 3
+    for op in analyzed:
+        for name in ("distinct_prompts", "prompt_tokens", "cached_tokens", "computed_tokens",
+                     "result_cache_hits", "generated_tokens", "time"):
+            assert name in op, name
+        assert int(op["computed_tokens"]) == int(op["prompt_tokens"]) - int(op["cached_tokens"])
+    (total,) = [figures(line) for line in text.splitlines() if line.strip().startswith("Total")]
+    assert float(total["prefill_efficiency"]) >= 0.99  # block size 1: every shared token reused
+    assert total["planning_time"].endswith("ms") and float(total["planning_time"][:-2]) > 0
+    assert int(total["distinct_prompt_tokens"]) <= int(total["computed_prefill_tokens"]) + 1
+
+
+def test_operator_figures_add_up_to_the_engine_counters(make_engine, connect):
+    engine = make_engine()
+    stats = connect(engine).sql(WORKFLOW).analyze
+    counters = engine.stats()
+    assert stats.prompt_tokens == counters["prompt_tokens"]  # pins are not requests
+    # Completions drop trailing padding the engine sampled, so they may count a little less.
+    assert 0 < stats.generated_tokens <= counters["generated_tokens"]
+    assert stats.computed_prefill_tokens == counters["computed_prefill_tokens"]
+    ops = stats.operators.values()
+    # What operators prefilled, plus what the pins prefilled up front, is what the engine did.
+    assert sum(s.computed_tokens for s in ops) <= stats.computed_prefill_tokens
+    assert stats.engine_requests == sum(s.engine_requests for s in ops) == 24
+    assert 0 < stats.kv_hit_rate < 1 and stats.pinned_prefixes >= 1
+    assert "prefill_efficiency=" in str(stats)

@@ -7,8 +7,9 @@ Queries in Relational Workloads", MLSys 2025) with one field order per call rath
 per row group: the next field is the one whose values, following the fields already chosen,
 save the most prompt characters, ``avg_length(f) * (rows - distinct(chosen + f))`` (a row
 whose values so far equal an earlier row's reuses that row's prefix). The figures come from
-at most ``ctx.sample_rows`` of the call's input rows (one DuckDB query); without a connection, or
-when the input reads other LLM answers (unknown at plan time), the declared order stays.
+at most ``ctx.sample_rows`` of the call's input rows (one DuckDB query, LLM filters before the
+call left out); without a connection, or when a field is another call's answer (unknown at
+plan time), the declared order stays.
 
 The question (the template) stays first: it is usually the same for every row. Rows are
 issued in sorted prompt order (``sort_prompts``) so that equal prefixes are adjacent.
@@ -26,9 +27,9 @@ from typing import TYPE_CHECKING
 import duckdb
 from sqlglot import exp
 
-from heliumsql.optimizer.rewrite import note, transform_calls, with_input
+from heliumsql.optimizer.rewrite import note, transform_calls, udf_calls, with_input
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
-from heliumsql.planner import PROMPT_COLUMN
+from heliumsql.planner import PROMPT_COLUMN, conjuncts, dependencies
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext
@@ -61,16 +62,24 @@ def _prompt_selects(source: exp.Query, prompt: exp.Expr) -> list[exp.Select]:
 
 def _sample(node: LlmNode, head: list[exp.Expr], groups: list[list[exp.Expr]],
             ctx: "RuleContext") -> str | None:
-    """SQL of a sample of the call's rows: the head's text as column h, field i's as f<i>."""
-    if ctx.con is None or node.deps or node.input is None:
+    """SQL of a sample of the call's rows: the head's text as column h, field i's as f<i>.
+    WHERE conjuncts that need LLM answers (an llm_filter before this call) are left out, so
+    the sample is of a superset of the rows; values that are LLM answers cannot be sampled."""
+    if ctx.con is None or node.input is None:
         return None
     selects = []
     for select in _prompt_selects(node.input, node.call.prompt):
         copy = select.copy()
+        where = copy.args.get("where")
+        if where is not None:
+            kept = [c for c in conjuncts(where.this) if not udf_calls(c)]
+            copy.set("where", exp.Where(this=exp.and_(*kept)) if kept else None)
         values = [exp.alias_(exp.Concat(expressions=[p.copy() for p in head] or [exp.Literal.string("")],
                                         safe=True, coalesce=True), "h")]
         values += [exp.alias_(g[2].copy(), f"f{i}") for i, g in enumerate(groups)]
         copy.set("expressions", values)
+        if dependencies(copy):
+            return None
         selects.append(copy.sql("duckdb"))
     if not selects:
         return None

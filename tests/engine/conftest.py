@@ -11,10 +11,11 @@ from heliumsql.engine import HFGenerateEngine
 from heliumsql.testing import ARCHITECTURES, tiny_model
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Tiny models gain nothing from threads, and on a busy machine a thread pool's barriers
-    make every small op wait for a descheduled worker (100x slower tests)."""
+    make every small op wait for a descheduled worker (100x slower tests). Module-scoped, so
+    the setting is restored before tests elsewhere run."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -9,8 +9,8 @@
 - :class:`RecordingHFEngine`: the reference backend (one Hugging Face ``generate`` per request,
   no cache) for the naive system.
 
-Every one keeps ``issued``: the token ids of each prompt sent through ``stream``/``generate``
-(the numerator of prefill efficiency is the union prefix tree of these).
+Every one keeps ``issued``: the token ids of each prompt completed through ``stream`` or
+``generate`` (the numerator of prefill efficiency is the union prefix tree of these).
 
 >>> engine = ReactiveEngine((model, tokenizer))          # doctest: +SKIP
 >>> engine.generate(["hi"], SamplingParams(max_tokens=4)); len(engine.issued)   # doctest: +SKIP
@@ -53,13 +53,23 @@ class FcfsScheduler(Scheduler):
 
 
 class _Recorder:
-    """Mixin: remember the token ids of every prompt passed to ``stream``."""
+    """Mixin: remember the token ids of every prompt ``stream`` completes.
+
+    A request cancelled before it finishes (a LIMIT met, the stream closed) is not counted: its
+    prompt is not part of what the query needed, though any prefill it did counts as computed.
+    """
 
     issued: list[list[int]]
 
     def stream(self, prompts: Sequence[Prompt], params: Params) -> Iterator[Completion]:
-        self.issued.extend(self.encode(p) for p in prompts)  # type: ignore[attr-defined]
-        return super().stream(prompts, params)  # type: ignore[misc]
+        ids = [self.encode(p) for p in prompts]  # type: ignore[attr-defined]
+        inner = super().stream(prompts, params)  # type: ignore[misc]
+        try:
+            for completion in inner:
+                self.issued.append(ids[completion.index])
+                yield completion
+        finally:
+            inner.close()
 
 
 class RecordingEngine(_Recorder, Engine):

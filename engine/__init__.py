@@ -5,13 +5,24 @@
 >>> eng.generate(["Hello"], SamplingParams(max_tokens=8))[0].text        # doctest: +SKIP
 """
 
-from heliumsql.engine.config import EngineConfig
-from heliumsql.engine.engine import Engine
-from heliumsql.engine.hf_engine import HFGenerateEngine
+from importlib import import_module
+from typing import Any
+
 from heliumsql.engine.interface import EngineBackend
-from heliumsql.engine.model_loader import load_model
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
+
+# Importing torch takes seconds; these load on first use so pure SQL and the REPL start fast.
+_LAZY = {"Engine": "heliumsql.engine.engine", "EngineConfig": "heliumsql.engine.config",
+         "HFGenerateEngine": "heliumsql.engine.hf_engine",
+         "load_model": "heliumsql.engine.model_loader"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'heliumsql.engine' has no attribute {name!r}")
+
 
 __all__ = ["Completion", "Engine", "EngineBackend", "EngineConfig", "HFGenerateEngine", "SamplingParams",
            "load_model"]

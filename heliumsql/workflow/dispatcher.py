@@ -75,23 +75,24 @@ class Dispatcher:
             else:
                 self._waiters[ident] = [req]
                 fresh.append(req)
+        queued = []
         for req, hit in zip(fresh, self._lookup(fresh)):
             if hit is not None:
                 self._answer(req, hit, RESULT_CACHE)
                 continue
-            if self.tree is not None:
-                self.tree.add(req.token_ids)
+            queued.append(req.token_ids)
             if req.lane is None:
                 self._queue.append(req)
             else:
                 self._lanes.setdefault(req.lane, []).append(req)
                 if chunk is not None:
                     self._lane_chunk[req.lane] = chunk
+        if self.tree is not None:
+            self.tree.add_many(queued)
         if self.ordered:
-            # Stable: requests with equal prompts keep their arrival order.
+            # Stable: requests with equal prompts keep their arrival order. Lanes (LIMIT over
+            # a filter) keep input order: the limit counts rows in that order.
             self._queue.sort(key=lambda r: r.token_ids)
-            for lane in self._lanes.values():
-                lane.sort(key=lambda r: r.token_ids)
 
     def cancel_lane(self, lane: int) -> list[LlmRequest]:
         """Drop the lane's queued requests and abort its streams; returns what was dropped."""

@@ -157,6 +157,12 @@ class CacheSession:
         self.con, self.flush_rows, self.flush_seconds = con, flush_rows, flush_seconds
         self._rows: list[dict] = []
         self._last_flush = time.monotonic()
+        self._failed = False  # a read or write failed: the query goes on without the cache
+
+    def _give_up(self, exc: Exception) -> None:
+        self._failed, self._rows = True, []
+        warnings.warn(f"result cache failed ({exc}); the query goes on without it",
+                      ResultCacheWarning, stacklevel=3)
 
     @staticmethod
     def key(model: str, token_ids: Sequence[int], params: SamplingParams, sample: int) -> str:
@@ -170,11 +176,15 @@ class CacheSession:
 
     def get(self, keys: Sequence[str]) -> list[Completion | None]:
         """The cached completion of each key, or None (``index`` is the key's position)."""
-        if not keys:
-            return []
-        found = {row[0]: row for row in self.con.execute(
-            f"SELECT key, text, token_ids, num_prompt_tokens, finish_reason, choice FROM {_TABLE} "
-            "WHERE key IN (SELECT unnest($1::VARCHAR[]))", [list(dict.fromkeys(keys))]).fetchall()}
+        if not keys or self._failed:
+            return [None] * len(keys)
+        try:
+            found = {row[0]: row for row in self.con.execute(
+                f"SELECT key, text, token_ids, num_prompt_tokens, finish_reason, choice FROM {_TABLE} "
+                "WHERE key IN (SELECT unnest($1::VARCHAR[]))", [list(dict.fromkeys(keys))]).fetchall()}
+        except duckdb.Error as exc:
+            self._give_up(exc)
+            return [None] * len(keys)
         for r in self._rows:  # written this query, not flushed yet
             found[r["key"]] = (r["key"], r["text"], r["token_ids"], r["num_prompt_tokens"],
                                r["finish_reason"], r["choice"])
@@ -188,6 +198,8 @@ class CacheSession:
     def put(self, key: str, prompt: str, completion: Completion, *, model: str = "",
             params: SamplingParams | None = None, sample: int = 0) -> None:
         """Buffer one answer; written with the next flush."""
+        if self._failed:
+            return
         self._rows.append(dict(key=key, model=model, prompt=prompt,
                                params=params_text(params) if params is not None else "",
                                sample=sample, num_prompt_tokens=completion.num_prompt_tokens,
@@ -206,17 +218,20 @@ class CacheSession:
         rows = list({r["key"]: r for r in self._rows}.values())
         batch = pa.Table.from_pylist(rows, schema=_SCHEMA)
         self._rows = []
-        self.con.execute("BEGIN TRANSACTION")
         try:
-            self.con.register("__helium_cache_batch", batch)
-            self.con.execute(f"INSERT OR IGNORE INTO {_TABLE} ({_COLUMNS}) "
-                             f"SELECT {_COLUMNS} FROM __helium_cache_batch")
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self.con.unregister("__helium_cache_batch")
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.register("__helium_cache_batch", batch)
+                self.con.execute(f"INSERT OR IGNORE INTO {_TABLE} ({_COLUMNS}) "
+                                 f"SELECT {_COLUMNS} FROM __helium_cache_batch")
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            finally:
+                self.con.unregister("__helium_cache_batch")
+        except duckdb.Error as exc:  # e.g. disk full: the answers are still the query's
+            self._give_up(exc)
 
     def count(self) -> int:
         return self.con.execute(f"SELECT count(*) FROM {_TABLE}").fetchone()[0]

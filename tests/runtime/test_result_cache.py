@@ -147,3 +147,15 @@ def test_default_location_follows_the_environment(monkeypatch, tmp_path):
     assert default_path() is None
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "mine.duckdb"))
     assert default_path() == str(tmp_path / "mine.duckdb")
+
+
+def test_a_failing_cache_write_warns_and_the_query_still_answers(shared_engine, connect, tmp_path):
+    con = connect(shared_engine, result_cache=tmp_path / "results.duckdb")
+    con.sql(FIRST_STEP)
+    # Another session replaced the table with one the cache cannot write into.
+    with ResultCache(tmp_path / "results.duckdb").session() as s:
+        s.con.execute("DROP TABLE helium_results")
+        s.con.execute("CREATE TABLE helium_results (key VARCHAR PRIMARY KEY)")
+    with pytest.warns(ResultCacheWarning, match="result cache failed"):
+        res = con.sql(WORKFLOW)
+    assert len(res.fetchall()) == 10 and res.analyze.engine_requests == 24

@@ -15,6 +15,7 @@ import argparse
 import datetime
 import importlib
 import json
+import os
 import platform
 import shlex
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # name -> module; add a suite by writing benchmarks/<name>.py and listing it here.
-SUITES = {"engine": "benchmarks.engine"}
+SUITES = {"engine": "benchmarks.engine", "workflows": "benchmarks.workflows.suite"}
 
 
 def _make_importable() -> None:
@@ -63,14 +64,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engine", default="heliumsql.engine.Engine",
                         help="class measured as HeliumSQL's engine; heliumsql.engine.HFGenerateEngine "
                              "(the reference backend) validates the harness")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice); use 1 on a machine "
+                             "shared with other jobs, where idle OpenMP workers stall every op")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and prompts")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads is not None:
+        # Before torch is imported: threads that transformers starts (continuous batching runs
+        # its loop in one) take their OpenMP team size from the environment, not from the caller.
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     _make_importable()
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     import transformers
     from rich.console import Console
 
@@ -85,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = RunOptions(quick=args.quick, device=args.device, dtype=args.dtype, repeats=repeats,
                       seed=args.seed, engine=args.engine)
     console = Console()
+    if not console.is_terminal:
+        # Piped to a file or a CI log: rich would fold the tables at 80 columns.
+        console = Console(width=120)
     reports = []
     for name in names:
         console.rule(f"suite {name}")
@@ -94,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = dict(command="python benchmarks/run.py " + shlex.join(sys.argv[1:] if argv is None else argv),
                 started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 python=platform.python_version(), torch=torch.__version__,
-                transformers=transformers.__version__, quick=args.quick, device=args.device)
+                transformers=transformers.__version__, quick=args.quick, device=args.device,
+                torch_threads=torch.get_num_threads())
     path = args.json or ROOT / "benchmarks" / "out" / (
         "-".join(names) + f"-{args.device.replace(':', '')}{'-quick' if args.quick else ''}.json")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS = {"shared_prefix": {"hf_sequential", "heliumsql", "hf_padded", "hf_generate_batch"},
-           "no_sharing": {"hf_padded", "heliumsql", "hf_generate_batch"}}
+           "no_sharing": {"hf_padded", "heliumsql"}}
 
 
 @pytest.fixture(scope="module")

@@ -185,14 +185,13 @@ def _systems(workload: str, model: Any, tokenizer: Any, opts: RunOptions, dtype:
     """Candidate configurations per system, in report order; the first system is the reference
     every other system's tokens are compared with."""
     padded = [HFPaddedBatches(model, PAD, b) for b in sizes.padded_batch_sizes]
-    # A cache just big enough for the workload: transformers' paged sdpa path attends over the
-    # whole cache on CPU, so its automatic (memory-sized) cache is several times slower there.
+    # A cache just big enough for the workload: transformers' paged sdpa path (flash-attn is not
+    # installed) attends over the whole cache, so its automatic, memory-sized cache is several
+    # times slower on CPU and would span most of the GPU's memory.
     blocks = math.ceil(distinct / PAGE_SIZE) + sizes.num_prompts * (
         math.ceil(sizes.max_new_tokens / PAGE_SIZE) + 1)
     caches = [dict(page_size=PAGE_SIZE, num_blocks=blocks, max_batch_tokens=t)
               for t in sizes.cb_max_batch_tokens]
-    if opts.device.startswith("cuda") and not opts.quick:
-        caches.append({})
     continuous = [HFContinuousBatching(model, PAD, c) for c in caches]
     engine = [HeliumEngine(model, tokenizer, opts.device, dtype, opts.engine)]
     if workload == "shared_prefix":

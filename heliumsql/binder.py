@@ -52,8 +52,12 @@ class Catalog:
 
     def columns(self, query: exp.Expr) -> tuple[str, ...] | None:
         """The output column names of ``query``, or None if DuckDB cannot bind it."""
+        return self.columns_of_sql(query.sql("duckdb"))
+
+    def columns_of_sql(self, sql: str) -> tuple[str, ...] | None:
+        """Like :meth:`columns`, for SQL text."""
         try:
-            return tuple(self.con.sql(query.sql("duckdb")).columns)
+            return tuple(self.con.sql(sql).columns)
         except duckdb.Error:
             return None
 
@@ -78,9 +82,10 @@ class Catalog:
             probe = exp.Select(expressions=[exp.Star()]).from_(from_.copy(), copy=False)
             probe.set("expressions", [exp.Column(this=exp.Star(), table=exp.to_identifier(alias))])
             probe.set("joins", [j.copy() for j in select.args.get("joins") or []] or None)
-            if with_ is not None:
-                probe.set("with_", with_.copy())
+            # Borrowed, not copied (CTE chains make copies costly); the caller keeps it.
+            probe.set("with_", with_)
             cols = self.columns(probe)
+            probe.set("with_", None)
             if cols is None:
                 return None
             result[alias.lower()] = cols

@@ -90,9 +90,9 @@ def conjuncts(e: exp.Expr) -> list[exp.Expr]:
     return [e]
 
 
-def visible_ctes(select: exp.Expr) -> exp.With | None:
-    """The CTEs ``select`` can read: every enclosing WITH, but within the WITH that defines
-    ``select``'s own CTE only the CTEs before it. Inner definitions shadow outer ones."""
+def _visible(select: exp.Expr) -> tuple[list[exp.CTE], bool]:
+    """The CTE nodes themselves (not copies) ``select`` can read, and whether a WITH on the
+    way is recursive; see :func:`visible_ctes`."""
     chain, node = [], select
     while node is not None:
         chain.append(node)
@@ -108,37 +108,49 @@ def visible_ctes(select: exp.Expr) -> exp.With | None:
         inside = next((i for i, c in enumerate(listed) if id(c) in on_path), len(listed))
         ctes = [c for c in listed[:inside]] + ctes
         recursive = recursive or bool(with_.args.get("recursive"))
-    if not ctes:
-        return None
     seen: set[str] = set()
     kept = []
     for cte in reversed(ctes):
         if cte.alias.lower() not in seen:
             seen.add(cte.alias.lower())
-            kept.append(cte.copy())
-    return exp.With(expressions=list(reversed(kept)), recursive=recursive or None)
+            kept.append(cte)
+    return list(reversed(kept)), recursive
+
+
+def visible_ctes(select: exp.Expr) -> exp.With | None:
+    """The CTEs ``select`` can read (as copies): every enclosing WITH, but within the WITH that
+    defines ``select``'s own CTE only the CTEs before it. Inner definitions shadow outer ones."""
+    ctes, recursive = _visible(select)
+    if not ctes:
+        return None
+    return exp.With(expressions=[c.copy() for c in ctes], recursive=recursive or None)
+
+
+def _tables(e: exp.Expr) -> set[str]:
+    return {t.name.lower() for t in e.find_all(exp.Table) if not t.args.get("db")}
+
+
+def read_ctes(ctes: list[exp.CTE], body: exp.Expr) -> list[exp.CTE]:
+    """The CTEs among ``ctes`` that ``body`` reads, directly or through each other."""
+    needed = _tables(body)
+    kept = []
+    for cte in reversed(ctes):
+        if cte.alias.lower() in needed:
+            kept.append(cte)
+            needed |= _tables(cte.this)
+    return list(reversed(kept))
 
 
 def prune_ctes(query: exp.Query) -> exp.Query:
     """Drop the CTEs ``query`` does not read (directly or through other CTEs), so a fragment
-    never depends on LLM results it does not use."""
+    never depends on LLM results it does not use (and DuckDB binds no more than needed)."""
     with_ = query.args.get("with_")
     if not isinstance(with_, exp.With):
         return query
-
-    def tables(e: exp.Expr) -> set[str]:
-        return {t.name.lower() for t in e.find_all(exp.Table) if not t.args.get("db")}
-
-    body = query.copy()
-    body.set("with_", None)
-    needed = tables(body)
-    kept = []
-    for cte in reversed(with_.expressions):
-        if cte.alias.lower() in needed:
-            kept.append(cte)
-            needed |= tables(cte.this)
-    query.set("with_", exp.With(expressions=list(reversed(kept)),
-                                recursive=with_.args.get("recursive")) if kept else None)
+    query.set("with_", None)  # detached while reading the body: no copy needed
+    kept = read_ctes(list(with_.expressions), query)
+    query.set("with_", exp.With(expressions=kept, recursive=with_.args.get("recursive"))
+              if kept else None)
     return query
 
 
@@ -167,6 +179,7 @@ class Planner:
     def __init__(self, catalog: Catalog, runtime: Declarer) -> None:
         self.catalog, self.runtime = catalog, runtime
         self.nodes: list[LlmNode] = []
+        self._cte_sql: dict[int, str] = {}  # id of a CTE node -> its SQL (see _bind_together)
 
     def plan(self, statement: exp.Expr) -> LogicalPlan:
         tree = statement.copy()
@@ -205,25 +218,31 @@ class Planner:
         in_aggregate = between(call, scope, (exp.AggFunc, exp.Window))
         aggregate = spec.kind == "aggregate"
         reason = ""
-        with_ = visible_ctes(scope) if scope is not None else None
         if scope is None:
             reason = "not inside a SELECT"
         elif clause in ("joins", "laterals"):
             reason = "in a JOIN condition"
         elif between(call, scope, (exp.Case, exp.If, exp.Lambda)):
             reason = "in a conditional branch"
+        prompt = render_prompt(args, aggregate=aggregate)
+        fragment = None
         if scope is not None:
-            local = self.catalog.scope(scope, with_)
+            local = None
+            if not reason:
+                local, fragment = self._bind_together(scope, clause, prompt, aggregate, in_aggregate)
+            if local is None:
+                local = self.catalog.scope(scope, visible_ctes(scope))
             if local is None:
                 reason = reason or "its FROM clause cannot be bound on its own"
             elif not self._resolve(call, args, scope, local):
                 reason = reason or "correlated with an outer query"
-        prompt = render_prompt(args, aggregate=aggregate)
-        fragment = None
-        if not reason:
-            fragment = self._fragment(scope, clause, prompt, with_, aggregate, in_aggregate)
-            if fragment is None:
-                reason = "its input cannot be bound on its own"
+        if reason:
+            fragment = None
+        elif fragment is None:
+            fragment = self._fragment(scope, clause, prompt, visible_ctes(scope), aggregate,
+                                      in_aggregate)
+            if self.catalog.columns(fragment) is None:
+                fragment, reason = None, "its input cannot be bound on its own"
         node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
                        reason=reason)
         self.runtime.declare_udf(node_id, spec.returns)
@@ -274,11 +293,47 @@ class Planner:
                 if keep:
                     q.having(*keep, copy=False)
         if with_ is not None:
-            q.set("with_", with_.copy())
+            q.set("with_", with_)  # the caller's fresh copy (visible_ctes)
             prune_ctes(q)
         # LIMIT is not copied here: with the optimizer off every row is computed and the final
         # query cuts; push_down_limits narrows the input when the optimizer is on.
-        return q if self.catalog.columns(q) is not None else None
+        return q
+
+    def _bind_together(self, scope: exp.Select, clause: str, prompt: exp.Expr, aggregate: bool,
+                       in_aggregate: bool) -> tuple[Scope | None, exp.Select | None]:
+        """The call's input and the columns of each FROM/JOIN source, from one DuckDB bind
+        (``SELECT prompt, 0 AS marker0, a.*, 0 AS marker1, b.* ...``): (None, None) when that
+        does not bind or cannot be asked (grouped input), and the caller binds step by step.
+        A visible CTE is final (its own calls are planned first), so its SQL text is made once
+        per statement rather than once per call that reads it."""
+        q = self._fragment(scope, clause, prompt, None, aggregate, in_aggregate)
+        from_ = scope.args.get("from_")
+        if from_ is not None and (aggregate or q.args.get("group") is not None):
+            return None, None
+        ctes, recursive = _visible(scope)
+        read = read_ctes(ctes, q)
+        sources = [from_.this] + [j.this for j in scope.args.get("joins") or []] if from_ else []
+        aliases = [source.alias_or_name for source in sources]
+        if not all(aliases):
+            return None, None
+        projections = list(q.expressions)
+        probe = list(projections)
+        for i, alias in enumerate(aliases):
+            probe += [exp.alias_(exp.Literal.number(0), f"__helium_source_{i}"),
+                      exp.Column(this=exp.Star(), table=exp.to_identifier(alias))]
+        q.set("expressions", probe)
+        texts = [self._cte_sql.get(id(c)) or self._cte_sql.setdefault(id(c), c.sql("duckdb"))
+                 for c in read]
+        prefix = f"WITH {'RECURSIVE ' if recursive else ''}{', '.join(texts)} " if read else ""
+        columns = self.catalog.columns_of_sql(prefix + q.sql("duckdb"))
+        q.set("expressions", projections)
+        if columns is None:
+            return None, None
+        if read:
+            q.set("with_", exp.With(expressions=[c.copy() for c in read], recursive=recursive or None))
+        markers = [columns.index(f"__helium_source_{i}") for i in range(len(aliases))] + [len(columns)]
+        return Scope({alias.lower(): tuple(columns[markers[i] + 1:markers[i + 1]])
+                      for i, alias in enumerate(aliases)}), q
 
     def _call(self, args: CallArguments, text: str, prompt: exp.Expr) -> LlmCall:
         spec = args.function

@@ -18,7 +18,6 @@ table whose columns are unknown, a column it cannot place) nothing is pruned.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 
-from heliumsql.optimizer.rewrite import ids, node_id, note, transform_calls, udf_calls, with_input
+from heliumsql.optimizer.rewrite import (ids, map_table_id, map_tables, node_id, note,
+                                         transform_calls, udf_calls, with_input)
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 
 if TYPE_CHECKING:
@@ -35,13 +35,6 @@ if TYPE_CHECKING:
 
 _RULE = "prune_llm_columns"
 _MARK = "__helium_occurrence_"
-_MAP_TABLE = re.compile(r"^__helium_map_(\d+)$")
-
-
-def _map_tables(tree: exp.Expr | None) -> set[int]:
-    if tree is None:
-        return set()
-    return {int(m[1]) for t in tree.find_all(exp.Table) if (m := _MAP_TABLE.match(t.name))}
 
 
 def _schema(tree: exp.Expr, ctx: "RuleContext", known: dict[str, dict[str, str]]
@@ -92,7 +85,7 @@ def needed_calls(tree: exp.Expr, schema: dict[str, dict[str, str]]
         return None
     positions = {int(c.this.name[len(_MARK):]) for c in copy.find_all(exp.Coalesce)
                  if isinstance(c.this, exp.Literal) and c.this.name.startswith(_MARK)}
-    return positions, _map_tables(copy)
+    return positions, map_tables(copy)
 
 
 def _output_selects(tree: exp.Expr) -> set[int]:
@@ -120,7 +113,7 @@ def maybe_unneeded(tree: exp.Expr) -> bool:
             names.add(e.name.lower())
         elif isinstance(e, exp.Table):
             tables.add(e.name.lower())
-            if _MAP_TABLE.match(e.name):
+            if map_table_id(e) is not None:
                 calls.append(e)
         elif isinstance(e, exp.CTE):
             ctes.append(e)
@@ -156,10 +149,10 @@ def _pruned(tree: exp.Expr, schema: dict[str, dict[str, str]], kinds: dict[int, 
     reads); positions None (and ``tree`` unchanged) when the analysis is unsure."""
     calls = udf_calls(tree)
     if not maybe_unneeded(tree):
-        return tree, set(range(len(calls))), _map_tables(tree)
+        return tree, set(range(len(calls))), map_tables(tree)
     analysis = needed_calls(tree, schema)
     if analysis is None:
-        return tree, None, _map_tables(tree)
+        return tree, None, map_tables(tree)
     needed, tables = analysis
     if len(needed) == len(calls):
         return tree, needed, tables
@@ -196,7 +189,7 @@ def prune_llm_columns(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
             continue
         live.add(current)
         source = nodes[current].input
-        todo |= {node_id(c) for c in udf_calls(source)} | _map_tables(source)
+        todo |= {node_id(c) for c in udf_calls(source)} | map_tables(source)
     dropped = [n.id for n in plan.nodes if n.id not in live]
     kept = tuple(nodes[n.id] for n in plan.nodes if n.id in live)
     if statement is plan.statement and kept == plan.nodes:

@@ -20,26 +20,21 @@ one WHERE run cheapest first, each seeing only the rows every earlier one kept.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-import duckdb
 from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.optimizer.rewrite import ids, node_id, note, toposort, udf_calls, with_input
-from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.optimizer.cost import DEFAULT_SELECTIVITY, estimate_prompt_tokens, sampled_prompt_chars
+from heliumsql.optimizer.rewrite import map_table_id, node_id, note, toposort, udf_calls, with_input
+from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.planner import conjuncts, scope_of
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext
 
 _RULE = "push_down_filters"
-DEFAULT_SELECTIVITY = 0.5
-CHARS_PER_TOKEN = 4  # a common average for English text; only the ratio between filters matters
-DYNAMIC_CHARS = 32  # assumed length of a value when no statistics are available
-_MAP_TABLE = re.compile(r"^__helium_map_(\d+)$")
 _UNSAFE = (exp.Query, exp.AggFunc, exp.Window, exp.Anonymous, exp.Rand, exp.Randn, exp.Randstr,
            exp.Uuid, exp.Explode, exp.Unnest)
 
@@ -188,8 +183,8 @@ def _push_once(statement: exp.Expr, plan: LogicalPlan, pushes: _Pushes) -> bool:
 def _push(statement: exp.Expr, select: exp.Select, source: exp.Expr, predicate: exp.Expr,
           plan: LogicalPlan, pushes: _Pushes) -> bool:
     """Move ``predicate`` into ``source``; True if it left ``select``'s WHERE."""
-    if isinstance(source, exp.Table) and (m := _MAP_TABLE.match(source.name)):
-        node = plan.node(int(m[1]))
+    if (map_id := map_table_id(source)) is not None:
+        node = plan.node(map_id)
         names = {c.name.lower() for c in predicate.find_all(exp.Column)}
         unqualified = predicate.copy().transform(
             lambda e: exp.column(e.name) if isinstance(e, exp.Column) else e, copy=False)
@@ -258,8 +253,8 @@ def _candidates(statement: exp.Expr) -> bool:
         sources = _inner_sources(select) if where is not None else None
         for predicate in conjuncts(where.this) if sources else ():
             source = sources.get(_pushable(predicate, sources) or "")
-            if isinstance(source, exp.Subquery) or (isinstance(source, exp.Table) and (
-                    source.name.lower() in ctes or _MAP_TABLE.match(source.name))):
+            if isinstance(source, exp.Subquery) or map_table_id(source) is not None or (
+                    isinstance(source, exp.Table) and source.name.lower() in ctes):
                 return True
     return False
 
@@ -294,40 +289,6 @@ def _push_predicates(plan: LogicalPlan) -> LogicalPlan:
 
 
 # -- 2. LLM filter chains, cheapest first --------------------------------------------------------
-
-def _static_chars(prompt: exp.Expr) -> tuple[int, int]:
-    """(characters of literal text, number of dynamic values) of a prompt expression."""
-    literal = sum(len(s.name) for s in prompt.find_all(exp.Literal) if s.is_string)
-    newlines = sum(1 for f in prompt.find_all(exp.Chr))
-    values = sum(1 for _ in prompt.find_all(exp.Column))
-    return literal + newlines, values
-
-
-def _sampled_chars(chain: list[LlmNode], ctx: "RuleContext") -> dict[int, float]:
-    """Average prompt length of each filter over a sample of the rows the first one reads."""
-    head = next((n for n in chain if not n.deps), None)
-    if ctx.con is None or head is None or not isinstance(head.input, exp.Select):
-        return {}
-    sample = head.input.copy()
-    sample.set("expressions", [exp.alias_(n.call.prompt.copy(), f"p{n.id}") for n in chain])
-    sample.set("limit", exp.Limit(expression=exp.Literal.number(ctx.sample_rows)))
-    stats = ", ".join(f"avg(length(p{n.id}))" for n in chain)
-    try:
-        (row,) = ctx.con.sql(f"SELECT {stats} FROM ({sample.sql('duckdb')})").fetchall()
-    except duckdb.Error:
-        return {}
-    return {n.id: float(v) for n, v in zip(chain, row) if v is not None}
-
-
-def _estimate(node: LlmNode, sampled: dict[int, float]) -> float:
-    if node.id in sampled:
-        chars = sampled[node.id]
-    else:
-        literal, values = _static_chars(node.call.prompt)
-        chars = literal + DYNAMIC_CHARS * values
-    chars += len(node.call.option("system") or "")
-    return max(1.0, round(chars / CHARS_PER_TOKEN, 1))
-
 
 def _verdict(predicate: exp.Expr) -> int | None:
     """The filter node a WHERE conjunct is (``llm_filter(...)`` or ``NOT llm_filter(...)``)."""
@@ -368,8 +329,8 @@ def _order_chains(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     position = {n.id: i for i, n in enumerate(plan.nodes)}
     for select, members in chains:
         chain = [nodes[i] for i in members]
-        sampled = _sampled_chars(chain, ctx)
-        cost = {n.id: _estimate(n, sampled) for n in chain}
+        sampled = sampled_prompt_chars(chain, ctx)
+        cost = {n.id: estimate_prompt_tokens(n, sampled.get(n.id)) for n in chain}
         rank = {i: cost[i] / (1 - DEFAULT_SELECTIVITY) for i in members}
         order = sorted(members, key=lambda i: (rank[i], members.index(i)))
         where = select.args["where"]

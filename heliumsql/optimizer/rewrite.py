@@ -22,6 +22,7 @@ from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.planner import dependencies
 
 _UDF = re.compile(r"^__helium_(\d+)$")
+_MAP_TABLE = re.compile(r"^__helium_map_(\d+)$")
 
 
 def node_id(call: exp.Expr) -> int | None:
@@ -31,6 +32,22 @@ def node_id(call: exp.Expr) -> int | None:
         if match:
             return int(match[1])
     return None
+
+
+def map_table_id(table: exp.Expr) -> int | None:
+    """The node id of an ``llm_map`` result table ``__helium_map_<id>``, else None."""
+    if isinstance(table, exp.Table) and not table.args.get("db"):
+        match = _MAP_TABLE.match(table.name)
+        if match:
+            return int(match[1])
+    return None
+
+
+def map_tables(tree: exp.Expr | None) -> set[int]:
+    """Ids of the ``llm_map`` nodes whose tables ``tree`` reads."""
+    if tree is None:
+        return set()
+    return {i for t in tree.find_all(exp.Table) if (i := map_table_id(t)) is not None}
 
 
 def udf_calls(tree: exp.Expr | None, node: int | None = None) -> list[exp.Anonymous]:

@@ -7,7 +7,7 @@ the rows the call will see; ``statement`` is the original statement with each ca
 ``llm_map`` by the table ``__helium_map_<id>``.
 
 >>> node = LlmNode(1, call, input=None, deps=())          # doctest: +SKIP
->>> node.udf_name
+>>> node.udf_name                                         # doctest: +SKIP
 '__helium_1'
 """
 

@@ -103,11 +103,15 @@ class _Start:
 def _starts(plan: LogicalPlan, tokenizer: Any) -> tuple[list[_Start], int]:
     """Each node's static start, and how long the bare chat wrapper is (in key units)."""
     starts = []
+    tokenized: dict[tuple[str, str | None], tuple[int, ...]] = {}  # calls often share a start
     for node in plan.nodes:
         text, varies = static_text(node.call.prompt)
         system = node.call.option("system") or None
-        key: tuple[int, ...] | str
-        key = prefix_token_ids(tokenizer, text, system) if tokenizer else f"{system or ''}\0{text}"
+        key: tuple[int, ...] | str = f"{system or ''}\0{text}"
+        if tokenizer:
+            if (text, system) not in tokenized:
+                tokenized[text, system] = prefix_token_ids(tokenizer, text, system)
+            key = tokenized[text, system]
         starts.append(_Start(node.id, key, text, system, varies))
     wrapper = len(prefix_token_ids(tokenizer, "", None)) if tokenizer else 1
     return starts, wrapper

@@ -27,7 +27,8 @@ from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.optimizer.cost import DEFAULT_SELECTIVITY, estimate_prompt_tokens, sampled_prompt_chars
-from heliumsql.optimizer.rewrite import map_table_id, node_id, note, toposort, udf_calls, with_input
+from heliumsql.optimizer.rewrite import (defining_query, map_table_id, node_id, note,
+                                         refresh_copies, toposort, udf_calls, with_input)
 from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.planner import conjuncts, scope_of
 
@@ -63,29 +64,6 @@ def _inner_sources(select: exp.Select) -> dict[str, exp.Expr] | None:
             return None  # renamed columns bind by position
         out[source.alias_or_name.lower()] = source
     return out
-
-
-def _cte_named(select: exp.Select, name: str) -> exp.CTE | None:
-    """The CTE ``name`` as ``select`` sees it: in every enclosing WITH, but in the WITH that
-    defines ``select``'s own CTE only the ones before it (None if recursive or not found)."""
-    path = []
-    node: exp.Expr | None = select
-    while node is not None:
-        path.append(node)
-        node = node.parent
-    on_path = {id(n) for n in path}
-    for node in path:
-        with_ = node.args.get("with_")
-        if not isinstance(with_, exp.With):
-            continue
-        if with_.args.get("recursive"):
-            return None
-        listed = with_.expressions
-        inside = next((i for i, c in enumerate(listed) if id(c) in on_path), len(listed))
-        found = [c for c in listed[:inside] if c.alias.lower() == name]
-        if found:
-            return found[-1]
-    return None
 
 
 def _safe_target(select: exp.Expr) -> bool:
@@ -194,24 +172,15 @@ def _push(statement: exp.Expr, select: exp.Select, source: exp.Expr, predicate: 
             done.append(unqualified)
             pushes.notes.append(f"pushed {display_sql(unqualified)} into the input of #{node.id}")
         return False  # the map's table then only has those rows; the outer filter stays
-    if isinstance(source, exp.Subquery):
-        target, name, label = source.this, source.alias_or_name, f"subquery {source.alias_or_name}"
-    elif isinstance(source, exp.Table) and not source.args.get("db"):
-        cte = _cte_named(select, source.name.lower())
-        readers = [t for t in statement.find_all(exp.Table)
-                   if t.name.lower() == source.name.lower() and not t.args.get("db")]
-        if cte is None or len(readers) != 1:
-            return False
-        target, name, label = cte.this, cte.alias, f"CTE {cte.alias}"
-    else:
+    found = defining_query(statement, select, source)
+    if found is None or not _safe_target(found[0]):
         return False
-    if not _safe_target(target):
-        return False
+    target, name, label = found
     restated = _rewrite_for(target, predicate)
     if restated is None:
         return False
     key = id(target)
-    pushes.before.setdefault(key, (name.lower(), target.sql("duckdb")))
+    pushes.before.setdefault(key, (name, target.sql("duckdb")))
     pushes.targets[key] = target
     # The predicate left this SELECT: if an earlier push had put it here, it is not added here
     # any more.
@@ -221,28 +190,6 @@ def _push(statement: exp.Expr, select: exp.Select, source: exp.Expr, predicate: 
     target.where(restated, copy=False)
     pushes.notes.append(f"pushed {display_sql(restated)} into {label}")
     return True
-
-
-def _refresh(source: exp.Query, pushes: _Pushes) -> exp.Query:
-    """``source`` with its copies of changed CTEs/subqueries replaced by their new text."""
-    if not pushes.targets:
-        return source
-    labels = {label for label, _ in pushes.before.values()}
-
-    def candidates(tree: exp.Expr) -> list[exp.Expr]:
-        found = [c.this for c in tree.find_all(exp.CTE) if c.alias.lower() in labels]
-        found += [s.this for s in tree.find_all(exp.Subquery) if s.alias.lower() in labels]
-        return found
-
-    old = {text: pushes.targets[key] for key, (_, text) in pushes.before.items()}
-    if not any(c.sql("duckdb") in old for c in candidates(source)):
-        return source
-    new = source.copy()
-    for copy in candidates(new):
-        target = old.get(copy.sql("duckdb"))
-        if target is not None:
-            copy.replace(target.copy())
-    return new
 
 
 def _candidates(statement: exp.Expr) -> bool:
@@ -273,7 +220,8 @@ def _push_predicates(plan: LogicalPlan) -> LogicalPlan:
     for node in plan.nodes:
         source = node.input
         if source is not None:
-            source = _refresh(source, pushes)
+            source = refresh_copies(source, [(name, text, pushes.targets[key])
+                                             for key, (name, text) in pushes.before.items()])
             calls = udf_calls(statement, node.id)
             scope = scope_of(calls[0])[0] if len(calls) == 1 else None
             extra = pushes.added.get(id(scope), []) if scope is not None else []

@@ -10,7 +10,11 @@
   answers False for what it never computed. The final query cannot see those rows: its LIMIT
   is already filled by rows that come earlier in its order.
 
-With the optimizer off neither happens: every row is computed and the final query cuts.
+- Through a CTE or subquery: a SELECT that only passes on the rows of one CTE (read once)
+  or subquery hands its ORDER BY and LIMIT to that query first, so the calls there are
+  limited as above.
+
+With the optimizer off none of this happens: every row is computed and the final query cuts.
 
 >>> # SELECT id, llm('{review}') FROM reviews ORDER BY id LIMIT 2
 >>> push_down_limits(plan, RuleContext()).nodes[0].input.sql()     # doctest: +SKIP
@@ -25,7 +29,8 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.optimizer.rewrite import node_id, note, udf_calls, with_input
+from heliumsql.optimizer.rewrite import (defining_query, node_id, note, refresh_copies,
+                                         udf_calls, with_input)
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.planner import between, conjuncts, scope_of
 
@@ -122,8 +127,81 @@ def _limit_filter(plan: LogicalPlan, node: LlmNode, call: exp.Expr, scope: exp.S
     return replace(with_input(node, _with_order(node.input, order)), limit=limit)
 
 
+def _source_order(select: exp.Select, target: exp.Select) -> exp.Order | None | bool:
+    """``select``'s ORDER BY restated over ``target``'s output columns (``select`` reads only
+    ``target``); None without one; False if it cannot be (an LLM answer of ``select``, a
+    position or name that does not name a plain column of ``target``)."""
+    order = select.args.get("order")
+    if order is None:
+        return None
+    aliases = {p.alias.lower(): p.this for p in select.expressions if isinstance(p, exp.Alias)}
+    outputs = {p.alias_or_name.lower(): p for p in target.expressions}
+    star = any(isinstance(p, exp.Star) for p in target.expressions)
+    items = []
+    for ordered in order.expressions:
+        key = ordered.this
+        if isinstance(key, exp.Literal) and key.is_int:
+            position = int(key.name) - 1
+            if not 0 <= position < len(select.expressions):
+                return False
+            key = select.expressions[position].unalias()
+        elif isinstance(key, exp.Column) and not key.table and key.name.lower() in aliases:
+            key = aliases[key.name.lower()]
+        if udf_calls(key) or key.find(exp.AggFunc, exp.Window, exp.Query):
+            return False
+        for column in key.find_all(exp.Column):
+            output = outputs.get(column.name.lower())
+            if (output is None and not star) or (output is not None and udf_calls(output)):
+                return False  # unknown, or ordered by an LLM answer: all rows are needed anyway
+        item = ordered.copy()
+        item.set("this", key.transform(lambda e: exp.column(e.name) if isinstance(e, exp.Column)
+                                       else e))
+        items.append(item)
+    return exp.Order(expressions=items)
+
+
+def _into_sources(plan: LogicalPlan) -> LogicalPlan:
+    """A SELECT that only passes on rows of one CTE or subquery (no WHERE, join, grouping,
+    DISTINCT, aggregate or window) hands its ORDER BY and LIMIT to that query, so the calls
+    there are limited too: the SELECT's first rows are that query's first rows."""
+    if not any(s.args.get("limit") and s.args.get("from_") for s in plan.statement.find_all(exp.Select)):
+        return plan
+    statement, changed, notes = plan.statement.copy(), [], []
+    for select in [s for s in statement.find_all(exp.Select) if s.args.get("limit")]:
+        if any(select.args.get(k) for k in ("where", "joins", "laterals", "group", "having",
+                                            "distinct", "qualify")):
+            continue
+        if any(p.find(exp.AggFunc, exp.Window, exp.Explode, exp.Unnest) for p in select.expressions):
+            continue
+        limit, from_ = _limit_value(select), select.args.get("from_")
+        if limit is None or from_ is None:
+            continue
+        found = defining_query(statement, select, from_.this)
+        if found is None or not isinstance(found[0], exp.Select):
+            continue
+        target, name, label = found
+        if any(target.args.get(k) for k in ("limit", "offset", "fetch")):
+            continue
+        order = _source_order(select, target)
+        if order is False:
+            continue
+        before = target.sql("duckdb")
+        target.set("order", order)
+        target.set("limit", exp.Limit(expression=exp.Literal.number(limit)))
+        changed.append((name, before, target))
+        notes.append(f"LIMIT {limit} pushed into {label}")
+    if not changed:
+        return plan
+    nodes = tuple(with_input(n, refresh_copies(n.input, changed)) for n in plan.nodes)
+    plan = replace(plan, statement=statement, nodes=nodes)
+    for what in notes:
+        plan = note(plan, _RULE, what)
+    return plan
+
+
 def push_down_limits(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     """Narrow the input of SELECT-list calls under LIMIT; mark filters under LIMIT to stop."""
+    plan = _into_sources(plan)
     done: set[int] = set()
     for node in plan.nodes:
         done.add(node.id)

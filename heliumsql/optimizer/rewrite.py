@@ -79,6 +79,71 @@ def rename_calls(tree: exp.Expr | None, old: int, new: int) -> exp.Expr | None:
         this=f"__helium_{new}", expressions=[a.copy() for a in c.expressions]))
 
 
+def cte_named(select: exp.Expr, name: str) -> exp.CTE | None:
+    """The CTE ``name`` as ``select`` sees it: in every enclosing WITH, but in the WITH that
+    defines ``select``'s own CTE only the ones before it (None if recursive or not found)."""
+    path = []
+    node: exp.Expr | None = select
+    while node is not None:
+        path.append(node)
+        node = node.parent
+    on_path = {id(n) for n in path}
+    for node in path:
+        with_ = node.args.get("with_")
+        if not isinstance(with_, exp.With):
+            continue
+        if with_.args.get("recursive"):
+            return None
+        listed = with_.expressions
+        inside = next((i for i, c in enumerate(listed) if id(c) in on_path), len(listed))
+        found = [c for c in listed[:inside] if c.alias.lower() == name.lower()]
+        if found:
+            return found[-1]
+    return None
+
+
+def defining_query(statement: exp.Expr, select: exp.Select, source: exp.Expr
+                   ) -> tuple[exp.Query, str, str] | None:
+    """For a FROM/JOIN ``source`` of ``select``: (the query that defines its rows, its name,
+    a label for EXPLAIN notes), if a rule may change that query for this reader alone: a
+    subquery, or a CTE no other part of ``statement`` reads."""
+    if isinstance(source, exp.Subquery):
+        name = source.alias_or_name
+        return source.this, name.lower(), f"subquery {name}"
+    if not isinstance(source, exp.Table) or source.args.get("db"):
+        return None
+    cte = cte_named(select, source.name)
+    readers = [t for t in statement.find_all(exp.Table)
+               if t.name.lower() == source.name.lower() and not t.args.get("db")]
+    if cte is None or len(readers) != 1:
+        return None
+    return cte.this, cte.alias.lower(), f"CTE {cte.alias}"
+
+
+def refresh_copies(source: exp.Query | None, changed: list[tuple[str, str, exp.Query]]
+                   ) -> exp.Query | None:
+    """``source`` (a node's input) with its copies of changed CTEs/subqueries replaced:
+    ``changed`` lists (name, SQL before the change, the query now); a copy is recognised by
+    its name and its old SQL."""
+    if source is None or not changed:
+        return source
+    names = {name for name, _, _ in changed}
+    old = {text: query for _, text, query in changed}
+
+    def copies(tree: exp.Expr) -> list[exp.Expr]:
+        found = [c.this for c in tree.find_all(exp.CTE) if c.alias.lower() in names]
+        return found + [s.this for s in tree.find_all(exp.Subquery) if s.alias.lower() in names]
+
+    if not any(c.sql("duckdb") in old for c in copies(source)):
+        return source
+    new = source.copy()
+    for copy in copies(new):
+        query = old.get(copy.sql("duckdb"))
+        if query is not None:
+            copy.replace(query.copy())
+    return new
+
+
 def with_input(node: LlmNode, source: exp.Query | None) -> LlmNode:
     """``node`` reading ``source``, its dependencies re-derived from it."""
     if source is node.input:

@@ -70,6 +70,8 @@ RULE_TESTS = [
     "WHERE llm_filter('Complaint? {review}') ORDER BY id LIMIT 2",
     f"SELECT id AS rid, llm('Label {{review}}', max_tokens => {MT}) AS l FROM reviews "
     "ORDER BY rid DESC LIMIT 2 OFFSET 1",
+    f"WITH t AS (SELECT id, llm('Label {{review}}', max_tokens => {MT}) AS l FROM reviews) "
+    "SELECT id, l FROM t ORDER BY id DESC LIMIT 3",
     # eliminate_common_llm_calls
     f"SELECT id, llm('Say {{review}}', max_tokens => {MT}) AS a, "
     f"upper(llm('Say {{review}}', max_tokens => {MT})) AS b FROM reviews ORDER BY id",

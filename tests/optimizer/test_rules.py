@@ -100,6 +100,16 @@ def test_limit_over_llm_map_computes_only_kept_rows_unless_optimizer_off(con):
     assert on.fetchall() == off.fetchall()
 
 
+def test_limit_over_a_cte_reaches_the_calls_inside(con):
+    sql = (f"WITH t AS (SELECT id, llm('Label {{review}}', max_tokens => {MT}) AS l FROM reviews) "
+           "SELECT id, l FROM t ORDER BY id DESC LIMIT 2")
+    on = con.sql(sql)
+    (stats,) = operators(on).values()
+    assert stats.distinct_prompts + stats.on_demand_prompts == 2
+    con.sql("SET helium_optimizer = false")
+    assert on.fetchall() == con.sql(sql).fetchall() and [r[0] for r in on.fetchall()] == [5, 4]
+
+
 def test_limit_over_llm_filter_marks_the_filter_and_orders_its_input(golden_con):
     plan = plan_of(golden_con, "SELECT id FROM reviews WHERE stars < 3 AND "
                                "llm_filter('Complaint? {review}') ORDER BY id DESC LIMIT 2 OFFSET 1")

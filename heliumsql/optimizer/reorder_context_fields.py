@@ -12,7 +12,8 @@ call left out); without a connection, or when a field is another call's answer (
 plan time), the declared order stays.
 
 The question (the template) stays first: it is usually the same for every row. Rows are
-issued in sorted prompt order (``sort_prompts``) so that equal prefixes are adjacent.
+issued in sorted prompt order (``sort_prompts``) so that equal prefixes are adjacent, except
+for a filter that stops early under LIMIT, whose rows must go in its input's order.
 
 >>> # llm('Summarize', review, category) over 1000 reviews of 3 categories
 >>> reorder_context_fields(plan, RuleContext(con)).nodes[0].call.fields     # doctest: +SKIP
@@ -142,7 +143,8 @@ def _rewrite(plan: LogicalPlan, node: LlmNode, prompt: exp.Expr) -> LogicalPlan:
 
 
 def reorder_context_fields(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
-    """Order each record-style call's fields by the greedy score; mark its prompts sorted."""
+    """Order each record-style call's fields by the greedy score; mark its prompts sorted
+    (not for a filter that stops early under LIMIT: it must go in its input's order)."""
     for node in plan.nodes:
         split = _field_parts(node)
         if split is None:
@@ -151,8 +153,10 @@ def reorder_context_fields(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan
         sample = _sample(node, head, groups, ctx)
         order = _sampled_order(sample, ctx) if sample else None
         fields = node.call.fields
+        sort = node.limit is None
+        sorted_text = "; prompts sorted" if sort else ""
         if order is None or order == list(range(len(groups))):
-            if not node.sort_prompts:
+            if sort and not node.sort_prompts:
                 plan = replace(plan, nodes=tuple(replace(n, sort_prompts=True) if n.id == node.id
                                                  else n for n in plan.nodes))
                 plan = note(plan, _RULE, f"#{node.id} prompts sorted; fields stay "
@@ -164,8 +168,8 @@ def reorder_context_fields(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan
         new_fields = tuple(fields[i] for i in order)
         current = plan.node(node.id)
         updated = replace(current, call=replace(current.call, prompt=prompt, fields=new_fields),
-                          sort_prompts=True, declared_fields=fields)
+                          sort_prompts=sort or current.sort_prompts, declared_fields=fields)
         plan = replace(plan, nodes=tuple(updated if n.id == node.id else n for n in plan.nodes))
         plan = note(plan, _RULE, f"#{node.id} fields ordered {', '.join(new_fields)} "
-                                 f"(declared {', '.join(fields)}); prompts sorted")
+                                 f"(declared {', '.join(fields)}){sorted_text}")
     return plan

@@ -149,6 +149,14 @@ def test_reordered_fields_are_rendered_everywhere_the_call_is_used(golden_con):
     assert [n.call.fields for n in without.nodes] == [("review", "category")] * 2
 
 
+def test_filter_stopping_under_limit_keeps_its_input_order(golden_con):
+    plan = plan_of(golden_con, "SELECT id FROM reviews WHERE llm_filter('Complaint?', review, "
+                               "category) ORDER BY id LIMIT 2")
+    (node,) = plan.nodes
+    assert node.limit == 2 and node.call.fields == ("category", "review")
+    assert not node.sort_prompts  # sorted prompts would defeat stopping after the first rows
+
+
 def test_record_style_answer_is_the_model_answer_to_the_reordered_prompt(con, reference):
     sql = f"SELECT id, llm('Summarize', review, category, max_tokens => {MT}) AS s FROM reviews ORDER BY id"
     (node,) = plan_of(con, sql).nodes

@@ -18,7 +18,7 @@ from heliumsql.prompting import chat_token_ids
 from heliumsql.runtime import QueryRuntime
 
 from conftest import REVIEWS
-from test_equivalence import golden_statements
+from test_equivalence import QUERIES
 
 MT = 4
 
@@ -221,7 +221,7 @@ def test_optimizer_switch_turns_every_rule_off(engine, how: str):
     assert "LLMMap #2" not in text and "prune_llm_columns  pruned #2" in text
 
 
-@pytest.mark.parametrize("sql", golden_statements(), ids=lambda s: s[:40])
+@pytest.mark.parametrize("sql", QUERIES, ids=[f"q{i}" for i in range(len(QUERIES))])
 def test_every_optimized_plan_is_consistent(golden_con, sql: str) -> None:
     """Every call of a node renders the node's prompt, every input binds in DuckDB, and
     dependencies are exactly what the inputs read."""

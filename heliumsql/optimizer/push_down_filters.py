@@ -6,7 +6,9 @@ one WHERE run cheapest first, each seeing only the rows every earlier one kept.
    into that CTE/subquery (and into every node input that carries a copy of it), so the calls
    inside only see the rows the outer query keeps; over ``llm_map``'s rows it narrows the
    map's input. Only where that cannot change the answer: inner joins, a CTE read once, a
-   target without LIMIT, grouping, aggregates or window functions, deterministic predicates.
+   target without LIMIT, grouping, aggregates or window functions, deterministic predicates;
+   and if the moved statement no longer binds (a name that was a correlated reference), none
+   of it moves.
 2. ``WHERE llm_filter(a) AND llm_filter(b)``: each filter's input holds the verdicts of the
    filters before it, so a row one rejects never reaches the next. The chain is ordered by
    ``cost / (1 - selectivity)`` (the classic order for independent predicates), with ``cost``
@@ -206,7 +208,7 @@ def _candidates(statement: exp.Expr) -> bool:
     return False
 
 
-def _push_predicates(plan: LogicalPlan) -> LogicalPlan:
+def _push_predicates(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     if not _candidates(plan.statement):
         return plan
     statement = plan.statement.copy()
@@ -215,6 +217,10 @@ def _push_predicates(plan: LogicalPlan) -> LogicalPlan:
         if not _push_once(statement, plan, pushes):
             break
     if not pushes.notes:
+        return plan
+    if pushes.targets and ctx.con is not None and not ctx.binds(statement):
+        # A name that passed through a star was not the inner query's column after all
+        # (a correlated reference): keep the statement as the user wrote it.
         return plan
     nodes = []
     for node in plan.nodes:
@@ -322,4 +328,4 @@ def push_down_filters(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     WHERE's LLM filters cheapest first."""
     if not plan.nodes:
         return plan
-    return _order_chains(_push_predicates(plan), ctx)
+    return _order_chains(_push_predicates(plan, ctx), ctx)

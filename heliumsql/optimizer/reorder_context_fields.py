@@ -8,8 +8,9 @@ per row group: the next field is the one whose values, following the fields alre
 save the most prompt characters, ``avg_length(f) * (rows - distinct(chosen + f))`` (a row
 whose values so far equal an earlier row's reuses that row's prefix). The figures come from
 at most ``ctx.sample_rows`` of the call's input rows (one DuckDB query, LLM filters before the
-call left out); without a connection, or when a field is another call's answer (unknown at
-plan time), the declared order stays.
+call left out); without a connection, when a field is another call's answer (unknown at plan
+time), or for grouped input (sampling groups costs the whole aggregation), the declared order
+stays.
 
 The question (the template) stays first: it is usually the same for every row. Rows are
 issued in sorted prompt order (``sort_prompts``) so that equal prefixes are adjacent, except
@@ -70,6 +71,8 @@ def _sample(node: LlmNode, head: list[exp.Expr], groups: list[list[exp.Expr]],
         return None
     selects = []
     for select in _prompt_selects(node.input, node.call.prompt):
+        if select.args.get("group") or node.call.kind == "aggregate":
+            return None  # a sample of groups would cost the whole aggregation
         copy = select.copy()
         where = copy.args.get("where")
         if where is not None:

@@ -24,6 +24,7 @@ from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
 from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
+from heliumsql.plan.paused_gc import paused_gc
 
 PROMPT_COLUMN = "__helium_prompt"
 _CLAUSE_RANK = {"from_": 0, "joins": 0, "laterals": 0, "where": 1, "group": 2, "having": 3,
@@ -382,4 +383,5 @@ class Planner:
 
 def build_plan(statement: exp.Expr, catalog: Catalog, runtime: Declarer) -> LogicalPlan:
     """Plan ``statement`` (a parsed ``helium`` statement); see the module docstring."""
-    return Planner(catalog, runtime).plan(statement)
+    with paused_gc():
+        return Planner(catalog, runtime).plan(statement)

@@ -24,6 +24,7 @@ from heliumsql.optimizer.push_down_filters import push_down_filters
 from heliumsql.optimizer.push_down_limits import push_down_limits
 from heliumsql.optimizer.reorder_context_fields import reorder_context_fields
 from heliumsql.plan.nodes import LogicalPlan
+from heliumsql.plan.paused_gc import paused_gc
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ def optimize(plan: LogicalPlan, ctx: RuleContext | None = None,
              rules: tuple[Rule, ...] = RULES) -> LogicalPlan:
     """Apply ``rules`` in order; returns the new plan with ``applied_rules`` extended."""
     ctx = ctx or RuleContext()
+    with paused_gc():
+        return _apply(plan, ctx, rules)
+
+
+def _apply(plan: LogicalPlan, ctx: RuleContext, rules: tuple[Rule, ...]) -> LogicalPlan:
     for rule in rules:
         name = getattr(rule, "__name__", repr(rule))
         try:

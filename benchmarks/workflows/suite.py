@@ -5,8 +5,8 @@
 Workloads (``benchmarks/workflows/<name>.py``): multi-agent analysis, map-reduce summarization,
 parallel exploration, debate, record queries. Systems (:mod:`benchmarks.workflows.systems`):
 naive, agent framework, vLLM-style, HeliumSQL. Each (workload, system) is timed ``repeats``
-times from a fresh engine and database (the median is reported; the naive and agent systems
-run once: they are slow and far from HeliumSQL). Every call is greedy with a fixed
+times, interleaved across systems, each run from a fresh engine and database (the median is
+reported; the naive and agent systems run once: they are slow and far from HeliumSQL). Every call is greedy with a fixed
 ``max_tokens`` and the model never emits EOS (:mod:`benchmarks.workflows.model`), so decode
 lengths are equal across systems and every system's answers must equal the naive system's;
 differences are reported as ``mismatches``.
@@ -24,7 +24,7 @@ import os
 import platform
 import time
 from collections import Counter
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -76,24 +76,47 @@ def _mismatches(reference: list[list[tuple]], answers: list[list[tuple]]) -> int
     return total
 
 
-def _measure(system: Any, workload: Workload, sizes: Any, tables: Tables, repeats: int,
-             device: str) -> tuple[tuple[float, ...], list[list[tuple]], int]:
-    """Time ``repeats`` runs, each from a fresh ``prepare``; the last run's answers and
-    forward-token count come back with the wall times."""
-    times: list[float] = []
-    answers: list[list[tuple]] = []
-    forward = 0
-    for _ in range(repeats):
-        system.prepare(workload, tables)
+@dataclass
+class _Runs:
+    """One system's timed runs on one workload; answers, figures and forward tokens are the
+    last run's."""
+
+    times: list[float] = field(default_factory=list)
+    answers: list[list[tuple]] = field(default_factory=list)
+    forward: int = 0
+    figures: Any = None
+
+
+def _run_once(system: Any, workload: Workload, sizes: Any, tables: Tables, device: str,
+              runs: _Runs) -> None:
+    """Prepare a fresh engine and database (untimed), time one run, then release the engine."""
+    system.prepare(workload, tables)
+    try:
         _synchronize(device)
         with count_forward_tokens(system.model) as counter, torch.inference_mode():
             start = time.perf_counter()
             answers = system.run(workload, sizes)
             _synchronize(device)
-            times.append(time.perf_counter() - start)
-        forward = counter[0]
+            runs.times.append(time.perf_counter() - start)
         system.after_run(workload, sizes)
-    return tuple(times), [sorted(rows, key=repr) for rows in answers], forward
+        runs.answers = [sorted(rows, key=repr) for rows in answers]
+        runs.forward, runs.figures = counter[0], system.figures
+    finally:
+        system.release()
+
+
+def _measure(systems: list[Any], workload: Workload, sizes: Any, tables: Tables, repeats: int,
+             device: str) -> dict[str, _Runs]:
+    """Time every system on ``workload``, interleaved: round r runs each system once, so load
+    from other processes spreads over all systems rather than landing on one."""
+    runs = {s.name: _Runs() for s in systems}
+    for round_ in range(repeats):
+        for system in systems:
+            if round_ and system.name in SINGLE_RUN:
+                continue
+            progress(f"workflows: {workload.name} / {system.name} (run {round_ + 1})")
+            _run_once(system, workload, sizes, tables, device, runs[system.name])
+    return runs
 
 
 def _optimized_reference(model: Any, tokenizer: Any, device: str, workload: Workload,
@@ -111,18 +134,18 @@ def _optimized_reference(model: Any, tokenizer: Any, device: str, workload: Work
         check.release()
 
 
-def _result(workload: Workload, system: Any, times: tuple[float, ...], forward: int,
-            mismatches: int, num_statements: int) -> WorkflowResult:
-    figures = system.figures
+def _result(workload: Workload, system: Any, runs: _Runs, mismatches: int,
+            num_statements: int) -> WorkflowResult:
+    figures = runs.figures
     engine = figures.engine
     return WorkflowResult(
         suite=SUITE, workload=workload.name, system=system.name, label=system.label,
-        wall_s_runs=times, num_requests=len(figures.issued),
+        wall_s_runs=tuple(runs.times), num_requests=len(figures.issued),
         prompt_tokens=engine.get("prompt_tokens", 0),
         distinct_prompt_tokens=distinct_prompt_tokens(figures.issued),
         computed_prefill_tokens=engine.get("computed_prefill_tokens"),
         generated_tokens=engine.get("generated_tokens", 0), mismatches=mismatches,
-        forward_tokens=forward, config=dict(system.config),
+        forward_tokens=runs.forward, config=dict(system.config),
         cached_tokens=engine.get("cached_tokens"), planning_s=tuple(figures.planning_s),
         evictions=engine.get("evictions"), num_statements=num_statements)
 
@@ -152,20 +175,16 @@ def run(opts: RunOptions) -> WorkflowReport:
             setup["workloads"][workload.name] = dict(
                 description=workload.description, sizes=asdict(sizes),
                 rows={name: len(rows) for name, rows in tables.items()}, statements=statements)
-            reference: list[list[tuple]] | None = None
+            runs = _measure(systems, workload, sizes, tables, max(opts.repeats, 1), opts.device)
+            reference = runs[REFERENCE].answers
             for system in systems:
-                repeats = 1 if system.name in SINGLE_RUN else opts.repeats
-                progress(f"workflows: {workload.name} / {system.name} ({repeats} run(s))")
-                times, answers, forward = _measure(system, workload, sizes, tables, repeats,
-                                                   opts.device)
-                system.release()
-                reference = answers if reference is None else reference
-                result = _result(workload, system, times, forward,
-                                 _mismatches(reference, answers), len(statements))
+                measured = runs[system.name]
+                result = _result(workload, system, measured, _mismatches(reference, measured.answers),
+                                 len(statements))
                 if result.mismatches and system.name == SUBJECT:
                     result = replace(result, plan_mismatches=_mismatches(
                         _optimized_reference(model, tokenizer, opts.device, workload, sizes,
-                                             tables), answers))
+                                             tables), measured.answers))
                 results.append(result)
         setup["machine"] = dict(
             cpu=_cpu_name(), cores=os.cpu_count(),

@@ -1,42 +1,16 @@
 """Fixtures for the optimizer tests: a DuckDB schema with a little data (statistics need rows,
-EXPLAIN needs no model), and one tiny model for the tests that run queries.
-
-``GOLDEN_DATA`` is what the golden files are planned against; ``REVIEWS`` (the same five rows
-as tests/sql) is what queries run against.
-"""
+EXPLAIN needs no model), and one tiny model for the tests that run queries (tables in
+optimizer_data.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from optimizer_data import GOLDEN_DATA, REVIEWS
+
 import heliumsql
 from heliumsql.engine import Engine, HFGenerateEngine, SamplingParams
 from heliumsql.testing import tiny_model
-
-# Reviews are all different and long; categories repeat and are short (field ordering cares).
-GOLDEN_DATA = """
-CREATE TABLE reviews AS SELECT range::INTEGER AS id,
-  'review number ' || range || ' says the product is ' ||
-    CASE WHEN range % 3 = 0 THEN 'fine' ELSE 'broken' END AS review,
-  (1 + range % 5)::INTEGER AS stars,
-  CASE WHEN range % 2 = 0 THEN 'tools' ELSE 'toys' END AS category
-FROM range(20);
-CREATE TABLE categories AS SELECT * FROM (VALUES ('tools', 'Tools & hardware'), ('toys', 'Toys'))
-  t(category, title);
-"""
-
-REVIEWS = """
-CREATE TABLE reviews AS SELECT * FROM (VALUES
-  (1, 'great stuff, works well', 5, 'tools'),
-  (2, 'awful, broke in a day', 1, 'toys'),
-  (3, 'meh', 2, 'tools'),
-  (4, 'awful, broke in a day', 2, 'toys'),
-  (5, NULL, 1, 'tools')
-) t(id, review, stars, category);
-CREATE TABLE categories AS SELECT * FROM (VALUES ('tools', 'Tools & hardware'), ('toys', 'Toys'))
-  t(category, title);
-"""
-
 
 @pytest.fixture(scope="module")
 def golden_con():  # noqa: ANN201

@@ -13,10 +13,11 @@ chose (read from EXPLAIN): the reordered prompt, computed both ways.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import sqlglot
+from optimizer_data import REVIEWS
+from optimizer_queries import QUERIES, SQL_TESTS, golden_statements, with_short_answers
 from sqlglot import exp
 
 import heliumsql
@@ -24,36 +25,8 @@ from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc
 from heliumsql.grammar.functions import context_name
 
-from conftest import REVIEWS
-from queries import MT, RULE_TESTS, SQL_TESTS
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 _FIELDS = re.compile(r"^\s+fields  (.+)  \(declared (.+)\)$")
 _NODE = re.compile(r"^  LLM\w+ #\d+  (.+)$")
-
-
-def golden_statements() -> list[str]:
-    out = []
-    for path in sorted(FIXTURES.glob("plans/*.sql")) + sorted(FIXTURES.glob("optimizer/*.sql")):
-        for block in path.read_text().strip().split("\n\n"):
-            out.append(block.partition("\nQuery\n")[0].strip())
-    return list(dict.fromkeys(out))
-
-
-def with_short_answers(sql: str) -> str:
-    """``sql`` with ``max_tokens => MT`` on every generating call that does not set it."""
-    tree = sqlglot.parse_one(sql, read="helium")
-    for call in tree.find_all(LlmFunc):
-        if call.function_name == "llm_filter":
-            continue
-        named = {e.this.name.lower() for e in call.expressions if isinstance(e, exp.Kwarg)}
-        if "max_tokens" not in named:
-            call.append("expressions", exp.Kwarg(this=exp.var("max_tokens"),
-                                                  expression=exp.Literal.number(MT)))
-    return tree.sql("helium")
-
-
-QUERIES = list(dict.fromkeys(SQL_TESTS + RULE_TESTS + [with_short_answers(s) for s in golden_statements()]))
 
 
 def chosen_field_orders(explain: str) -> dict[str, list[str]]:

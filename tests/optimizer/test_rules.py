@@ -17,8 +17,8 @@ from heliumsql.planner import build_plan, dependencies
 from heliumsql.prompting import chat_token_ids
 from heliumsql.runtime import QueryRuntime
 
-from conftest import REVIEWS
-from test_equivalence import QUERIES
+from optimizer_data import REVIEWS
+from optimizer_queries import QUERIES
 
 MT = 4
 

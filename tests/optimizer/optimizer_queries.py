@@ -1,12 +1,20 @@
-"""The queries the optimizer on/off equivalence test runs: those of tests/sql (same tables,
-``max_tokens => 4``), queries aimed at each rule, and (collected by the test itself) every
-statement of the golden files in tests/fixtures/plans and tests/fixtures/optimizer.
+"""The queries the optimizer on/off equivalence test runs (``QUERIES``): those of tests/sql
+(same tables, ``max_tokens => 4``), queries aimed at each rule, and every statement of the
+golden files in tests/fixtures/plans and tests/fixtures/optimizer.
 
 Keep tests/sql and this list in step: a query added there belongs here too.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from heliumsql.grammar.expressions import LlmFunc
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 MT = 4
 
 # tests/sql: test_end_to_end.py, test_models_and_sampling.py (queries over REVIEWS).
@@ -83,3 +91,28 @@ RULE_TESTS = [
     f"llm('You are a careful product analyst. Summarize: {{review}}', max_tokens => {MT}) AS b "
     "FROM reviews ORDER BY id",
 ]
+
+
+def golden_statements() -> list[str]:
+    out = []
+    for path in sorted(FIXTURES.glob("plans/*.sql")) + sorted(FIXTURES.glob("optimizer/*.sql")):
+        for block in path.read_text().strip().split("\n\n"):
+            out.append(block.partition("\nQuery\n")[0].strip())
+    return list(dict.fromkeys(out))
+
+
+def with_short_answers(sql: str) -> str:
+    """``sql`` with ``max_tokens => MT`` on every generating call that does not set it."""
+    tree = sqlglot.parse_one(sql, read="helium")
+    for call in tree.find_all(LlmFunc):
+        if call.function_name == "llm_filter":
+            continue
+        named = {e.this.name.lower() for e in call.expressions if isinstance(e, exp.Kwarg)}
+        if "max_tokens" not in named:
+            call.append("expressions", exp.Kwarg(this=exp.var("max_tokens"),
+                                                  expression=exp.Literal.number(MT)))
+    return tree.sql("helium")
+
+
+QUERIES = list(dict.fromkeys(SQL_TESTS + RULE_TESTS +
+                             [with_short_answers(s) for s in golden_statements()]))

@@ -18,7 +18,7 @@ from typing import Protocol
 import pyarrow as pa
 from sqlglot import exp
 
-from heliumsql.binder import Catalog, Scope, placeholder_column, render_prompt, unknown_column_error
+from heliumsql.binder import Catalog, Scope, render_prompt, unknown_column_error
 from heliumsql.errors import PlanError
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg

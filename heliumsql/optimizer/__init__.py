@@ -53,10 +53,9 @@ class RuleContext:
         if self.con is None or query is None:
             return False
         try:
-            self.con.sql(query.sql("duckdb")).columns
+            return bool(self.con.sql(query.sql("duckdb")).columns)
         except duckdb.Error:
             return False
-        return True
 
     def table_columns(self, name: str) -> tuple[str, ...] | None:
         """Column names of table or view ``name`` (None if unknown or no connection)."""

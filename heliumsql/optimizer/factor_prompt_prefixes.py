@@ -61,7 +61,7 @@ def static_text(prompt: exp.Expr) -> tuple[str, bool]:
 
     flatten(prompt)
     text = []
-    for i, part in enumerate(parts):
+    for part in parts:
         if isinstance(part, exp.Literal) and part.is_string:
             text.append(part.name)
         elif isinstance(part, exp.Chr) and [a.sql() for a in part.expressions] == ["10"]:

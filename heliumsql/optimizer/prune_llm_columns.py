@@ -26,8 +26,16 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 
-from heliumsql.optimizer.rewrite import (ids, map_table_id, map_tables, node_id, note,
-                                         transform_calls, udf_calls, with_input)
+from heliumsql.optimizer.rewrite import (
+    ids,
+    map_table_id,
+    map_tables,
+    node_id,
+    note,
+    transform_calls,
+    udf_calls,
+    with_input,
+)
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 
 if TYPE_CHECKING:

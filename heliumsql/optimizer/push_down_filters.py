@@ -28,9 +28,21 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.optimizer.cost import DEFAULT_SELECTIVITY, estimate_prompt_tokens, sampled_prompt_chars
-from heliumsql.optimizer.rewrite import (defining_query, map_table_id, node_id, note,
-                                         refresh_copies, toposort, udf_calls, with_input)
+from heliumsql.optimizer.cost import (
+    DEFAULT_SELECTIVITY,
+    estimate_prompt_tokens,
+    sampled_prompt_chars,
+)
+from heliumsql.optimizer.rewrite import (
+    defining_query,
+    map_table_id,
+    node_id,
+    note,
+    refresh_copies,
+    toposort,
+    udf_calls,
+    with_input,
+)
 from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.planner import conjuncts, scope_of
 

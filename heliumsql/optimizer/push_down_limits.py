@@ -29,8 +29,14 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.optimizer.rewrite import (defining_query, node_id, note, refresh_copies,
-                                         udf_calls, with_input)
+from heliumsql.optimizer.rewrite import (
+    defining_query,
+    node_id,
+    note,
+    refresh_copies,
+    udf_calls,
+    with_input,
+)
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.planner import between, conjuncts, scope_of
 

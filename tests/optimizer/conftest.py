@@ -5,12 +5,12 @@ optimizer_data.py)."""
 from __future__ import annotations
 
 import pytest
-
+from heliumsql.engine import Engine, HFGenerateEngine, SamplingParams
 from optimizer_data import GOLDEN_DATA, REVIEWS
 
 import heliumsql
-from heliumsql.engine import Engine, HFGenerateEngine, SamplingParams
 from heliumsql.testing import tiny_model
+
 
 @pytest.fixture(scope="module")
 def golden_con():  # noqa: ANN201

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlglot
-from sqlglot import exp
-
 from heliumsql.grammar.expressions import LlmFunc
+from sqlglot import exp
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 MT = 4

@@ -16,14 +16,14 @@ import re
 
 import pytest
 import sqlglot
+from heliumsql.grammar.dialect import display_sql
+from heliumsql.grammar.expressions import LlmFunc
+from heliumsql.grammar.functions import context_name
 from optimizer_data import REVIEWS
 from optimizer_queries import QUERIES, SQL_TESTS, golden_statements, with_short_answers
 from sqlglot import exp
 
 import heliumsql
-from heliumsql.grammar.dialect import display_sql
-from heliumsql.grammar.expressions import LlmFunc
-from heliumsql.grammar.functions import context_name
 
 _FIELDS = re.compile(r"^\s+fields  (.+)  \(declared (.+)\)$")
 _NODE = re.compile(r"^  LLM\w+ #\d+  (.+)$")

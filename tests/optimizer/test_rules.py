@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import sqlglot
+from optimizer_data import REVIEWS
+from optimizer_queries import QUERIES
 
 import heliumsql
 from heliumsql.binder import Catalog
@@ -16,9 +18,6 @@ from heliumsql.optimizer.rewrite import node_id, udf_calls
 from heliumsql.planner import build_plan, dependencies
 from heliumsql.prompting import chat_token_ids
 from heliumsql.runtime import QueryRuntime
-
-from optimizer_data import REVIEWS
-from optimizer_queries import QUERIES
 
 MT = 4
 

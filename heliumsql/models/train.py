@@ -181,7 +181,7 @@ def save_checkpoint(model: Any, tokenizer: Any, out: Path) -> None:
 
 
 def train(args: argparse.Namespace) -> dict:
-    torch.set_num_threads(args.threads)
+    """Run the whole pipeline for parsed ``args``; returns the metrics written to metrics.json."""
     started = time.time()
     heldout = heldout_split(args.seed, args.eval_per_task)
     items = train_split(args.steps * args.batch_size, args.seed, exclude=heldout)
@@ -246,7 +246,9 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    train(parse_args(argv))
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    train(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""``heliumsql --demo``: the shipped CSVs load, and the demo runs end to end with the built-in model."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+import heliumsql
+from heliumsql.demo import QUERIES, TABLES, WORKFLOW, load_demo_data, run_demo
+from heliumsql.models import texts
+
+
+@pytest.fixture(scope="module")
+def con():
+    with heliumsql.connect() as connection:
+        load_demo_data(connection)
+        yield connection
+
+
+def test_demo_tables_load(con):
+    counts = {t: con.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in TABLES + ("roles",)}
+    assert counts == {"reviews": 27, "documents": 15, "messages": 8, "prices": 36,
+                      "portfolio": 4, "roles": 3}
+
+
+def test_demo_price_moves_have_the_designed_analyst_labels(con):
+    # The workflow's first stage renders moves with SQL; they must be the form the model learned.
+    sql = WORKFLOW.sql.split("analysts AS")[0].rstrip().rstrip(",") + \
+        " SELECT ticker, moves FROM series ORDER BY ticker"
+    for ticker, moves in con.sql(sql).fetchall():
+        values = tuple(float(m.rstrip("%")) for m in moves.split(", "))
+        assert texts.format_moves(values) == moves
+        assert len(values) == 8 and all(abs(v) >= 0.3 for v in values), ticker
+
+
+@pytest.mark.slow
+def test_each_demo_query_gives_sensible_answers(con):
+    sentiment = con.sql(QUERIES[0].sql).fetchall()
+    agree = sum((stars >= 4) == (label == "positive") for _, _, stars, label in sentiment)
+    assert agree >= 0.9 * len(sentiment)
+    topics = {row[0] for row in con.sql(QUERIES[2].sql).fetchall()}
+    assert topics <= {"sports", "politics", "technology", "business", "science"}
+    trades = dict((row[0], row[-1]) for row in con.sql(WORKFLOW.sql).fetchall())
+    expected = {"ACME": "buy", "DUCK": "buy", "HELI": "sell", "QUAK": "none"}  # by the data's design
+    assert sum(trades[t] == want for t, want in expected.items()) >= 3, trades
+
+
+@pytest.mark.slow
+def test_run_demo_prints_results_and_figures():
+    out = io.StringIO()
+    run_demo(Console(file=out, width=160, record=False))
+    text = out.getvalue()
+    for step in QUERIES + (WORKFLOW,):
+        assert step.title in text
+    assert "LLMAggregate" in text and "prompt_tokens=" in text  # EXPLAIN ANALYZE figures
+    assert "Demo finished" in text

@@ -35,7 +35,7 @@ def metrics():
 
 @pytest.fixture(scope="module")
 def con():
-    with heliumsql.connect() as connection:  # no model: the built-in one
+    with heliumsql.connect(result_cache=":memory:") as connection:  # no model: the built-in one
         yield connection
 
 
@@ -50,7 +50,7 @@ def test_builtin_checkpoint_is_small_and_loads_in_float32():
 
 
 def test_connect_without_model_uses_the_builtin(con):
-    explicit = heliumsql.connect(model=str(builtin_model_path()))
+    explicit = heliumsql.connect(model=str(builtin_model_path()), result_cache=":memory:")
     query = "SELECT llm('Is this review positive or negative? Review: {r}', max_tokens => 4) AS s " \
             "FROM (VALUES ('I love this lamp. The shipping was fast.'), ('Awful purchase.')) t(r)"
     assert con.sql(query).fetchall() == explicit.sql(query).fetchall() == [("positive",), ("negative",)]

@@ -14,7 +14,7 @@ from heliumsql.models import texts
 
 @pytest.fixture(scope="module")
 def con():
-    with heliumsql.connect() as connection:
+    with heliumsql.connect(result_cache=":memory:") as connection:
         load_demo_data(connection)
         yield connection
 

@@ -174,6 +174,36 @@ def _name_llm_columns(tree: exp.Expr) -> None:
                 projection.replace(exp.alias_(projection.copy(), name, quoted=True))
 
 
+def _name_subqueries(tree: exp.Expr) -> None:
+    """Give each unaliased FROM/JOIN subquery (or VALUES list) the name DuckDB gives it
+    (``unnamed_subquery``, ``unnamed_subquery2``, ... per SELECT, in FROM order), so a call's
+    scope, its input query and the optimizer's rules can all name its columns, and a user's
+    ``unnamed_subquery.col`` still means the same source.
+
+    >>> import sqlglot, heliumsql.grammar
+    >>> q = sqlglot.parse_one("SELECT t FROM (SELECT 1 AS t)", read="helium")
+    >>> _name_subqueries(q); q.sql("duckdb")
+    'SELECT t FROM (SELECT 1 AS t) AS unnamed_subquery'
+    """
+    for select in tree.find_all(exp.Select):
+        from_ = select.args.get("from_")
+        if from_ is None:
+            continue
+        sources = [from_.this] + [j.this for j in select.args.get("joins") or []]
+        taken = {s.alias_or_name.lower() for s in sources if s.alias_or_name}
+        count = 0
+        for source in sources:
+            if not isinstance(source, (exp.Subquery, exp.Values)) or source.alias_or_name:
+                continue
+            count += 1
+            name = "unnamed_subquery" if count == 1 else f"unnamed_subquery{count}"
+            while name.lower() in taken:  # only when a user alias already took DuckDB's name
+                count += 1
+                name = f"unnamed_subquery{count}"
+            taken.add(name)
+            source.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+
+
 class Planner:
     """Plans one statement; ``catalog`` binds fragments, ``runtime`` registers per-query UDFs."""
 
@@ -184,6 +214,7 @@ class Planner:
 
     def plan(self, statement: exp.Expr) -> LogicalPlan:
         tree = statement.copy()
+        _name_subqueries(tree)
         _name_llm_columns(tree)
         calls = list(tree.find_all(LlmFunc))
         texts = {id(c): display_sql(c) for c in calls}

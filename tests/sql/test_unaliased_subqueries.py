@@ -11,8 +11,8 @@ INNER = "SELECT id, category, 'review: ' || review AS view FROM reviews WHERE st
 
 @pytest.mark.parametrize("query", [
     f"SELECT id, llm('{{view}}', max_tokens => {MT}) AS answer FROM ({INNER})ALIAS ORDER BY id",
-    f"SELECT category, llm_agg('{{view}}', max_tokens => {MT}) AS answer FROM ({INNER})ALIAS "
-    "GROUP BY category ORDER BY category",
+    (f"SELECT category, llm_agg('{{view}}', max_tokens => {MT}) AS answer FROM ({INNER})ALIAS "
+     "GROUP BY category ORDER BY category"),
 ], ids=["llm", "llm_agg"])
 def test_unaliased_subquery_gives_the_aliased_rows(con, query):
     aliased = con.sql(query.replace("ALIAS", " AS o")).fetchall()

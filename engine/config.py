@@ -21,7 +21,9 @@ class EngineConfig:
     ``gpu_memory_fraction`` of the free device memory. ``num_blocks`` overrides both (tests
     use it to build tiny pools). ``max_batch_tokens`` is the token budget of one forward step
     (prefill chunks plus one token per decoding sequence). ``attention`` is ``"auto"`` (flash-attn
-    on CUDA when installed, else torch), ``"torch"`` or ``"flash"``.
+    on CUDA when installed, else torch), ``"torch"`` or ``"flash"``. ``cache_aware_admission``
+(longest cached prefix first, then depth-first) and ``dedupe_prefixes`` (requests sharing an
+uncached prefix compute it once) are on by default; turning both off gives a vLLM-style scheduler.
 
     >>> EngineConfig(block_size=16, num_blocks=64).block_size
     16
@@ -34,6 +36,8 @@ class EngineConfig:
     max_batch_tokens: int | None = None
     max_num_seqs: int = 256
     attention: str = "auto"
+    cache_aware_admission: bool = True
+    dedupe_prefixes: bool = True
 
     def __post_init__(self) -> None:
         if self.block_size < 1:

@@ -76,7 +76,9 @@ class Engine:
         self.pool = KVPool(layers, num_blocks, block_size, kv_heads, head_dim, dtype_, self.device)
         self.radix = RadixCache(self.pool)
         self.scheduler = Scheduler(self.pool, self.radix, block_size,
-                                   self.config.batch_tokens(self.device), self.config.max_num_seqs)
+                                   self.config.batch_tokens(self.device), self.config.max_num_seqs,
+                                   cache_aware=self.config.cache_aware_admission,
+                                   dedupe_prefixes=self.config.dedupe_prefixes)
         backend = self.config.attention
         if backend == "auto":
             backend = "flash" if flash_available(self.device, dtype_) else "torch"

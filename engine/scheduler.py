@@ -53,9 +53,12 @@ class Scheduler:
     """
 
     def __init__(self, pool: KVPool, radix: RadixCache, block_size: int, max_batch_tokens: int,
-                 max_num_seqs: int) -> None:
+                 max_num_seqs: int, cache_aware: bool = True, dedupe_prefixes: bool = True) -> None:
         self.pool, self.radix, self.block_size = pool, radix, block_size
         self.max_batch_tokens, self.max_num_seqs = max_batch_tokens, max_num_seqs
+        # Both off is a vLLM-style scheduler (arrival order; requests admitted together each
+        # compute a shared uncached prefix): the benchmarks' baseline.
+        self.cache_aware, self.dedupe_prefixes = cache_aware, dedupe_prefixes
         self.waiting: list[Sequence] = []
         self.running: list[Sequence] = []
         self.stats = SchedulerStats()
@@ -189,6 +192,8 @@ class Scheduler:
         seq.node, seq.num_tree_blocks = node, full
 
     def _order_waiting(self) -> None:
+        if not self.cache_aware:
+            return
         if not self._sorted:
             self.waiting.sort(key=lambda s: s.token_ids)
             self._sorted = True
@@ -219,7 +224,7 @@ class Scheduler:
             full = seq.num_tokens // bs
             blocks, node = self.radix.match(seq.block_keys(full))
             matched = len(blocks)
-            if matched < full and seq.block_hash(matched) in pending:
+            if self.dedupe_prefixes and matched < full and seq.block_hash(matched) in pending:
                 continue  # another request is computing this block right now: wait for it
             self.radix.lock(node)
             seq.node, seq.block_table, seq.num_tree_blocks = node, blocks, matched

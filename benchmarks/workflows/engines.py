@@ -25,31 +25,6 @@ from typing import Any
 from heliumsql.engine import Engine, HFGenerateEngine
 from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.request import Completion
-from heliumsql.engine.scheduler import Scheduler
-
-
-class _NothingPending(set):
-    """The scheduler's set of blocks being computed, kept empty: admission also adds the blocks
-    of each request it admits, so that later requests of the same step wait for them."""
-
-    def add(self, _item: object) -> None:
-        return None
-
-
-class FcfsScheduler(Scheduler):
-    """The engine's scheduler with vLLM's admission policy: arrival order, no in-batch dedup.
-
-    Only the two policy hooks change; block accounting, chunked prefill, preemption and the
-    radix cache are the engine's own, so the comparison isolates the policies.
-    """
-
-    def _order_waiting(self) -> None:
-        # Arrival order: vLLM's FCFS queue (preempted requests go back to the front, as there).
-        return None
-
-    def _pending_blocks(self) -> set[int]:
-        # Nothing waits for a block another request is computing: each computes its own.
-        return _NothingPending()
 
 
 class _Recorder:
@@ -81,13 +56,12 @@ class RecordingEngine(_Recorder, Engine):
 
 
 class ReactiveEngine(RecordingEngine):
-    """HeliumSQL's engine with :class:`FcfsScheduler`: a vLLM-style reactive prefix cache."""
+    """HeliumSQL's engine with a vLLM-style scheduler: arrival-order admission and no in-batch
+    prefix dedup (block accounting, chunked prefill, preemption and the radix cache with LRU
+    eviction are the engine's own, so the comparison isolates the two policies)."""
 
     def __init__(self, model: Any, **options: Any) -> None:
-        super().__init__(model, **options)
-        s = self.scheduler
-        self.scheduler = FcfsScheduler(s.pool, s.radix, s.block_size, s.max_batch_tokens,
-                                       s.max_num_seqs)
+        super().__init__(model, cache_aware_admission=False, dedupe_prefixes=False, **options)
 
 
 class RecordingHFEngine(_Recorder, HFGenerateEngine):

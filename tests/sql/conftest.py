@@ -1,18 +1,11 @@
-"""Shared fixtures for the SQL tests: one tiny model, one engine, and an independent reference.
-
-The reference answers come from Hugging Face ``generate`` (via HFGenerateEngine) on token ids
-built here straight from the tokenizer's chat template, not through heliumsql's own prompting.
-"""
+"""Fixtures for the SQL tests: the reviews tables and a connection on the suite's tiny engine
+(``model_path``, ``engine`` and ``reference`` are in tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
 import heliumsql
-from heliumsql.engine import Engine, HFGenerateEngine, SamplingParams
-from heliumsql.testing import tiny_model
 
 REVIEWS = """
 CREATE TABLE reviews AS SELECT * FROM (VALUES
@@ -25,36 +18,6 @@ CREATE TABLE reviews AS SELECT * FROM (VALUES
 CREATE TABLE categories AS SELECT * FROM (VALUES ('tools', 'Tools & hardware'), ('toys', 'Toys'))
   t(category, title);
 """
-
-
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    return tiny_model(tmp_path_factory.mktemp("models") / "llama", arch="llama", seed=0)
-
-
-@pytest.fixture(scope="session")
-def engine(model_path):  # noqa: ANN001, ANN201
-    return Engine(model_path, device="cpu")
-
-
-@pytest.fixture(scope="session")
-def reference(model_path) -> Callable[..., str]:  # noqa: ANN001
-    """``reference(prompt, max_tokens, system=None)``: HF generate's greedy answer."""
-    hf = HFGenerateEngine(model_path, device="cpu")
-    cache: dict[tuple, str] = {}
-
-    def answer(prompt: str, max_tokens: int, system: str | None = None) -> str:
-        key = (prompt, max_tokens, system)
-        if key not in cache:
-            messages = ([{"role": "system", "content": system}] if system else []) + \
-                [{"role": "user", "content": prompt}]
-            ids = hf.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                   tokenize=True)
-            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-            cache[key] = hf.generate([ids], SamplingParams(max_tokens=max_tokens))[0].text
-        return cache[key]
-
-    return answer
 
 
 @pytest.fixture

@@ -25,14 +25,14 @@ import gc
 import importlib
 import math
 import os
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
-from benchmarks.harness import RunOutput, System, Timings, measure, pick_fastest, progress
+from benchmarks.harness import (RunOutput, System, Timings, cpu_name, measure, pick_fastest,
+                                progress)
 from benchmarks.hf_baselines import HFContinuousBatching, HFPaddedBatches, HFSequential
 from benchmarks.prefix_tree import distinct_prompt_tokens
 from benchmarks.record import Result, RunOptions, SuiteReport, Target
@@ -241,7 +241,7 @@ def run(opts: RunOptions) -> SuiteReport:
                                    _count_mismatches(reference, t.output.token_ids)))
     setup["reference_system"] = {w: next(r.system for r in results if r.workload == w)
                                  for w in workloads}
-    setup["machine"] = dict(cpu=_cpu_name(), cores=os.cpu_count(),
+    setup["machine"] = dict(cpu=cpu_name(), cores=os.cpu_count(),
                             torch_threads=torch.get_num_threads(),
                             gpu=torch.cuda.get_device_name() if opts.device.startswith("cuda") else None)
     return SuiteReport(SUITE, results, TARGETS, SUBJECT, setup)
@@ -263,14 +263,3 @@ def _result(workload: str, system: System, timings: Timings, prompts: list[list[
         computed_prefill_tokens=timings.output.computed_prefill_tokens,
         generated_tokens=sum(map(len, timings.output.token_ids)), mismatches=mismatches,
         forward_tokens=timings.forward_tokens, config=timings.config)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

@@ -14,6 +14,7 @@ sized from free GPU memory must not starve the next system).
 from __future__ import annotations
 
 import contextlib
+import platform
 import statistics
 import sys
 import time
@@ -168,3 +169,15 @@ def pick_fastest(candidates: Sequence[System], prompts: Sequence[Sequence[int]],
         trials.append((candidate, elapsed))
     winner = min(trials, key=lambda ct: ct[1])[0] if trials else None
     return winner, tried
+
+
+def cpu_name() -> str:
+    """The processor's model name, for the machine line of a report."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -21,7 +21,6 @@ KV cache hit rate (prompt tokens served from cache / prompt tokens), planning ti
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -31,7 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.harness import count_forward_tokens, progress
+from benchmarks.harness import count_forward_tokens, cpu_name, progress
 from benchmarks.prefix_tree import distinct_prompt_tokens
 from benchmarks.record import RunOptions, Target
 from benchmarks.workflows import debate, exploration, map_reduce, multi_agent, records
@@ -187,7 +186,7 @@ def run(opts: RunOptions) -> WorkflowReport:
                                              tables), measured.answers))
                 results.append(result)
         setup["machine"] = dict(
-            cpu=_cpu_name(), cores=os.cpu_count(),
+            cpu=cpu_name(), cores=os.cpu_count(),
             gpu=torch.cuda.get_device_name() if opts.device.startswith("cuda") else None)
     finally:
         torch.set_num_threads(threads)
@@ -214,14 +213,3 @@ def print_extra(report: WorkflowReport, console: Console) -> None:
                       str(r.mismatches),
                       "-" if r.plan_mismatches is None else str(r.plan_mismatches))
     console.print(table)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

@@ -17,9 +17,11 @@ from collections.abc import Callable
 
 import pytest
 
+import heliumsql
 from heliumsql.engine import Engine, HFGenerateEngine, SamplingParams
 from heliumsql.result_cache import ENV_VAR
 from heliumsql.testing import tiny_model
+from review_tables import REVIEWS
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001 - pytest hook
@@ -54,3 +56,11 @@ def reference(model_path) -> Callable[..., str]:  # noqa: ANN001
         return cache[key]
 
     return answer
+
+
+@pytest.fixture
+def con(engine):  # noqa: ANN001, ANN201
+    connection = heliumsql.connect(engine=engine)
+    connection.sql(REVIEWS)
+    yield connection
+    connection.close()

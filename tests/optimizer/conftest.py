@@ -5,7 +5,7 @@ optimizer_data.py)."""
 from __future__ import annotations
 
 import pytest
-from optimizer_data import GOLDEN_DATA, REVIEWS
+from optimizer_data import GOLDEN_DATA
 
 import heliumsql
 
@@ -21,11 +21,3 @@ def golden_con():  # noqa: ANN201
 @pytest.fixture(scope="session")
 def tokenizer(engine):  # noqa: ANN001, ANN201
     return engine.tokenizer
-
-
-@pytest.fixture
-def con(engine):  # noqa: ANN001, ANN201
-    connection = heliumsql.connect(engine=engine)
-    connection.sql(REVIEWS)
-    yield connection
-    connection.close()

@@ -19,7 +19,7 @@ import sqlglot
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc
 from heliumsql.grammar.functions import context_name
-from optimizer_data import REVIEWS
+from review_tables import REVIEWS
 from optimizer_queries import QUERIES, SQL_TESTS, golden_statements, with_short_answers
 from sqlglot import exp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlglot
-from optimizer_data import REVIEWS
+from review_tables import REVIEWS
 from optimizer_queries import QUERIES
 
 import heliumsql

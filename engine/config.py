@@ -24,6 +24,8 @@ class EngineConfig:
     on CUDA when installed, else torch), ``"torch"`` or ``"flash"``. ``cache_aware_admission``
 (longest cached prefix first, then depth-first) and ``dedupe_prefixes`` (requests sharing an
 uncached prefix compute it once) are on by default; turning both off gives a vLLM-style scheduler.
+``partial_blocks`` (reuse cached K/V down to the token, not just whole blocks, and keep the
+partial last block of finished requests and pins) is on by default; vLLM shares full blocks only.
 
     >>> EngineConfig(block_size=16, num_blocks=64).block_size
     16
@@ -38,6 +40,7 @@ uncached prefix compute it once) are on by default; turning both off gives a vLL
     attention: str = "auto"
     cache_aware_admission: bool = True
     dedupe_prefixes: bool = True
+    partial_blocks: bool = True
 
     def __post_init__(self) -> None:
         if self.block_size < 1:

@@ -78,7 +78,8 @@ class Engine:
         self.scheduler = Scheduler(self.pool, self.radix, block_size,
                                    self.config.batch_tokens(self.device), self.config.max_num_seqs,
                                    cache_aware=self.config.cache_aware_admission,
-                                   dedupe_prefixes=self.config.dedupe_prefixes)
+                                   dedupe_prefixes=self.config.dedupe_prefixes,
+                                   partial_blocks=self.config.partial_blocks)
         backend = self.config.attention
         if backend == "auto":
             backend = "flash" if flash_available(self.device, dtype_) else "torch"
@@ -117,8 +118,10 @@ class Engine:
         yield from self._drive(call)
 
     def pin(self, token_ids: Seq[int]) -> int:
-        """Prefill ``token_ids`` (if not cached) and keep its full blocks resident until
-        :meth:`unpin`. Returns a handle.
+        """Prefill ``token_ids`` (if not cached) and keep their K/V resident until
+        :meth:`unpin`: the full blocks and, with ``partial_blocks`` on, the partial last
+        block too, so a prompt extending the prefix reuses every one of its tokens.
+        Returns a handle.
 
         >>> h = eng.pin(eng.encode("You are a classifier. "))          # doctest: +SKIP
         >>> eng.unpin(h)                                                # doctest: +SKIP
@@ -128,9 +131,8 @@ class Engine:
             raise PromptTooLongError(f"pinned prefix has {len(ids)} tokens; the model's context "
                                      f"is {self.max_context}", len(ids), self.max_context)
         with self._lock:
-            keys = list(chain_keys(ids, self.config.block_size))
-            blocks, node = self.radix.match(keys)
-            if len(blocks) == len(keys):
+            node = self._cached_node(ids)
+            if node is not None:
                 self.radix.lock(node)
                 return self._add_pin(node)
         call = _Call()
@@ -316,6 +318,19 @@ class Engine:
         if not p.ignore_eos and self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return frozenset(ids)
+
+    def _cached_node(self, ids: list[int]) -> RadixNode | None:
+        """The node whose lock keeps all of ``ids`` resident, if they are all cached."""
+        bs = self.config.block_size
+        keys = list(chain_keys(ids, bs))
+        blocks, node = self.radix.match(keys)
+        tail = ids[len(keys) * bs:]
+        if len(blocks) < len(keys):
+            return None
+        if not tail or not self.config.partial_blocks:
+            return node
+        child, shared = self.radix.best_child(node, tail)
+        return child if shared == len(tail) else None
 
     def _add_pin(self, node: RadixNode) -> int:
         handle = next(self._pin_ids)

@@ -89,6 +89,12 @@ class KVPool:
         self.k[:, dst].copy_(self.k[:, src])
         self.v[:, dst].copy_(self.v[:, src])
 
+    def copy_slots(self, src: int, dst: int, n: int) -> None:
+        """Copy the first ``n`` slots of block ``src`` into block ``dst`` in every layer (a
+        request reusing the start of a shared block it diverges from, or ends inside)."""
+        self.k[:, dst, :n].copy_(self.k[:, src, :n])
+        self.v[:, dst, :n].copy_(self.v[:, src, :n])
+
     def write(self, layer: int, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         """Store new tokens' K/V (``[tokens, kv_heads, head_dim]``) at their slots."""
         self.k_slots[layer].index_copy_(0, slots, k)

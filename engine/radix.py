@@ -1,16 +1,20 @@
-"""The radix prefix cache: a trie of full KV blocks shared by every request.
+"""The radix prefix cache: a trie of KV blocks shared by every request.
 
-Each node is one block of ``block_size`` tokens, keyed by those tokens under its parent, so
-the path from the root spells a prompt prefix and lists the blocks that hold its K/V. Only
-full blocks enter the tree. A node's ``lock_ref`` counts the holders of it *or of a
-descendant* (locking walks to the root), so ``lock_ref == 0`` means the whole subtree is free
-to evict; eviction removes unlocked leaves, lowest priority first, then least recently used.
+Each node is one block, keyed by its tokens under its parent, so the path from the root spells
+a prompt prefix and lists the blocks that hold its K/V. Inner nodes are full blocks of
+``block_size`` tokens. A *partial* node (key shorter than ``block_size``: the computed part of
+a finished request's or a pin's last block) is always a leaf and never gets children; it only
+serves as a source to copy K/V from (:meth:`RadixCache.best_child`), so a shared block is never
+written. A node's ``lock_ref`` counts the holders of it *or of a descendant* (locking walks to
+the root), so ``lock_ref == 0`` means the whole subtree is free to evict; eviction removes
+unlocked leaves, lowest priority first, then least recently used.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator, Sequence
 
 from heliumsql.engine.kv_pool import KVPool
@@ -20,13 +24,18 @@ Priority = Callable[[tuple[int, ...]], float]
 
 
 class RadixNode:
-    """One cached block: its tokens (``key``), its pool block and its place in the trie."""
+    """One cached block: its tokens (``key``), its pool block and its place in the trie.
 
-    __slots__ = ("key", "block", "parent", "children", "lock_ref", "last_access")
+    ``order`` lists the children's keys sorted, so the child sharing the longest prefix with
+    some tokens is found by bisection (it is next to where those tokens would sort).
+    """
+
+    __slots__ = ("key", "block", "parent", "children", "order", "lock_ref", "last_access")
 
     def __init__(self, key: BlockKey, block: int, parent: RadixNode | None) -> None:
         self.key, self.block, self.parent = key, block, parent
         self.children: dict[BlockKey, RadixNode] = {}
+        self.order: list[BlockKey] = []
         self.lock_ref = 0
         self.last_access = 0
 
@@ -48,6 +57,8 @@ class RadixCache:
     >>> node, _ = cache.insert(cache.root, [(1, 2), (3, 4)], pool.allocate(2))
     >>> blocks, _ = cache.match([(1, 2), (3, 4), (5, 6)]); len(blocks)
     2
+    >>> cache.best_child(cache.root, (1, 9))[1]  # a new prompt shares 1 token of block (1, 2)
+    1
     >>> cache.evict(2), pool.num_free
     (2, 8)
     """
@@ -100,16 +111,45 @@ class RadixCache:
         for key, block in zip(keys, blocks):
             child = node.children.get(key)
             if child is None:
-                child = RadixNode(key, block, node)
-                if not node.children:
-                    self._evictable.discard(node)
-                node.children[key] = child
-                self.num_blocks += 1
-                self._evictable.add(child)
+                child = self._attach(node, key, block)
             child.last_access = now
             out.append(child.block)
             node = child
         return node, out
+
+    def best_child(self, node: RadixNode, tokens: Sequence[int]) -> tuple[RadixNode | None, int]:
+        """The child of ``node`` (full or partial) whose key shares the longest prefix with
+        ``tokens`` (their first block's worth), and that length; ``(None, 0)`` when none does.
+
+        A use of the child (for LRU) when the length is positive.
+        """
+        query = tuple(tokens[:self.pool.block_size])
+        order = node.order
+        i = bisect_left(order, query)
+        best, best_len = None, 0
+        # In sorted order the longest common prefix with ``query`` is at one of its neighbours.
+        for key in order[max(0, i - 1):i + 1]:
+            n = _common_prefix(key, query)
+            if n > best_len:
+                best, best_len = node.children[key], n
+        if best is not None:
+            best.last_access = next(self._clock)
+        return best, best_len
+
+    def insert_partial(self, node: RadixNode, key: BlockKey, block: int
+                       ) -> tuple[RadixNode, bool]:
+        """Cache ``block``, holding the K/V of ``key`` (shorter than a block), below full node
+        ``node``. Returns the node that now covers ``key`` and whether ``block`` was taken:
+        when a child already starts with ``key`` that child is returned and the caller keeps
+        (frees) its block.
+        """
+        assert 0 < len(key) < self.pool.block_size, "a partial node holds 1..block_size-1 tokens"
+        cover, n = self.best_child(node, key)
+        if cover is not None and n == len(key):
+            return cover, False
+        child = self._attach(node, key, block)
+        child.last_access = next(self._clock)
+        return child, True
 
     def lock(self, node: RadixNode) -> None:
         """Protect ``node`` and its ancestors from eviction."""
@@ -150,16 +190,41 @@ class RadixCache:
         while heap and len(freed) < num_blocks:
             node = heapq.heappop(heap)[-1]
             parent = node.parent
-            del parent.children[node.key]
-            self._evictable.discard(node)
+            self._detach(node)
             freed.append(node.block)
-            if parent is not self.root and not parent.children and parent.lock_ref == 0:
-                self._evictable.add(parent)
+            if parent in self._evictable:  # it has just become an unlocked leaf
                 heapq.heappush(heap, self._rank(parent))
-        self.num_blocks -= len(freed)
         self.num_evicted += len(freed)
         self.pool.free(freed)
         return len(freed)
+
+    def _attach(self, parent: RadixNode, key: BlockKey, block: int) -> RadixNode:
+        child = RadixNode(key, block, parent)
+        if not parent.children:
+            self._evictable.discard(parent)
+        parent.children[key] = child
+        insort(parent.order, key)
+        self.num_blocks += 1
+        self._evictable.add(child)
+        # An unlocked partial sibling that ``key`` extends holds nothing the new node does not:
+        # its block goes back to the pool (a locked one, a pin's, stays until unpinned).
+        for n in range(1, len(key)):
+            old = parent.children.get(key[:n])
+            if old is not None and old.lock_ref == 0:
+                self._detach(old)
+                self.pool.free([old.block])
+        return child
+
+    def _detach(self, node: RadixNode) -> None:
+        """Unlink an unlocked leaf (its block is the caller's to free)."""
+        parent = node.parent
+        assert parent is not None and not node.children and node.lock_ref == 0
+        del parent.children[node.key]
+        del parent.order[bisect_left(parent.order, node.key)]
+        self._evictable.discard(node)
+        self.num_blocks -= 1
+        if parent is not self.root and not parent.children and parent.lock_ref == 0:
+            self._evictable.add(parent)
 
     def _rank(self, node: RadixNode) -> tuple[float, int, int, RadixNode]:
         prio = self.priority(node.tokens()) if self.priority is not None else 0.0
@@ -172,6 +237,15 @@ class RadixCache:
             node = stack.pop()
             yield node
             stack.extend(node.children.values())
+
+
+def _common_prefix(a: BlockKey, b: BlockKey) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def chain_keys(tokens: Sequence[int], block_size: int, start: int = 0,

@@ -6,6 +6,12 @@ allow. When the pool runs dry a running sequence grows into, cache blocks nobody
 evicted first; then the newest running sequence is preempted (its private blocks freed; its
 full blocks stay in the radix cache, so recomputing it later is mostly cache hits).
 
+Admission reuses cached K/V down to the token: after the longest chain of cached full blocks,
+the cached block below it (full, or a partial leaf left by a finished request or a pin) that
+shares the most leading tokens with the request's next ones is *copied* into the request's
+first private block, up to the token where they differ (copy-on-write: shared blocks are never
+written). The last prompt token is always computed, since its logits are needed.
+
 Admission is cache-aware: longest cached prefix first, then the waiting requests in
 lexicographic token order, which is a depth-first walk of the prefix tree they form. A
 request whose next uncached block is being computed by another in-flight request waits
@@ -53,12 +59,15 @@ class Scheduler:
     """
 
     def __init__(self, pool: KVPool, radix: RadixCache, block_size: int, max_batch_tokens: int,
-                 max_num_seqs: int, cache_aware: bool = True, dedupe_prefixes: bool = True) -> None:
+                 max_num_seqs: int, cache_aware: bool = True, dedupe_prefixes: bool = True,
+                 partial_blocks: bool = True) -> None:
         self.pool, self.radix, self.block_size = pool, radix, block_size
         self.max_batch_tokens, self.max_num_seqs = max_batch_tokens, max_num_seqs
         # Both off is a vLLM-style scheduler (arrival order; requests admitted together each
         # compute a shared uncached prefix): the benchmarks' baseline.
         self.cache_aware, self.dedupe_prefixes = cache_aware, dedupe_prefixes
+        # Off: only full blocks are shared (vLLM's prefix caching), no partial leaves are kept.
+        self.partial_blocks = partial_blocks
         self.waiting: list[Sequence] = []
         self.running: list[Sequence] = []
         self.stats = SchedulerStats()
@@ -90,12 +99,17 @@ class Scheduler:
         seq.status = SeqStatus.FINISHED
 
     def finish(self, seq: Sequence, keep_lock: bool = False) -> RadixNode | None:
-        """Retire a running sequence. With ``keep_lock`` its cached prefix stays locked and
-        the locked node is returned (``Engine.pin``)."""
+        """Retire a running sequence, caching the computed part of its last block. With
+        ``keep_lock`` its cached prefix, that part included, stays locked and the locked node
+        is returned (``Engine.pin``)."""
         self.running.remove(seq)
-        node = seq.node if keep_lock else None
-        if keep_lock:
-            seq.node = None
+        tail = self._cache_tail(seq)
+        node = None
+        if keep_lock and tail is not None:
+            self.radix.lock(tail)
+            node = tail
+        elif keep_lock:
+            node, seq.node = seq.node, None
         self._release(seq)
         seq.status = SeqStatus.FINISHED
         return node
@@ -226,20 +240,26 @@ class Scheduler:
             matched = len(blocks)
             if self.dedupe_prefixes and matched < full and seq.block_hash(matched) in pending:
                 continue  # another request is computing this block right now: wait for it
+            source, m = self._copy_source(seq, node, matched)
+            if source is node:  # fully cached: the last block is copied, not shared
+                matched -= 1
+                blocks.pop()
+                node = node.parent  # type: ignore[assignment]
             self.radix.lock(node)
             seq.node, seq.block_table, seq.num_tree_blocks = node, blocks, matched
-            seq.num_computed = matched * bs
-            if seq.num_computed == seq.num_tokens:
-                # Fully cached: recompute only the last token, into a private copy of the
-                # last block (a shared block is never written).
-                if not self._copy_last_block(seq):
-                    self._release(seq)
-                    break
+            seq.num_computed = matched * bs + m
             n = min(seq.num_tokens - seq.num_computed, budget)
             own = 0
-            if not self._reserve(seq, seq.num_computed + n) or (
-                    self.running and self.pool.num_free + self.radix.num_evictable
-                    < reserve + (own := self._growth_reserve(seq))):
+            if source is not None:
+                self.radix.lock(source)  # _reserve may evict: keep the source until copied
+            fits = self._reserve(seq, seq.num_computed + n) and not (
+                self.running and self.pool.num_free + self.radix.num_evictable
+                < reserve + (own := self._growth_reserve(seq)))
+            if source is not None:
+                if fits:
+                    self.pool.copy_slots(source.block, seq.block_table[matched], m)
+                self.radix.unlock(source)
+            if not fits:
                 self._release(seq)
                 break
             reserve += own
@@ -268,19 +288,32 @@ class Scheduler:
         growth = self.blocks_for(total) - len(seq.block_table)
         return max(0, -(-growth * _GROWTH_RESERVE_PERCENT // 100))
 
-    def _copy_last_block(self, seq: Sequence) -> bool:
-        node = seq.node
-        assert node is not None and node.parent is not None
-        if not self.pool.can_allocate(1) and self.radix.evict(1) < 1:
-            return False
-        private = self.pool.allocate(1)[0]
-        self.pool.copy_block(node.block, private)
-        parent = node.parent
-        if parent is not self.radix.root:
-            self.radix.lock(parent)
-        self.radix.unlock(node)
-        seq.node = parent if parent is not self.radix.root else None
-        seq.num_tree_blocks -= 1
-        seq.block_table[-1] = private
-        seq.num_computed = seq.num_tokens - 1
-        return True
+    def _copy_source(self, seq: Sequence, node: RadixNode, matched: int
+                      ) -> tuple[RadixNode | None, int]:
+        """The cached block to copy ``seq``'s next tokens from, and how many: a child of
+        ``node`` (the last of ``matched`` cached full blocks) sharing ``m`` leading tokens
+        with ``seq`` past them. When every block of ``seq`` is cached, ``node`` itself: its
+        first ``block_size - 1`` tokens (the last prompt token is always computed)."""
+        bs = self.block_size
+        start = matched * bs
+        if start == seq.num_tokens:
+            return node, bs - 1
+        if not self.partial_blocks:
+            return None, 0
+        source, m = self.radix.best_child(node, seq.token_ids[start:start + bs])
+        m = min(m, seq.num_tokens - 1 - start)
+        return (source, m) if m > 0 else (None, 0)
+
+    def _cache_tail(self, seq: Sequence) -> RadixNode | None:
+        """Give the computed part of ``seq``'s last, partial block to the radix cache as a
+        partial leaf (or find the cached block that already starts with it); that node."""
+        bs, start = self.block_size, seq.num_tree_blocks
+        used = seq.num_computed - start * bs
+        if not self.partial_blocks or not 0 < used < bs:
+            return None
+        parent = seq.node if seq.node is not None else self.radix.root
+        key = tuple(seq.token_ids[start * bs:seq.num_computed])
+        node, taken = self.radix.insert_partial(parent, key, seq.block_table[start])
+        if taken:
+            del seq.block_table[start]  # the tree owns it now: _release must not free it
+        return node

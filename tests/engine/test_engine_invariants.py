@@ -1,11 +1,17 @@
 """Random workloads through the real pool, radix cache and scheduler (the model is faked):
-no block leaks or has two owners, lock counts add up and return to zero, pins are never evicted."""
+no block leaks or has two owners, lock counts add up and return to zero, pins are never evicted.
+
+The fake model writes each token's (token id, position) as its K, so the pool's contents can
+be checked: every computed token of a running request, and every token a cache node (full or
+partial) claims, holds exactly its own K/V: copies from partial matches are right, and no
+step ever writes into a block the cache shares."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -24,7 +30,7 @@ tokens = st.lists(st.integers(1, 3), max_size=8)
 class EngineModel(RuleBasedStateMachine):
     """Drives the scheduler like ``Engine._step`` does, with random tokens for the model."""
 
-    @initialize(num_blocks=st.integers(8, 40), block_size=st.sampled_from([1, 2, 4]),
+    @initialize(num_blocks=st.integers(8, 40), block_size=st.sampled_from([1, 2, 3, 4]),
                 budget=st.integers(1, 24), seed=st.integers(0, 2**16))
     def setup(self, num_blocks: int, block_size: int, budget: int, seed: int) -> None:
         self.pool = KVPool(1, num_blocks, block_size, 1, 2)
@@ -57,6 +63,12 @@ class EngineModel(RuleBasedStateMachine):
             return
         sampled = [s for s, n in zip(batch.seqs, batch.counts)
                    if s.num_computed + n == s.num_tokens and not s.prefill_only]
+        for seq, n in zip(batch.seqs, batch.counts):
+            for pos in range(seq.num_computed, seq.num_computed + n):
+                index = pos // self.bs
+                assert index >= seq.num_tree_blocks, "a step would write into a shared block"
+                self.pool.k[0, seq.block_table[index], pos % self.bs, 0] = \
+                    torch.tensor([seq.token_ids[pos], pos])
         self.sched.postprocess(batch)
         for seq in sampled:
             seq.token_ids.append(self.rng.randint(1, 3))
@@ -79,8 +91,15 @@ class EngineModel(RuleBasedStateMachine):
 
     @rule(base=st.sampled_from(BASES), tail=tokens)
     def pin_cached(self, base: list[int], tail: list[int]) -> None:
-        blocks, node = self.radix.match(list(chain_keys(base + tail, self.bs)))
-        if blocks:
+        """Pin the cached part of a prompt like ``Engine.pin``'s fast path: its full blocks and
+        the partial (or full) block below them that starts with the rest, if any."""
+        ids = base + tail
+        blocks, node = self.radix.match(list(chain_keys(ids, self.bs)))
+        rest = ids[len(blocks) * self.bs:]
+        child, shared = self.radix.best_child(node, rest) if rest else (None, 0)
+        if child is not None and shared == len(rest) and len(rest) < self.bs:
+            node = child
+        if node is not self.radix.root:
             self.radix.lock(node)
             self.pins.append(node)
 
@@ -145,6 +164,25 @@ class EngineModel(RuleBasedStateMachine):
             assert node.lock_ref == holders.get(id(node), 0) + below
         assert self.radix.num_blocks == len(nodes)
         assert self.radix.num_protected == sum(1 for n in nodes if n.lock_ref)
+
+    @invariant()
+    def partial_nodes_are_leaves(self) -> None:
+        for node in self.radix.nodes():
+            assert 0 < len(node.key) <= self.bs
+            assert len(node.key) == self.bs or not node.children, "a partial node has children"
+            assert node.order == sorted(node.children)
+
+    @invariant()
+    def kv_holds_the_right_tokens(self) -> None:
+        k = self.pool.k[0, :, :, 0].tolist()  # [block][offset] -> [token, position]
+        for seq in self.sched.running:
+            for pos in range(seq.num_computed):
+                got = k[seq.block_table[pos // self.bs]][pos % self.bs]
+                assert got == [seq.token_ids[pos], pos], f"seq {seq.seq_id} token {pos}: {got}"
+        for node in self.radix.nodes():
+            start = len(node.tokens()) - len(node.key)
+            for i, tok in enumerate(node.key):
+                assert k[node.block][i] == [tok, start + i], f"cached block {node.block}, slot {i}"
 
     @invariant()
     def pinned_prefixes_stay_resident(self) -> None:

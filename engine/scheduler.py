@@ -245,23 +245,13 @@ class Scheduler:
                 matched -= 1
                 blocks.pop()
                 node = node.parent  # type: ignore[assignment]
-            self.radix.lock(node)
-            seq.node, seq.block_table, seq.num_tree_blocks = node, blocks, matched
-            seq.num_computed = matched * bs + m
-            n = min(seq.num_tokens - seq.num_computed, budget)
-            own = 0
-            if source is not None:
-                self.radix.lock(source)  # _reserve may evict: keep the source until copied
-            fits = self._reserve(seq, seq.num_computed + n) and not (
-                self.running and self.pool.num_free + self.radix.num_evictable
-                < reserve + (own := self._growth_reserve(seq)))
-            if source is not None:
-                if fits:
-                    self.pool.copy_slots(source.block, seq.block_table[matched], m)
-                self.radix.unlock(source)
-            if not fits:
-                self._release(seq)
+            placed = self._place(seq, node, blocks, source, m, budget, reserve)
+            if placed is None and source is not None:
+                # The pool is short by the block the source holds: compute those tokens.
+                placed = self._place(seq, node, blocks, None, 0, budget, reserve)
+            if placed is None:
                 break
+            n, own = placed
             reserve += own
             if not seq.admitted:
                 seq.admitted = True
@@ -287,6 +277,31 @@ class Scheduler:
         total = seq.num_tokens if seq.prefill_only else seq.num_prompt_tokens + seq.max_new_tokens
         growth = self.blocks_for(total) - len(seq.block_table)
         return max(0, -(-growth * _GROWTH_RESERVE_PERCENT // 100))
+
+    def _place(self, seq: Sequence, node: RadixNode, blocks: list[int], source: RadixNode | None,
+               m: int, budget: int, reserve: int) -> tuple[int, int] | None:
+        """Give ``seq`` the cached ``blocks`` (ending at ``node``), ``m`` tokens copied from
+        ``source`` and private blocks for its next chunk. Returns (chunk, growth reserve), or
+        ``None``, holding nothing, when the pool cannot take it now."""
+        self.radix.lock(node)
+        matched = len(blocks)
+        seq.node, seq.block_table, seq.num_tree_blocks = node, list(blocks), matched
+        seq.num_computed = matched * self.block_size + m
+        n = min(seq.num_tokens - seq.num_computed, budget)
+        own = 0
+        if source is not None:
+            self.radix.lock(source)  # _reserve may evict: keep the source until copied
+        fits = self._reserve(seq, seq.num_computed + n) and not (
+            self.running and self.pool.num_free + self.radix.num_evictable
+            < reserve + (own := self._growth_reserve(seq)))
+        if source is not None:
+            if fits:
+                self.pool.copy_slots(source.block, seq.block_table[matched], m)
+            self.radix.unlock(source)
+        if not fits:
+            self._release(seq)
+            return None
+        return n, own
 
     def _copy_source(self, seq: Sequence, node: RadixNode, matched: int
                       ) -> tuple[RadixNode | None, int]:

@@ -102,3 +102,29 @@ def test_out_of_blocks_preempts_the_newest_and_recomputes_from_cache() -> None:
     while new.status is not SeqStatus.FINISHED:
         _finish_step(sched, sched.schedule())
     assert new.num_generated == 8 and sched.pool.num_free + sched.radix.num_blocks == 6
+
+
+def test_a_partial_match_copies_the_shared_tokens_of_a_finished_requests_tail() -> None:
+    sched = _sched()
+    first = _seq([1, 2, 3, 4, 5, 6], max_new=1)
+    sched.add(first)
+    _finish_step(sched, sched.schedule())  # leaves block (1, 2, 3, 4) and the tail (5, 6)
+    assert sorted(n.key for n in sched.radix.nodes()) == [(1, 2, 3, 4), (5, 6)]
+    second = _seq([1, 2, 3, 4, 5, 7])
+    sched.add(second)
+    batch = sched.schedule()
+    assert batch.counts == [1] and second.num_cached_tokens == 5  # only token 7 is computed
+    assert second.block_table[1] != sched.radix.root.children[(1, 2, 3, 4)].children[(5, 6)].block
+
+
+def test_when_only_the_copy_source_could_be_evicted_the_request_computes_its_tokens() -> None:
+    sched = _sched(num_blocks=3)
+    first = _seq([1, 2, 3, 4, 5, 6], max_new=1)
+    sched.add(first)
+    _finish_step(sched, sched.schedule())  # 2 of the 3 blocks cached, the tail evictable
+    second = _seq([1, 2, 3, 4, 5, 7, 8, 9, 10])  # needs 2 private blocks: the tail must go
+    sched.add(second)
+    batch = sched.schedule()
+    assert batch is not None and not sched.stats.failed
+    assert batch.counts == [5] and second.num_cached_tokens == 4
+    assert [n.key for n in sched.radix.nodes()] == [(1, 2, 3, 4)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -22,7 +22,7 @@ from heliumsql.errors import CancelledError, HeliumError, PlanError
 from heliumsql.explain import render_plan
 from heliumsql.operators import OPERATORS, OperatorContext
 from heliumsql.optimizer import RuleContext, optimize
-from heliumsql.plan.nodes import LogicalPlan
+from heliumsql.plan.nodes import ChainRun, LogicalPlan
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
@@ -38,7 +38,9 @@ class Executor:
     nodes (so EXPLAIN and pure SQL never load a model). ``model_names`` are the names a
     ``model =>`` argument may use for this connection's model (empty: any). ``optimize``
     turns the rewrite rules and the workflow scheduling on; ``result_cache`` (None: off)
-    answers prompts computed by earlier queries."""
+    answers prompts computed by earlier queries; ``adaptive_filters`` lets the runtime order
+    the LLM filters of one WHERE by what it learns from the first batches (off: the
+    optimizer's static order)."""
 
     con: duckdb.DuckDBPyConnection
     engine: Callable[[], EngineBackend]
@@ -46,6 +48,7 @@ class Executor:
     batch_size: int = 512
     model_names: frozenset[str] = frozenset()
     result_cache: ResultCache | None = None
+    adaptive_filters: bool = True
 
     def plan(self, statement: exp.Expr, runtime: QueryRuntime,
              tokenizer: Callable[[], Any] | None = None) -> LogicalPlan:
@@ -93,7 +96,8 @@ class Executor:
             if plan.nodes:
                 engine = self.engine()
                 with self._cache_session() as cache:
-                    result = self._run_workflow(plan, engine, runtime, stats, progress, cache)
+                    result, runs = self._run_workflow(plan, engine, runtime, stats, progress, cache)
+                plan = replace(plan, chain_runs=runs)
             else:
                 result = self._run_statement(plan, runtime, stats)
         except (KeyboardInterrupt, duckdb.InterruptException):
@@ -115,17 +119,18 @@ class Executor:
 
     def _run_workflow(self, plan: LogicalPlan, engine: EngineBackend, runtime: QueryRuntime,
                       stats: QueryStats, progress: ProgressCallback | None,
-                      cache: CacheSession | None) -> Result:
+                      cache: CacheSession | None) -> tuple[Result, tuple[ChainRun, ...]]:
         context = OperatorContext(self.con, engine, progress, self.batch_size)
         operators = {node.id: OPERATORS[node.call.kind](node, context) for node in plan.nodes}
         for node_id, op in operators.items():
             stats.operators[node_id] = op.stats
             runtime.operators[node_id] = op  # on-demand answers for the final statement
         before = _engine_stats(engine)
-        runner = WorkflowRunner(plan, operators, runtime, context, optimize=self.optimize, cache=cache)
+        runner = WorkflowRunner(plan, operators, runtime, context, optimize=self.optimize, cache=cache,
+                                adaptive_filters=self.adaptive_filters)
         try:
             runner.run()
-            return self._run_statement(plan, runtime, stats)
+            return self._run_statement(plan, runtime, stats), runner.chain_runs
         finally:
             runner.stop()
             after = _engine_stats(engine)

@@ -56,6 +56,21 @@ def _rule_lines(node: LlmNode) -> list[str]:
     return lines
 
 
+def _learned_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
+    """What an adaptive filter chain learned about ``node`` (EXPLAIN ANALYZE)."""
+    for run in plan.chain_runs:
+        if node.id in run.members:
+            k = run.members.index(node.id)
+            lines = [(f"    learned  selectivity {run.selectivity(node.id):.2f} "
+                      f"({run.passed[k]} of {run.seen[k]} rows passed)")]
+            if node.id == run.members[0]:
+                orders = ", ".join(f"{' -> '.join(f'#{i}' for i in order)} for {rows} rows"
+                                   for order, rows in run.orders)
+                lines.append(f"    orders  {orders or '(no rows)'}")
+            return lines
+    return []
+
+
 def _prefix_text(prefix: PinnedPrefix) -> str:
     users = ", ".join(f"#{i}" for i in prefix.consumers)
     shown = prefix.text if len(prefix.text) <= 60 else prefix.text[:57] + "..."
@@ -79,6 +94,7 @@ def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
         if node.deps:
             lines.append(f"    reads  {', '.join(f'#{d}' for d in node.deps)}")
         lines += _rule_lines(node)
+        lines += _learned_lines(plan, node)
         if stats is not None and node.id in stats.operators:
             lines.append(f"    analyze  {stats.operators[node.id].line()}")
     for prefix in plan.prefixes:

@@ -152,18 +152,32 @@ class LlmOperator:
         self._report(force=not requests)
         return requests
 
+    def request_now(self, keys: Sequence[Key]) -> list[LlmRequest]:
+        """Requests for ``keys`` asked after ``materialize`` (a filter chain asks row by row);
+        counted like materialised ones, so ``done`` and progress stay right."""
+        self._keys.extend(keys)
+        self.stats.distinct_prompts += len(keys)
+        requests = self.requests_for(keys)
+        self.num_expected += len(requests)
+        return requests
+
+    def token_ids(self, prompt: str) -> list[int]:
+        """The chat-formatted token ids of ``prompt`` (cached per operator)."""
+        ids = self._token_cache.get(prompt)
+        if ids is None:
+            ids = self._token_cache[prompt] = chat_token_ids(
+                self.context.engine.tokenizer, prompt, self.node.call.option("system"))
+        return ids
+
     def requests_for(self, keys: Sequence[Key], lane: int | None = None) -> list[LlmRequest]:
         """Chat-format each key's prompt; a prompt longer than the context raises, or gets
         NULL with ``on_error => 'null'``."""
         engine = self.context.engine
-        system = self.node.call.option("system")
         null_on_error = self.node.call.option("on_error") == "null"
         out: list[LlmRequest] = []
         for key in keys:
             prompt, sample = key
-            ids = self._token_cache.get(prompt)
-            if ids is None:
-                ids = self._token_cache[prompt] = chat_token_ids(engine.tokenizer, prompt, system)
+            ids = self.token_ids(prompt)
             if len(ids) + 1 > engine.max_context:
                 if not null_on_error:
                     raise self._too_long(prompt, len(ids), engine.max_context)

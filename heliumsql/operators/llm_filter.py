@@ -20,6 +20,9 @@ class LlmFilterOperator(LlmOperator):
     """
 
     output_type = pa.bool_()
+    # Set by an adaptive filter chain: what prompts it never asked answer (the value that
+    # rejects the row; see heliumsql.workflow.chain_spec). None: compute them on demand.
+    uncomputed_answer: bool | None = None
 
     def sampling_params(self, prompt: str, sample: int) -> SamplingParams:
         return SamplingParams(max_tokens=8, choices=CHOICES)
@@ -34,4 +37,6 @@ class LlmFilterOperator(LlmOperator):
         # statement's LIMIT is already satisfied by the rows that passed (see FilterLimit).
         if self.limit_reached:
             return dict.fromkeys(prompts, False)
+        if self.uncomputed_answer is not None:
+            return dict.fromkeys(prompts, self.uncomputed_answer)
         return super().compute_missing(prompts)

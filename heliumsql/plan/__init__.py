@@ -1,5 +1,12 @@
 """The logical plan: LLM operator nodes and the rewritten relational statement."""
 
-from heliumsql.plan.nodes import OPERATOR_NAMES, LlmCall, LlmNode, LogicalPlan, PinnedPrefix
+from heliumsql.plan.nodes import (
+    OPERATOR_NAMES,
+    ChainRun,
+    LlmCall,
+    LlmNode,
+    LogicalPlan,
+    PinnedPrefix,
+)
 
-__all__ = ["OPERATOR_NAMES", "LlmCall", "LlmNode", "LogicalPlan", "PinnedPrefix"]
+__all__ = ["OPERATOR_NAMES", "ChainRun", "LlmCall", "LlmNode", "LogicalPlan", "PinnedPrefix"]

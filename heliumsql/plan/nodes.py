@@ -62,8 +62,10 @@ class LlmNode:
       observe because its LIMIT already has enough rows.
     - ``cost``/``selectivity``: estimated prompt tokens per row and the assumed fraction of rows
       a filter keeps; ``filter_chain`` lists the LLM filters of one WHERE in evaluation order
-      (each member's input holds the earlier members' verdicts). The runtime may refine
-      ``selectivity`` from the first batches.
+      (each member's input holds the earlier members' verdicts). Where sound, the runtime
+      ignores that static order and learns it from the first batches
+      (:mod:`heliumsql.workflow.adaptive_chain`); ``LogicalPlan.chain_runs`` says what it
+      learned.
     - ``sort_prompts``: issue this node's prompts in sorted order (its context fields were
       ordered for prefix sharing); ``declared_fields`` is the order the user wrote.
     """
@@ -117,6 +119,28 @@ class PinnedPrefix:
 
 
 @dataclass(frozen=True)
+class ChainRun:
+    """How the runtime ran one filter chain adaptively (EXPLAIN ANALYZE): per member of
+    ``members``, the rows that reached it (``seen``) and that it kept (``passed``); ``orders``
+    lists each order used with the number of rows that entered the chain with it.
+
+    >>> run = ChainRun((2, 1), (16, 64), (15, 6), (((2, 1), 16), ((1, 2), 48)))
+    >>> round(run.selectivity(1), 3)
+    0.106
+    """
+
+    members: tuple[int, ...]
+    seen: tuple[int, ...]
+    passed: tuple[int, ...]
+    orders: tuple[tuple[tuple[int, ...], int], ...]
+
+    def selectivity(self, member: int) -> float:
+        """The learned pass rate, smoothed as the runtime ranks with it."""
+        k = self.members.index(member)
+        return (self.passed[k] + 1) / (self.seen[k] + 2)
+
+
+@dataclass(frozen=True)
 class LogicalPlan:
     """The whole statement: LLM nodes in a valid execution order, the rewritten statement, its
     output column names (what every optimizer rule must keep), the rules that changed it,
@@ -128,6 +152,8 @@ class LogicalPlan:
     applied_rules: tuple[str, ...] = field(default=())
     prefixes: tuple[PinnedPrefix, ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
+    # Set on the plan an executed query returns: what adaptive filter chains learned.
+    chain_runs: tuple[ChainRun, ...] = ()
 
     def node(self, node_id: int) -> LlmNode:
         return next(n for n in self.nodes if n.id == node_id)

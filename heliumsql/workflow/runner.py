@@ -11,7 +11,10 @@ With the optimizer on, the whole query's LLM work is scheduled together:
 - shared static prefixes are pinned from their first use until their last consumer is
   answered, and the engine evicts prefixes with the fewest remaining planned uses first;
 - identical requests of different operators are computed once; ``LIMIT`` over a filter
-  streams its input in order and cancels the rest once enough rows passed.
+  streams its input in order and cancels the rest once enough rows passed;
+- the LLM filters of one WHERE run as one adaptive chain where sound
+  (:mod:`heliumsql.workflow.adaptive_chain`): rows flow in batches, each stops at its first
+  rejecting filter, and the order is re-ranked from the pass rates seen so far.
 
 With the optimizer off it runs like a serving system without a plan ("vLLM-style"): operator
 by operator, each row's prompt a request in arrival order (repeats included), no pins and no
@@ -33,8 +36,10 @@ from typing import TYPE_CHECKING
 from heliumsql.engine.request import Completion
 from heliumsql.errors import ExecutionError
 from heliumsql.optimizer.factor_prompt_prefixes import prefix_token_ids
-from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.nodes import ChainRun, LlmNode, LogicalPlan
 from heliumsql.result_cache import CacheSession
+from heliumsql.workflow.adaptive_chain import AdaptiveChain
+from heliumsql.workflow.chain_spec import adaptive_chains
 from heliumsql.workflow.dispatcher import Dispatcher
 from heliumsql.workflow.limit import FilterLimit
 from heliumsql.workflow.pins import PinnedPrefixes
@@ -53,10 +58,11 @@ class WorkflowRunner:
     same dispatcher (``context.run_now``)."""
 
     def __init__(self, plan: LogicalPlan, operators: dict[int, "LlmOperator"], runtime: "QueryRuntime",
-                 context: "OperatorContext", *, optimize: bool, cache: CacheSession | None = None) -> None:
+                 context: "OperatorContext", *, optimize: bool, cache: CacheSession | None = None,
+                 adaptive_filters: bool = True) -> None:
         self.plan, self.operators, self.runtime, self.context = plan, operators, runtime, context
         self.engine = context.engine
-        self.optimize = optimize
+        self.optimize, self.adaptive_filters = optimize, adaptive_filters
         self.tree = PromptTree()
         self.pins = PinnedPrefixes.for_engine(self.engine, self.tree) if optimize else None
         self.dispatcher = Dispatcher(self.engine, self._deliver, model=self.engine.fingerprint,
@@ -68,6 +74,7 @@ class WorkflowRunner:
         self._done: set[int] = set()
         self._finished: deque[int] = deque()
         self._limits: dict[int, FilterLimit] = {}
+        self._chains: dict[int, AdaptiveChain] = {}  # member node id -> its chain
         self._hooked = False
 
     # -- entry points ------------------------------------------------------------------------
@@ -94,6 +101,12 @@ class WorkflowRunner:
     def pinned_prefixes(self) -> list[tuple[int, ...]]:
         return list(self.pins.history) if self.pins is not None else []
 
+    @property
+    def chain_runs(self) -> tuple[ChainRun, ...]:
+        """What each adaptive filter chain learned (EXPLAIN ANALYZE)."""
+        chains = dict.fromkeys(c for c in self._chains.values() if c.started)
+        return tuple(c.run() for c in chains)
+
     # -- optimizer off: one operator at a time, arrival order --------------------------------
     def _run_in_order(self) -> None:
         for node in self.plan.nodes:
@@ -118,6 +131,11 @@ class WorkflowRunner:
                 continue
             self._statics[node.id] = static_prefix_ids(tokenizer, node)
             self.tree.add_template(node.id, self._statics[node.id])
+        if self.adaptive_filters:
+            for spec in adaptive_chains(self.plan):
+                chain = AdaptiveChain(spec, self.operators, self._submit_chain,  # type: ignore[arg-type]
+                                      max_batch=self.context.batch_size)
+                self._chains.update(dict.fromkeys(spec.members, chain))
         setter = getattr(self.engine, "set_eviction_priority", None)
         if callable(setter):
             setter(self.tree.priority)
@@ -126,6 +144,7 @@ class WorkflowRunner:
         self._settle()
         while len(self._done) < len(self.plan.nodes):
             progressed = self.dispatcher.pump()
+            progressed = self._advance_chains() or progressed
             self._settle()
             if self.pins is not None:
                 self.pins.release_unused()
@@ -134,15 +153,33 @@ class WorkflowRunner:
                 raise ExecutionError(f"LLM operators {', '.join(waiting)} cannot start: the "
                                      "nodes they read never finished")
 
+    def _outer_deps(self, node: LlmNode) -> tuple[int, ...]:
+        """What ``node`` waits for: its deps, less its adaptive chain's other members."""
+        chain = self._chains.get(node.id)
+        members = chain.spec.members if chain is not None else ()
+        return tuple(d for d in node.deps if d not in members)
+
     def _start_ready(self) -> None:
         ready = [n for n in self.plan.nodes if n.id not in self._started
-                 and n.id not in self._done and all(d in self._done for d in n.deps)]
+                 and n.id not in self._done and all(d in self._done for d in self._outer_deps(n))]
         if not ready:
             return
         shared: list[LlmRequest] = []
         limited: list[tuple[LlmNode, LlmOperator, list[LlmRequest]]] = []
         started: list[tuple[int, ...]] = []
+        chains: list[AdaptiveChain] = []
+        ready_ids = {n.id for n in ready}
         for node in ready:
+            chain = self._chains.get(node.id)
+            if chain is not None:
+                # A chain starts once every member may: it reads one input for all of them.
+                if chain not in chains and set(chain.spec.members) <= ready_ids:
+                    chains.append(chain)
+                    for member in chain.spec.members:
+                        self._started.add(member)
+                        started.append(self._statics[member])
+                        started.extend(self._plan_prefixes(member))
+                continue
             self._started.add(node.id)
             op = self.operators[node.id]
             requests = op.materialize()
@@ -162,8 +199,31 @@ class WorkflowRunner:
         self.dispatcher.submit(shared)
         for node, op, requests in limited:
             self._submit_limited(node, op, requests)
+        for chain in chains:
+            chain.start(self.context.con)
+        self._advance_chains()
         if self.pins is not None and started:
             self.pins.pin_for(started)
+
+    def _submit_chain(self, requests: list[LlmRequest]) -> None:
+        if self.pins is not None:
+            self.pins.make_room(requests)
+        self.dispatcher.submit(requests)
+
+    def _advance_chains(self) -> bool:
+        """Route the rows of every running chain; a finished chain's members are finished."""
+        moved = False
+        for chain in dict.fromkeys(self._chains.values()):
+            if not chain.started or chain.spec.members[0] in self._done:
+                continue
+            moved = chain.advance() or moved
+            if chain.done and chain.spec.members[0] not in self._finished:
+                for member in chain.spec.members:
+                    # Its template stood for prompts the chain might still ask; none are left.
+                    self.tree.drop_template(member)
+                    self._finished.append(member)
+                moved = True
+        return moved
 
     def _submit_limited(self, node: LlmNode, op: "LlmOperator", requests: list[LlmRequest]) -> None:
         limit = FilterLimit(_filter_limit(node), op.row_prompts)
@@ -186,6 +246,10 @@ class WorkflowRunner:
     def _deliver(self, request: LlmRequest, completion: Completion, source: str) -> None:
         op = self.operators[request.node_id]
         op.accept(request, completion, source)
+        chain = self._chains.get(request.node_id)
+        if chain is not None:  # the chain says when its members are finished
+            chain.answered(request.node_id, request.prompt)
+            return
         limit = self._limits.get(request.node_id)
         if limit is not None and limit.answer(request.prompt, op.answers.get(request.key)):
             cancelled = self.dispatcher.cancel_lane(request.node_id)

@@ -72,6 +72,16 @@ RULE_TESTS = [
     "WHERE stars >= 2 ORDER BY id",
     "SELECT id FROM reviews WHERE llm_filter('Does this review, read carefully, complain? {review}') "
     "AND llm_filter('Toy? {category}') ORDER BY id",
+    # push_down_filters' chains, run adaptively by the runtime (heliumsql.workflow.adaptive_chain)
+    "SELECT id FROM reviews WHERE NOT llm_filter('Does this review, read carefully, complain? {review}') "
+    "AND llm_filter('Toy? {category}') AND stars < 5 ORDER BY id",
+    "SELECT id, llm_filter('Toy? {category}') AS toy FROM reviews WHERE llm_filter('Toy? {category}') "
+    "AND llm_filter('Long and careful question about this review: {review}') ORDER BY id",
+    f"WITH t AS (SELECT * FROM reviews WHERE stars < 5) SELECT id, llm('Why {{review}}', max_tokens => {MT}) "
+    "AS why FROM t WHERE llm_filter('A? {review}') AND llm_filter('B? {review}') "
+    "AND NOT llm_filter('C, a longer question? {category}') ORDER BY id",
+    "SELECT category, count(*) AS n FROM reviews WHERE llm_filter('Tool? {category}') "
+    "AND llm_filter('Positive, read carefully? {review}') OR stars = 5 GROUP BY category ORDER BY category",
     # push_down_limits
     f"SELECT id, llm('Why {{review}}', max_tokens => {MT}) AS why FROM reviews "
     "WHERE llm_filter('Complaint? {review}') ORDER BY id LIMIT 2",

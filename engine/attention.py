@@ -7,10 +7,12 @@ layout (slots, gather indices, masks) is built once per step by :func:`build_met
 reaches the layers through one context variable, because models do not forward arbitrary
 keyword arguments to their attention functions.
 
-Sequences come ordered decodes first, then prefill chunks. The torch path runs at most two
-``scaled_dot_product_attention`` calls per layer (one for all decodes, one for all prefill
-chunks padded to the longest), so padding never makes a decode pay for a long prefill.
-Grouped-query heads are folded into the query length, so K/V are never repeated per head.
+Sequences come ordered decodes first, then prefill chunks. The torch path runs one
+``scaled_dot_product_attention`` call for all decodes and one for all prefill chunks padded to
+the longest, so padding never makes a decode pay for a long prefill. Grouped-query heads are
+folded into the query length, so K/V are never repeated per head. On CPU (float32) prefill
+chunks instead attend per sequence with no mask at all (:class:`_Chunks`): the fused CPU kernel
+is about twice as fast causal or unmasked as with an explicit mask.
 """
 
 from __future__ import annotations
@@ -46,12 +48,30 @@ class _Group:
 
 
 @dataclass
+class _Chunks:
+    """Prefill chunks of one step, attended per sequence without masks (CPU float32).
+
+    Sequence ``i``'s queries are packed rows ``offsets[i] .. offsets[i] + lengths[i]``; its keys
+    are the group's shared ``prefix`` (read once for every query), its own earlier keys
+    ``past[i]`` (all visible) and the chunk's keys ``chunk[i]`` (causal, aligned with the
+    queries), merged through their log-sum-exps.
+    """
+
+    num_tokens: int
+    offsets: list[int]
+    lengths: list[int]
+    past: list[torch.Tensor | None]
+    chunk: list[torch.Tensor]
+    prefix: torch.Tensor | slice | None = None
+
+
+@dataclass
 class AttentionMetadata:
     """Everything the attention layers need for one step, built once per step."""
 
     slot_mapping: torch.Tensor  # [tokens] where each new token's K/V goes
     decode: _Group | None
-    prefill: _Group | None
+    prefill: _Group | _Chunks | None
     # flash-attn (packed, no padding)
     cu_seqlens_q: torch.Tensor | None = None
     cu_seqlens_k: torch.Tensor | None = None
@@ -106,7 +126,10 @@ def build_metadata(block_tables: Sequence[Sequence[int]], starts: Sequence[int],
     if num_decode:
         meta.decode = _group(table[:num_decode], start[:num_decode], length[:num_decode],
                              block_size, groups, dtype, device, pad)
-    if num_decode < len(lengths):
+    if num_decode < len(lengths) and device.type == "cpu" and dtype == torch.float32:
+        meta.prefill = _chunks(table[num_decode:], start[num_decode:], length[num_decode:],
+                               block_size, groups, device)
+    elif num_decode < len(lengths):
         meta.prefill = _group(table[num_decode:], start[num_decode:], length[num_decode:],
                               block_size, groups, dtype, device, pad)
     return meta, positions
@@ -138,17 +161,39 @@ def _group(table: torch.Tensor, start: torch.Tensor, length: torch.Tensor, block
         first = torch.cumsum(length, 0) - length
         q_index = seq_of_token * max_q + torch.arange(int(length.sum())) - first[seq_of_token]
         q_index = q_index.to(device, non_blocking=True)
-    prefix: torch.Tensor | slice | None = None
-    if shared:
-        first_blocks = table[0, :shared // block_size]
-        if bool((first_blocks - first_blocks[0] == torch.arange(len(first_blocks))).all()):
-            begin = int(first_blocks[0]) * block_size  # contiguous: read it in place
-            prefix = slice(begin, begin + shared)
-        else:
-            pj = torch.arange(shared)
-            prefix = (table[0, pj // block_size] * block_size + pj % block_size).to(device)
     return _Group(int(length.sum()), max_q, kv_index.to(device, non_blocking=True),
-                  mask.to(device, non_blocking=True), q_index, prefix)
+                  mask.to(device, non_blocking=True), q_index,
+                  _prefix_slots(table, shared, block_size, device))
+
+
+def _chunks(table: torch.Tensor, start: torch.Tensor, length: torch.Tensor, block_size: int,
+            groups: int, device: torch.device) -> _Chunks:
+    total = int(length.sum())
+    shared = _shared_prefix(table, start, block_size, kv_rows=total * groups)
+
+    def slots(i: int, begin: int, end: int) -> torch.Tensor:
+        pos = torch.arange(begin, end)
+        return (table[i, pos // block_size] * block_size + pos % block_size).to(device)
+
+    starts, lengths = start.tolist(), length.tolist()
+    offsets = [sum(lengths[:i]) for i in range(len(lengths))]
+    past = [slots(i, shared, s) if s > shared else None for i, s in enumerate(starts)]
+    chunk = [slots(i, s, s + n) for i, (s, n) in enumerate(zip(starts, lengths))]
+    return _Chunks(total, offsets, lengths, past, chunk, _prefix_slots(table, shared, block_size, device))
+
+
+def _prefix_slots(table: torch.Tensor, shared: int, block_size: int,
+                  device: torch.device) -> torch.Tensor | slice | None:
+    """Slots of the first ``shared`` tokens of ``table``'s first sequence (a slice when its
+    blocks are contiguous in the pool, so they are read in place)."""
+    if not shared:
+        return None
+    first_blocks = table[0, :shared // block_size]
+    if bool((first_blocks - first_blocks[0] == torch.arange(len(first_blocks))).all()):
+        begin = int(first_blocks[0]) * block_size
+        return slice(begin, begin + shared)
+    pj = torch.arange(shared)
+    return (table[0, pj // block_size] * block_size + pj % block_size).to(device)
 
 
 # Below this many shared tokens the extra kernels of the split cost more than they save.
@@ -200,6 +245,9 @@ def torch_attention(q: torch.Tensor, k_slots: torch.Tensor, v_slots: torch.Tenso
             continue
         qg = q[offset:offset + group.num_tokens]
         offset += group.num_tokens
+        if isinstance(group, _Chunks):
+            outs.append(_chunked_attention(qg, k_slots, v_slots, group, scale))
+            continue
         seqs, rows = group.kv_index.shape[0], groups * group.max_q
         if group.q_index is None:  # one query per sequence: heads of a group become its rows
             qp = qg.reshape(seqs, kv_heads, groups, dim)
@@ -224,6 +272,51 @@ def torch_attention(q: torch.Tensor, k_slots: torch.Tensor, v_slots: torch.Tenso
         out = out.view(seqs, kv_heads, groups, group.max_q, dim).permute(0, 3, 1, 2, 4)
         outs.append(out.reshape(seqs * group.max_q, heads, dim).index_select(0, group.q_index))
     return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def _chunked_attention(q: torch.Tensor, k_slots: torch.Tensor, v_slots: torch.Tensor,
+                       group: _Chunks, scale: float) -> torch.Tensor:
+    """Prefill chunks per sequence: shared prefix, own past and causal chunk, no masks."""
+    qh = q.transpose(0, 1).unsqueeze(0)  # [1, heads, tokens, dim]
+    shared = None
+    if group.prefix is not None:
+        shared = _attend_cpu(qh, _heads_first(k_slots, group.prefix),
+                             _heads_first(v_slots, group.prefix), False, scale)
+    out = torch.empty_like(qh)
+    for off, n, past, chunk in zip(group.offsets, group.lengths, group.past, group.chunk):
+        qi = qh[:, :, off:off + n]
+        parts = [_attend_cpu(qi, _heads_first(k_slots, chunk), _heads_first(v_slots, chunk),
+                             True, scale)]
+        if past is not None:
+            parts.append(_attend_cpu(qi, _heads_first(k_slots, past), _heads_first(v_slots, past),
+                                     False, scale))
+        if shared is not None:
+            parts.append((shared[0][:, :, off:off + n], shared[1][:, :, off:off + n]))
+        out[:, :, off:off + n] = _merge(parts)
+    return out[0].transpose(0, 1)
+
+
+def _heads_first(slots: torch.Tensor, index: torch.Tensor | slice) -> torch.Tensor:
+    """Keys (or values) at ``index`` as ``[1, kv_heads, keys, dim]``."""
+    picked = slots[index] if isinstance(index, slice) else slots.index_select(0, index)
+    return picked.permute(1, 0, 2).unsqueeze(0)
+
+
+def _attend_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
+                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused CPU kernel (grouped-query heads handled natively): output and log-sum-exp."""
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        q, k, v, 0.0, causal, scale=scale)[:2]
+    return out, lse
+
+
+def _merge(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Attention over the union of disjoint key sets from each set's output and log-sum-exp."""
+    if len(parts) == 1:
+        return parts[0][0]
+    lse = torch.stack([p[1] for p in parts])
+    weights = torch.softmax(lse, dim=0).unsqueeze(-1)  # e^lse_k / sum_j e^lse_j
+    return sum(w * o for w, (o, _) in zip(weights, parts))
 
 
 def _gather(slots: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

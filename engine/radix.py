@@ -123,18 +123,11 @@ class RadixCache:
 
         A use of the child (for LRU) when the length is positive.
         """
-        query = tuple(tokens[:self.pool.block_size])
-        order = node.order
-        i = bisect_left(order, query)
-        best, best_len = None, 0
-        # In sorted order the longest common prefix with ``query`` is at one of its neighbours.
-        for key in order[max(0, i - 1):i + 1]:
-            n = _common_prefix(key, query)
-            if n > best_len:
-                best, best_len = node.children[key], n
+        key, n = closest_key(node.order, tuple(tokens[:self.pool.block_size]))
+        best = node.children[key] if key is not None else None
         if best is not None:
             best.last_access = next(self._clock)
-        return best, best_len
+        return best, n
 
     def insert_partial(self, node: RadixNode, key: BlockKey, block: int
                        ) -> tuple[RadixNode, bool]:
@@ -239,13 +232,25 @@ class RadixCache:
             stack.extend(node.children.values())
 
 
-def _common_prefix(a: BlockKey, b: BlockKey) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+def closest_key(order: list[BlockKey], query: BlockKey) -> tuple[BlockKey | None, int]:
+    """The key of the sorted list ``order`` sharing the longest prefix with ``query``, and
+    that length (``(None, 0)`` when none shares a token).
+
+    >>> closest_key([(1, 2), (1, 3, 4), (2,)], (1, 3, 5))
+    ((1, 3, 4), 2)
+    """
+    i = bisect_left(order, query)
+    best, best_len = None, 0
+    # In sorted order the longest common prefix with ``query`` is at one of its neighbours.
+    for key in order[max(0, i - 1):i + 1]:
+        n = 0
+        for x, y in zip(key, query):
+            if x != y:
+                break
+            n += 1
+        if n > best_len:
+            best, best_len = key, n
+    return best, best_len
 
 
 def chain_keys(tokens: Sequence[int], block_size: int, start: int = 0,

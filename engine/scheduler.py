@@ -15,21 +15,47 @@ written). The last prompt token is always computed, since its logits are needed.
 Admission is cache-aware: longest cached prefix first, then the waiting requests in
 lexicographic token order, which is a depth-first walk of the prefix tree they form. A
 request whose next uncached block is being computed by another in-flight request waits
-(in-batch prefix dedup), then joins with that block cached.
+(in-batch prefix dedup), then joins with that block cached; so does, once, a request whose
+next tokens an in-flight block shares more of than any cached block does.
 """
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass, field
 
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.engine.radix import RadixCache, RadixNode
+from heliumsql.engine.radix import BlockKey, RadixCache, RadixNode, closest_key
 from heliumsql.engine.sequence import Sequence, SeqStatus
 from heliumsql.errors import EngineError
 
 # Share of a running request's possible growth that admission keeps free: requests often stop
 # well before max_tokens, so reserving all of it would leave the pool half empty.
 _GROWTH_RESERVE_PERCENT = 50
+
+
+class _InFlight:
+    """The full prompt blocks running sequences will compute but have not cached yet, filed
+    under the hash of the prefix before them with their keys sorted, so a waiting request
+    finds how many of its next tokens one of them will hold (in-batch prefix dedup)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[int, list[BlockKey]] = {}
+
+    def add(self, seq: Sequence, start: int, stop: int) -> None:
+        """File ``seq``'s full blocks ``start..stop``."""
+        keys = seq.block_keys(stop)
+        for b in range(start, stop):
+            insort(self._keys.setdefault(_prefix_hash(seq, b), []), keys[b])
+
+    def shared(self, seq: Sequence, b: int, tokens: list[int]) -> int:
+        """Leading ``tokens`` (``seq``'s, from block ``b`` on) some block in flight holds."""
+        order = self._keys.get(_prefix_hash(seq, b))
+        return closest_key(order, tuple(tokens))[1] if order else 0
+
+
+def _prefix_hash(seq: Sequence, b: int) -> int:
+    return seq.block_hash(b - 1) if b else 0
 
 
 @dataclass
@@ -216,20 +242,14 @@ class Scheduler:
                 for s in self.waiting}
         self.waiting.sort(key=lambda s: -hits[s.seq_id])  # stable: keeps the depth-first order
 
-    def _pending_blocks(self) -> set[int]:
-        """Prefix hashes of full blocks that in-flight sequences will compute but have not cached."""
-        pending: set[int] = set()
-        for seq in self.running:
-            for b in range(seq.num_tree_blocks, seq.num_tokens // self.block_size):
-                pending.add(seq.block_hash(b))
-        return pending
-
     def _admit(self, budget: int, picked: list[tuple[Sequence, int]]) -> int:
         if not self.waiting or budget <= 0 or len(self.running) >= self.max_num_seqs:
             return budget
         self._order_waiting()
-        pending = self._pending_blocks()
         bs = self.block_size
+        pending = _InFlight()
+        for running in self.running:
+            pending.add(running, running.num_tree_blocks, running.num_tokens // bs)
         admitted: list[Sequence] = []
         reserve = sum(self._growth_reserve(s) for s in self.running)
         for seq in self.waiting:
@@ -237,10 +257,19 @@ class Scheduler:
                 break
             full = seq.num_tokens // bs
             blocks, node = self.radix.match(seq.block_keys(full))
-            matched = len(blocks)
-            if self.dedupe_prefixes and matched < full and seq.block_hash(matched) in pending:
-                continue  # another request is computing this block right now: wait for it
+            matched, start = len(blocks), len(blocks) * bs
             source, m = self._copy_source(seq, node, matched)
+            if self.dedupe_prefixes and start < seq.num_tokens:
+                shared = pending.shared(seq, matched, seq.token_ids[start:start + bs])
+                if shared == bs:
+                    continue  # another request is computing this block right now: wait for it
+                if (self.partial_blocks and not seq.waited_partial
+                        and min(shared, seq.num_tokens - 1 - start) > m):
+                    # ... or a block sharing more of our next tokens than the cache has. Only
+                    # once: in depth-first order each request shares most with the one before
+                    # it, and waiting on each in turn would admit one request per step.
+                    seq.waited_partial = True
+                    continue
             if source is node:  # fully cached: the last block is copied, not shared
                 matched -= 1
                 blocks.pop()
@@ -263,8 +292,7 @@ class Scheduler:
             admitted.append(seq)
             picked.append((seq, n))
             budget -= n
-            for b in range(matched, full):
-                pending.add(seq.block_hash(b))
+            pending.add(seq, matched, full)
         if admitted:
             gone = {s.seq_id for s in admitted}
             self.waiting = [s for s in self.waiting if s.seq_id not in gone]

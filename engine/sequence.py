@@ -34,7 +34,8 @@ class Sequence:
     __slots__ = ("seq_id", "token_ids", "num_prompt_tokens", "params", "max_new_tokens",
                  "status", "block_table", "num_tree_blocks", "node", "num_computed",
                  "num_cached_tokens", "prefill_end", "admitted", "generator", "choice", "finish_reason",
-                 "prefill_only", "index", "owner", "block_size", "_keys", "_hashes", "stop_tail", "stop_ids")
+                 "prefill_only", "index", "owner", "block_size", "_keys", "_hashes", "stop_tail", "stop_ids",
+                 "waited_partial")
 
     def __init__(self, token_ids: list[int], params: SamplingParams, max_new_tokens: int,
                  block_size: int = 16, index: int = 0, owner: Any = None,
@@ -53,6 +54,7 @@ class Sequence:
         self.num_cached_tokens = 0
         self.prefill_end = 0  # tokens known at (re)admission: feeding those is prefill work
         self.admitted = False  # set at first admission (cached tokens are counted once)
+        self.waited_partial = False  # waited once for an in-flight block sharing its tokens
         self.generator = generator
         self.choice = choice
         self.finish_reason: str | None = None

@@ -128,3 +128,33 @@ def test_when_only_the_copy_source_could_be_evicted_the_request_computes_its_tok
     assert batch is not None and not sched.stats.failed
     assert batch.counts == [5] and second.num_cached_tokens == 4
     assert [n.key for n in sched.radix.nodes()] == [(1, 2, 3, 4)]
+
+
+def _run_steps(sched: Scheduler, steps: int) -> None:
+    for _ in range(steps):
+        _finish_step(sched, sched.schedule())
+
+
+def test_prefix_shared_mid_block_by_requests_admitted_together_is_computed_once() -> None:
+    sched = _sched()
+    x, y = _seq([1, 2, 3, 7, 7, 7, 7, 7], max_new=4), _seq([1, 2, 3, 8, 8, 8, 8, 8], max_new=4)
+    sched.add(x)
+    sched.add(y)
+    first = sched.schedule()
+    assert first.seqs == [x]  # y waits: x's first block will hold 3 of y's tokens
+    _finish_step(sched, first)
+    second = sched.schedule()
+    assert y in second.seqs and y.num_cached_tokens == 3
+    assert dict(zip(second.seqs, second.counts))[y] == 5  # 8 + 5 = the 13 distinct tokens
+
+
+def test_waiting_for_a_partly_shared_block_happens_once_per_request() -> None:
+    # Depth-first order: each request shares more with the one before it than with any other.
+    a, b, c, d = (_seq([1, 5, 5, 5, 0, 0], 3), _seq([1, 6, 5, 5, 0, 0], 3),
+                  _seq([1, 6, 7, 5, 0, 0], 3), _seq([1, 6, 7, 9, 0, 0], 3))
+    sched = _sched()
+    for s in (a, b, c, d):
+        sched.add(s)
+    _run_steps(sched, 2)
+    assert not sched.waiting  # waiting on each other in turn would have taken four steps
+    assert [s.num_cached_tokens for s in (a, b, c, d)] == [0, 1, 1, 1]

@@ -134,7 +134,8 @@ class RunOptions:
     ``repeats`` is the number of timed runs per system (the median is reported); ``quick``
     shrinks models and workloads to a smoke test that takes seconds. ``engine`` names the class
     measured as HeliumSQL's engine (``module.attr``); the reference backend can stand in for it to
-    validate the harness.
+    validate the harness. ``size`` picks a suite's workload preset (default: ``quick`` with
+    ``quick``, else ``full``) and ``workloads`` limits a suite to the named workloads (all when empty).
     """
 
     quick: bool = False
@@ -143,3 +144,10 @@ class RunOptions:
     repeats: int = 3
     seed: int = 0
     engine: str = "heliumsql.engine.Engine"
+    size: str | None = None
+    workloads: tuple[str, ...] = ()
+
+    @property
+    def preset(self) -> str:
+        """The workload size preset to run."""
+        return self.size or ("quick" if self.quick else "full")

@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="CPU threads for torch (default: torch's choice); use 1 on a machine "
                              "shared with other jobs, where idle OpenMP workers stall every op")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and prompts")
+    parser.add_argument("--size", default=None,
+                        help="workload size preset of the workflows suite: quick, full or large "
+                             "(default: quick with --quick, else full)")
+    parser.add_argument("--workload", action="append", default=[],
+                        help="run only this workload of a suite (repeatable; default: all)")
     return parser.parse_args(argv)
 
 
@@ -94,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.suite or list(SUITES)
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
     opts = RunOptions(quick=args.quick, device=args.device, dtype=args.dtype, repeats=repeats,
-                      seed=args.seed, engine=args.engine)
+                      seed=args.seed, engine=args.engine, size=args.size,
+                      workloads=tuple(args.workload))
     console = Console()
     if not console.is_terminal:
         # Piped to a file or a CI log: rich would fold the tables at 80 columns.

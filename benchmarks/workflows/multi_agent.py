@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from benchmarks.workflows import text
 from benchmarks.workflows.workload import Llm, Tables, Workload, aggregate, render, sql_string
 
-MAX_TOKENS = 12
 FIRM = (
     "You are an analyst at a long-short equity fund. The fund holds positions for weeks to "
     "months and sizes them by conviction and by risk. Read the material below with care. "
@@ -37,7 +36,7 @@ DESKS = (
     ("risk", "Judge what could go wrong: leverage, concentration, legal and event risk."),
 )
 SECTORS = ("semiconductors", "retail", "energy", "software", "logistics", "healthcare")
-ANALYST = (FIRM + "\nYour desk: {role}. {focus}\nTicker: {ticker} ({company}, {sector})\n"
+ANALYST = ("\nYour desk: {role}. {focus}\nTicker: {ticker} ({company}, {sector})\n"
            "Fundamentals: {fundamentals}\nRecent news: {news}\nYour view in one line:")
 MANAGER = (
     "You are the portfolio manager of a long-short equity fund. Each desk has sent you a "
@@ -56,10 +55,18 @@ TRADER = (
 
 @dataclass(frozen=True)
 class Sizes:
-    """``num_tickers`` tickers, each read by the first ``num_desks`` desks (risk always among them)."""
+    """``num_tickers`` tickers, each read by the first ``num_desks`` desks (risk always among them);
+    every call writes ``max_tokens`` tokens; ``house_rules`` adds the shared rules to the analysts'
+    instructions."""
 
     num_tickers: int
     num_desks: int
+    max_tokens: int
+    house_rules: bool
+
+
+def _analyst(sizes: Sizes) -> str:
+    return text.with_rules(FIRM, sizes.house_rules) + ANALYST
 
 
 def _desks(sizes: Sizes) -> tuple[tuple[str, str], ...]:
@@ -79,7 +86,8 @@ def data(sizes: Sizes, seed: int) -> Tables:
 
 
 def statements(sizes: Sizes) -> list[str]:
-    analyst = f"llm({sql_string(ANALYST)}, max_tokens => {MAX_TOKENS})"
+    n = sizes.max_tokens
+    analyst = f"llm({sql_string(_analyst(sizes))}, max_tokens => {n})"
     return [f"""
 WITH views AS (
   SELECT t.ticker, a.role, {analyst} AS view
@@ -87,7 +95,7 @@ WITH views AS (
 ),
 reports AS (SELECT ticker, role || ': ' || view AS report FROM views),
 plans AS (
-  SELECT ticker, llm_agg({sql_string(MANAGER)}, max_tokens => {MAX_TOKENS}) AS plan
+  SELECT ticker, llm_agg({sql_string(MANAGER)}, max_tokens => {n}) AS plan
   FROM reports GROUP BY ticker
 ),
 risk AS (
@@ -95,7 +103,7 @@ risk AS (
   FROM analysts a CROSS JOIN tickers t WHERE a.role = 'risk'
 )
 SELECT p.ticker, p.plan, r.risk_view,
-       llm({sql_string(TRADER)}, max_tokens => {MAX_TOKENS}) AS decision
+       llm({sql_string(TRADER)}, max_tokens => {n}) AS decision
 FROM plans p JOIN risk r ON p.ticker = r.ticker
 ORDER BY p.ticker"""]
 
@@ -103,14 +111,13 @@ ORDER BY p.ticker"""]
 def agent(tables: Tables, llm: Llm, sizes: Sizes) -> list[list[tuple]]:
     """Per ticker: every desk in turn, the manager, the risk desk again, the trader."""
     desks = {a["role"]: a for a in tables["analysts"]}
+    analyst, n = _analyst(sizes), sizes.max_tokens
     rows = []
     for t in tables["tickers"]:
-        views = {role: llm(render(ANALYST, **desk, **t), MAX_TOKENS) for role, desk in desks.items()}
-        plan = llm(render(MANAGER, report=aggregate([f"{r}: {v}" for r, v in views.items()])),
-                   MAX_TOKENS)
-        risk_view = llm(render(ANALYST, **desks["risk"], **t), MAX_TOKENS)
-        decision = llm(render(TRADER, ticker=t["ticker"], plan=plan, risk_view=risk_view),
-                       MAX_TOKENS)
+        views = {role: llm(render(analyst, **desk, **t), n) for role, desk in desks.items()}
+        plan = llm(render(MANAGER, report=aggregate([f"{r}: {v}" for r, v in views.items()])), n)
+        risk_view = llm(render(analyst, **desks["risk"], **t), n)
+        decision = llm(render(TRADER, ticker=t["ticker"], plan=plan, risk_view=risk_view), n)
         rows.append((t["ticker"], plan, risk_view, decision))
     return [sorted(rows)]
 
@@ -119,5 +126,8 @@ WORKLOAD = Workload(
     name="multi_agent",
     description="tickers x analyst desks, a manager per ticker (llm_agg), a trader; the risk "
                 "desk's call repeated in the last stage",
-    sizes={"quick": Sizes(num_tickers=2, num_desks=3), "full": Sizes(num_tickers=6, num_desks=5)},
+    sizes={"quick": Sizes(num_tickers=2, num_desks=3, max_tokens=12, house_rules=False),
+           "full": Sizes(num_tickers=6, num_desks=5, max_tokens=12, house_rules=False),
+           # Closer to production agents: the shared house rules, one-sentence answers.
+           "large": Sizes(num_tickers=8, num_desks=5, max_tokens=64, house_rules=True)},
     data=data, statements=statements, agent=agent)

@@ -61,6 +61,19 @@ TARGETS: list[Target] = [
 ]
 
 
+def selected(opts: RunOptions) -> list[Workload]:
+    """The workloads ``opts`` asks for, in suite order; unknown names or presets are errors."""
+    names = {w.name for w in WORKLOADS}
+    unknown = sorted(set(opts.workloads) - names)
+    if unknown:
+        raise SystemExit(f"unknown workload(s) {unknown}; the suite has {sorted(names)}")
+    chosen = [w for w in WORKLOADS if not opts.workloads or w.name in opts.workloads]
+    for w in chosen:
+        if opts.preset not in w.sizes:
+            raise SystemExit(f"workload {w.name} has no size {opts.preset!r}; it has {sorted(w.sizes)}")
+    return chosen
+
+
 def _synchronize(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -165,10 +178,11 @@ def run(opts: RunOptions) -> WorkflowReport:
         setup: dict[str, Any] = dict(
             model=describe(model, shape), device=opts.device,
             dtype=str(dtype).removeprefix("torch."), repeats=opts.repeats,
-            reference_system=REFERENCE, torch_threads=torch.get_num_threads(), workloads={},
+            reference_system=REFERENCE, torch_threads=torch.get_num_threads(), size=opts.preset,
+            workloads={},
             systems={s.name: s.label for s in systems})
-        for workload in WORKLOADS:
-            sizes = workload.sizes["quick" if opts.quick else "full"]
+        for workload in selected(opts):
+            sizes = workload.sizes[opts.preset]
             tables = workload.data(sizes, opts.seed)
             statements = workload.statements(sizes)
             setup["workloads"][workload.name] = dict(

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 import heliumsql
-from benchmarks.record import Result
+from benchmarks.record import Result, RunOptions
 from benchmarks.workflows.engines import ReactiveEngine, RecordingEngine
 from benchmarks.workflows.model import QUICK_SHAPE, build_model, printable_token_ids
 from benchmarks.workflows.results import GeoMeanTarget, PlanningTarget, WorkflowReport, WorkflowResult
-from benchmarks.workflows.suite import WORKLOADS, _mismatches
+from benchmarks.workflows import multi_agent, text
+from benchmarks.workflows.suite import WORKLOADS, _mismatches, selected
 from benchmarks.workflows.systems import EngineLlm
 from benchmarks.workflows.workload import aggregate, load_tables, record, render, sql_string
 from heliumsql.engine import SamplingParams
@@ -145,3 +146,21 @@ def test_geometric_mean_and_planning_targets() -> None:
     assert planning.measure(results) == pytest.approx(60.0)
     checks = WorkflowReport("workflows", results, [speed, planning], "heliumsql").target_checks()
     assert [c["met"] for c in checks] == [True, False]
+
+
+def test_workloads_and_size_presets_are_chosen_by_name() -> None:
+    assert [w.name for w in selected(RunOptions())] == [w.name for w in WORKLOADS]
+    assert [w.name for w in selected(RunOptions(size="large", workloads=("multi_agent",)))] == [
+        "multi_agent"]
+    with pytest.raises(SystemExit, match="unknown workload.*'nope'"):
+        selected(RunOptions(workloads=("nope",)))
+    with pytest.raises(SystemExit, match="map_reduce has no size 'large'"):
+        selected(RunOptions(size="large"))
+
+
+def test_large_multi_agent_shares_the_house_rules_and_writes_longer_answers() -> None:
+    full, large = (multi_agent.WORKLOAD.statements(multi_agent.WORKLOAD.sizes[k])[0]
+                   for k in ("full", "large"))
+    rules = sql_string(text.HOUSE_RULES)[1:-1]
+    assert rules not in full and rules in large
+    assert "max_tokens => 12" in full and "max_tokens => 64" in large

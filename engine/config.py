@@ -22,10 +22,12 @@ class EngineConfig:
     use it to build tiny pools). ``max_batch_tokens`` is the token budget of one forward step
     (prefill chunks plus one token per decoding sequence). ``attention`` is ``"auto"`` (flash-attn
     on CUDA when installed, else torch), ``"torch"`` or ``"flash"``. ``cache_aware_admission``
-(longest cached prefix first, then depth-first) and ``dedupe_prefixes`` (requests sharing an
-uncached prefix compute it once) are on by default; turning both off gives a vLLM-style scheduler.
-``partial_blocks`` (reuse cached K/V down to the token, not just whole blocks, and keep the
-partial last block of finished requests and pins) is on by default; vLLM shares full blocks only.
+    (longest cached prefix first, then depth-first) and ``dedupe_prefixes`` (requests sharing an
+    uncached prefix compute it once) are on by default; turning both off gives a vLLM-style scheduler.
+    ``partial_blocks`` (reuse cached K/V down to the token, not just whole blocks; keep the
+    partial last block of finished requests and pins; with ``dedupe_prefixes``, a request waits
+    once for an in-flight block that shares part of its next block) is on by default; vLLM shares
+    full blocks only.
 
     >>> EngineConfig(block_size=16, num_blocks=64).block_size
     16

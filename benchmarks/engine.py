@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.harness import (RunOutput, System, Timings, cpu_name, measure, pick_fastest,
-                                progress)
+from benchmarks.harness import (ModelShape, RunOutput, System, Timings, cpu_name, measure,
+                                pick_fastest, progress)
 from benchmarks.hf_baselines import HFContinuousBatching, HFPaddedBatches, HFSequential
 from benchmarks.prefix_tree import distinct_prompt_tokens
 from benchmarks.record import Result, RunOptions, SuiteReport, Target
@@ -41,20 +41,6 @@ SUITE = "engine"
 SUBJECT = "heliumsql"
 PAD, BOS, EOS = 0, 1, 2
 NUM_SPECIAL = 3
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """Llama hyper-parameters of the benchmark model."""
-
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    head_dim: int
-    max_position_embeddings: int
 
 
 @dataclass(frozen=True)
@@ -69,8 +55,8 @@ class Sizes:
     cb_max_batch_tokens: tuple[int, ...]
 
 
-FULL_MODEL = ModelShape(8192, 256, 1024, 6, 4, 2, 64, 1024)
-QUICK_MODEL = ModelShape(512, 64, 128, 2, 4, 2, 16, 256)
+FULL_MODEL = ModelShape(256, 1024, 6, 4, 2, 64, 1024, vocab_size=8192)
+QUICK_MODEL = ModelShape(64, 128, 2, 4, 2, 16, 256, vocab_size=512)
 FULL_SIZES = Sizes(64, 512, 32, 16, padded_batch_sizes=(16, 64), cb_max_batch_tokens=(1024, 2048))
 QUICK_SIZES = Sizes(8, 64, 16, 4, padded_batch_sizes=(8,), cb_max_batch_tokens=(256,))
 PAGE_SIZE = 16
@@ -92,7 +78,7 @@ def build_model(shape: ModelShape, device: str, dtype: torch.dtype, seed: int) -
     """
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    config = LlamaConfig(**asdict(shape), bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+    config = LlamaConfig(**shape.config_kwargs(), bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
                          tie_word_embeddings=False, initializer_range=0.2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -181,3 +181,27 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Llama hyper-parameters of a benchmark model; ``vocab_size`` None means the tokenizer's.
+
+    >>> ModelShape(64, 128, 2, 4, 2, 16, 256).config_kwargs(vocab_size=300)["vocab_size"]
+    300
+    """
+
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    max_position_embeddings: int
+    vocab_size: int | None = None
+
+    def config_kwargs(self, vocab_size: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of ``LlamaConfig`` (``vocab_size`` fills in a missing one)."""
+        out = asdict(self)
+        out["vocab_size"] = self.vocab_size or vocab_size
+        return out

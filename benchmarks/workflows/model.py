@@ -21,24 +21,12 @@ True
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 
-
-@dataclass(frozen=True)
-class ModelShape:
-    """Llama hyper-parameters (the vocabulary is the tokenizer's)."""
-
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    head_dim: int
-    max_position_embeddings: int
-
+from benchmarks.harness import ModelShape
 
 # ~9.9M parameters: the engine suite's layer shape, deeper because a byte vocabulary adds little.
 FULL_SHAPE = ModelShape(256, 1024, 10, 4, 2, 64, 4096)
@@ -69,7 +57,7 @@ def build_model(shape: ModelShape, seed: int = 0, device: str = "cpu",
 
     tokenizer = byte_tokenizer()
     ids = tokenizer.convert_tokens_to_ids
-    config = LlamaConfig(**asdict(shape), vocab_size=len(tokenizer), bos_token_id=ids("<s>"),
+    config = LlamaConfig(**shape.config_kwargs(len(tokenizer)), bos_token_id=ids("<s>"),
                          eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"),
                          tie_word_embeddings=False, initializer_range=0.2)
     with torch.random.fork_rng(devices=[]):

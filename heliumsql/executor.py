@@ -22,7 +22,7 @@ from heliumsql.errors import CancelledError, HeliumError, PlanError
 from heliumsql.explain import render_plan
 from heliumsql.operators import OPERATORS, OperatorContext
 from heliumsql.optimizer import RuleContext, optimize
-from heliumsql.plan.nodes import ChainRun, LogicalPlan
+from heliumsql.plan.nodes import ChainRun, LogicalPlan, PipelineRun
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
@@ -40,7 +40,8 @@ class Executor:
     turns the rewrite rules and the workflow scheduling on; ``result_cache`` (None: off)
     answers prompts computed by earlier queries; ``adaptive_filters`` lets the runtime order
     the LLM filters of one WHERE by what it learns from the first batches (off: the
-    optimizer's static order)."""
+    optimizer's static order); ``pipelining`` lets a downstream LLM node start on the rows whose
+    upstream answers exist (off: when its upstream nodes finish)."""
 
     con: duckdb.DuckDBPyConnection
     engine: Callable[[], EngineBackend]
@@ -49,6 +50,7 @@ class Executor:
     model_names: frozenset[str] = frozenset()
     result_cache: ResultCache | None = None
     adaptive_filters: bool = True
+    pipelining: bool = True
 
     def plan(self, statement: exp.Expr, runtime: QueryRuntime,
              tokenizer: Callable[[], Any] | None = None) -> LogicalPlan:
@@ -97,7 +99,7 @@ class Executor:
                 engine = self.engine()
                 with self._cache_session() as cache:
                     result, runs = self._run_workflow(plan, engine, runtime, stats, progress, cache)
-                plan = replace(plan, chain_runs=runs)
+                plan = replace(plan, chain_runs=runs[0], pipeline_runs=runs[1])
             else:
                 result = self._run_statement(plan, runtime, stats)
         except (KeyboardInterrupt, duckdb.InterruptException):
@@ -119,7 +121,8 @@ class Executor:
 
     def _run_workflow(self, plan: LogicalPlan, engine: EngineBackend, runtime: QueryRuntime,
                       stats: QueryStats, progress: ProgressCallback | None,
-                      cache: CacheSession | None) -> tuple[Result, tuple[ChainRun, ...]]:
+                      cache: CacheSession | None
+                      ) -> tuple[Result, tuple[tuple[ChainRun, ...], tuple[PipelineRun, ...]]]:
         context = OperatorContext(self.con, engine, progress, self.batch_size)
         operators = {node.id: OPERATORS[node.call.kind](node, context) for node in plan.nodes}
         for node_id, op in operators.items():
@@ -127,10 +130,11 @@ class Executor:
             runtime.operators[node_id] = op  # on-demand answers for the final statement
         before = _engine_stats(engine)
         runner = WorkflowRunner(plan, operators, runtime, context, optimize=self.optimize, cache=cache,
-                                adaptive_filters=self.adaptive_filters)
+                                adaptive_filters=self.adaptive_filters, pipelining=self.pipelining)
         try:
             runner.run()
-            return self._run_statement(plan, runtime, stats), runner.chain_runs
+            runs = (runner.chain_runs, runner.pipeline_runs)
+            return self._run_statement(plan, runtime, stats), runs
         finally:
             runner.stop()
             after = _engine_stats(engine)

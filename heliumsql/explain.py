@@ -71,6 +71,12 @@ def _learned_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
     return []
 
 
+def _pipeline_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
+    """How ``node`` was pipelined (EXPLAIN ANALYZE)."""
+    return [f"    pipelined  {run.early} requests before its inputs finished ({run.wasted} wasted)"
+            for run in plan.pipeline_runs if run.node == node.id]
+
+
 def _prefix_text(prefix: PinnedPrefix) -> str:
     users = ", ".join(f"#{i}" for i in prefix.consumers)
     shown = prefix.text if len(prefix.text) <= 60 else prefix.text[:57] + "..."
@@ -94,7 +100,7 @@ def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
         if node.deps:
             lines.append(f"    reads  {', '.join(f'#{d}' for d in node.deps)}")
         lines += _rule_lines(node)
-        lines += _learned_lines(plan, node)
+        lines += _learned_lines(plan, node) + _pipeline_lines(plan, node)
         if stats is not None and node.id in stats.operators:
             lines.append(f"    analyze  {stats.operators[node.id].line()}")
     for prefix in plan.prefixes:

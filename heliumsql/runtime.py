@@ -5,6 +5,10 @@ prompt was not precomputed (a call in JOIN ON or a CASE branch, or rows a fragme
 predict), the UDF asks the node's operator to compute it on the spot, so a query's answer never
 depends on how much the planner managed to precompute. Everything is removed on ``close()``.
 
+While a node is ``pending`` (it still runs and a downstream node reads its answers early, see
+:mod:`heliumsql.workflow.pipeline`), its UDF answers NULL for prompts without an answer yet
+instead of computing them, and ``__helium_ready_<id>(prompt)`` says which prompts have one.
+
 >>> runtime = QueryRuntime(duckdb_connection)                 # doctest: +SKIP
 >>> runtime.declare_udf(1, "VARCHAR"); runtime.close()        # doctest: +SKIP
 """
@@ -31,6 +35,7 @@ class QueryRuntime:
         self.con = con
         self.results: dict[int, dict[str, Any]] = {}
         self.operators: dict[int, OnDemand] = {}
+        self.pending: set[int] = set()  # nodes still running whose answers are read early
         self.error: BaseException | None = None
         self._udfs: list[str] = []
         self._tables: list[str] = []
@@ -52,6 +57,20 @@ class QueryRuntime:
                                  null_handling="special", side_effects=False)
         self._udfs.append(name)
 
+    def declare_ready_udf(self, node_id: int) -> None:
+        """``__helium_ready_<id>(prompt)``: true once the node answered ``prompt`` (or NULL)."""
+        name = f"__helium_ready_{node_id}"
+
+        def ready(prompts: pa.Array) -> pa.Array:
+            with self._lock:
+                known = self.results.get(node_id, {})
+                return pa.array([p is None or p in known for p in prompts.to_pylist()],
+                                type=pa.bool_())
+
+        self.con.create_function(name, ready, ["VARCHAR"], "BOOLEAN", type="arrow",
+                                 null_handling="special", side_effects=True)
+        self._udfs.append(name)
+
     def declare_table(self, node_id: int, schema: pa.Schema) -> None:
         self.publish_table(node_id, schema.empty_table())
 
@@ -71,6 +90,8 @@ class QueryRuntime:
         with self._lock:
             known = self.results.setdefault(node_id, {})
             missing = list(dict.fromkeys(p for p in prompts if p is not None and p not in known))
+            if missing and node_id in self.pending:
+                return [known.get(p) if p is not None else None for p in prompts]
             if missing:
                 operator = self.operators.get(node_id)
                 if operator is None:

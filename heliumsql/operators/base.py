@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,11 @@ class LlmOperator:
         return pa.schema([("prompt", pa.string()), ("output", self.output_type)])
 
     @property
+    def keys(self) -> list[Key]:
+        """The (prompt, sample) answers the node needs (its input's, once materialised)."""
+        return list(self._keys)
+
+    @property
     def done(self) -> bool:
         """Every materialised request has its answer."""
         return self.num_answered >= self.num_expected
@@ -138,23 +143,26 @@ class LlmOperator:
         self.stats.rows_out += len({p for p, _ in self.answers})
 
     # -- planning the work ----------------------------------------------------------------
-    def materialize(self) -> list[LlmRequest]:
-        """Read the input and return the requests to answer (possibly none)."""
+    def materialize(self, asked: Collection[Key] = frozenset()) -> list[LlmRequest]:
+        """Read the input and return the requests to answer (possibly none); keys in
+        ``asked`` were requested earlier (``request_now``) and are not asked again."""
         self._started = time.perf_counter()
         keys = self.read_keys()
         self.row_prompts = [p for p, s in keys if s == 0]
         if self.node.dedupe_prompts:
             keys = list(dict.fromkeys(keys))
         self._keys = keys
-        self.stats.distinct_prompts += len(keys)
-        requests = self.requests_for(keys)
+        fresh = [k for k in keys if k not in asked] if asked else keys
+        self.stats.distinct_prompts += len(fresh)
+        requests = self.requests_for(fresh)
         self.num_expected += len(requests)
         self._report(force=not requests)
         return requests
 
     def request_now(self, keys: Sequence[Key]) -> list[LlmRequest]:
-        """Requests for ``keys`` asked after ``materialize`` (a filter chain asks row by row);
-        counted like materialised ones, so ``done`` and progress stay right."""
+        """Requests for ``keys`` asked outside ``materialize`` (a filter chain asks row by
+        row, a pipelined node before its input is complete); counted like materialised ones,
+        so ``done`` and progress stay right."""
         self._keys.extend(keys)
         self.stats.distinct_prompts += len(keys)
         requests = self.requests_for(keys)

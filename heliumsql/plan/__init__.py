@@ -7,6 +7,8 @@ from heliumsql.plan.nodes import (
     LlmNode,
     LogicalPlan,
     PinnedPrefix,
+    PipelineRun,
 )
 
-__all__ = ["OPERATOR_NAMES", "ChainRun", "LlmCall", "LlmNode", "LogicalPlan", "PinnedPrefix"]
+__all__ = ["OPERATOR_NAMES", "ChainRun", "LlmCall", "LlmNode", "LogicalPlan", "PinnedPrefix",
+           "PipelineRun"]

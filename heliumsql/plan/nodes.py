@@ -141,6 +141,20 @@ class ChainRun:
 
 
 @dataclass(frozen=True)
+class PipelineRun:
+    """How node ``node`` was pipelined (EXPLAIN ANALYZE): ``early`` requests were submitted
+    while its upstream nodes still ran, ``wasted`` of them were not in its final input.
+
+    >>> PipelineRun(3, 8, 0).early
+    8
+    """
+
+    node: int
+    early: int
+    wasted: int
+
+
+@dataclass(frozen=True)
 class LogicalPlan:
     """The whole statement: LLM nodes in a valid execution order, the rewritten statement, its
     output column names (what every optimizer rule must keep), the rules that changed it,
@@ -152,8 +166,10 @@ class LogicalPlan:
     applied_rules: tuple[str, ...] = field(default=())
     prefixes: tuple[PinnedPrefix, ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
-    # Set on the plan an executed query returns: what adaptive filter chains learned.
+    # Set on the plan an executed query returns: what adaptive filter chains learned, how
+    # nodes were pipelined.
     chain_runs: tuple[ChainRun, ...] = ()
+    pipeline_runs: tuple[PipelineRun, ...] = ()
 
     def node(self, node_id: int) -> LlmNode:
         return next(n for n in self.nodes if n.id == node_id)

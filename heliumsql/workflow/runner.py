@@ -8,6 +8,10 @@ With the optimizer on, the whole query's LLM work is scheduled together:
   depth-first order across operators, so independent nodes go to the engine as one stream;
 - a node starts the moment its last upstream node finishes, while the engine still works on
   other nodes (its requests join the running batch: the engine always has work queued);
+- a node whose input is row-wise over its upstream answers starts earlier, on the rows whose
+  upstream answers exist (:mod:`heliumsql.workflow.pipeline`): each time its upstream nodes
+  delivered a few more answers, its partial input is read and the new prompts are submitted;
+  when they finish, its full input is read once for the rest;
 - shared static prefixes are pinned from their first use until their last consumer is
   answered, and the engine evicts prefixes with the fewest remaining planned uses first;
 - identical requests of different operators are computed once; ``LIMIT`` over a filter
@@ -20,10 +24,10 @@ With the optimizer off it runs like a serving system without a plan ("vLLM-style
 by operator, each row's prompt a request in arrival order (repeats included), no pins and no
 eviction priority (plain LRU). The result cache, when enabled, applies to both.
 
-Row-level pipelining (starting a downstream node on the rows whose upstream answers exist
-while the upstream node still runs) is not done: a node's input is an arbitrary DuckDB query
-over upstream answers (joins, filters, aggregates), and reading it before every upstream answer
-exists would need a proof that the query is row-wise. Nodes pipeline at node granularity.
+Row-level pipelining is limited to row-wise inputs (no aggregate, window, DISTINCT, LIMIT,
+ORDER BY, GROUP BY, set operation, outer join or subquery expression): for any other input,
+reading it before every upstream answer exists could produce prompts the full input does not
+have (wasted requests), so such nodes pipeline at node granularity.
 
 >>> WorkflowRunner(plan, operators, runtime, context, optimize=True).run()   # doctest: +SKIP
 """
@@ -36,13 +40,14 @@ from typing import TYPE_CHECKING
 from heliumsql.engine.request import Completion
 from heliumsql.errors import ExecutionError
 from heliumsql.optimizer.factor_prompt_prefixes import prefix_token_ids
-from heliumsql.plan.nodes import ChainRun, LlmNode, LogicalPlan
+from heliumsql.plan.nodes import ChainRun, LlmNode, LogicalPlan, PipelineRun
 from heliumsql.result_cache import CacheSession
 from heliumsql.workflow.adaptive_chain import AdaptiveChain
 from heliumsql.workflow.chain_spec import adaptive_chains
 from heliumsql.workflow.dispatcher import Dispatcher
 from heliumsql.workflow.limit import FilterLimit
 from heliumsql.workflow.pins import PinnedPrefixes
+from heliumsql.workflow.pipeline import PipedNode
 from heliumsql.workflow.prompt_tree import PromptTree
 from heliumsql.workflow.request import LlmRequest
 from heliumsql.workflow.static_prefix import static_prefix_ids
@@ -59,10 +64,10 @@ class WorkflowRunner:
 
     def __init__(self, plan: LogicalPlan, operators: dict[int, "LlmOperator"], runtime: "QueryRuntime",
                  context: "OperatorContext", *, optimize: bool, cache: CacheSession | None = None,
-                 adaptive_filters: bool = True) -> None:
+                 adaptive_filters: bool = True, pipelining: bool = True) -> None:
         self.plan, self.operators, self.runtime, self.context = plan, operators, runtime, context
         self.engine = context.engine
-        self.optimize, self.adaptive_filters = optimize, adaptive_filters
+        self.optimize, self.adaptive_filters, self.pipelining = optimize, adaptive_filters, pipelining
         self.tree = PromptTree()
         self.pins = PinnedPrefixes.for_engine(self.engine, self.tree) if optimize else None
         self.dispatcher = Dispatcher(self.engine, self._deliver, model=self.engine.fingerprint,
@@ -75,6 +80,8 @@ class WorkflowRunner:
         self._finished: deque[int] = deque()
         self._limits: dict[int, FilterLimit] = {}
         self._chains: dict[int, AdaptiveChain] = {}  # member node id -> its chain
+        self._pipes: dict[int, PipedNode] = {}  # pipelined node id -> its state
+        self._feeds: dict[int, list[PipedNode]] = {}  # upstream node id -> pipes reading it
         self._hooked = False
 
     # -- entry points ------------------------------------------------------------------------
@@ -93,6 +100,7 @@ class WorkflowRunner:
         self.dispatcher.close()
         if self.pins is not None:
             self.pins.release_all()
+        self.runtime.pending.difference_update(self._feeds)
         if self._hooked:
             self.engine.set_eviction_priority(None)
             self._hooked = False
@@ -106,6 +114,12 @@ class WorkflowRunner:
         """What each adaptive filter chain learned (EXPLAIN ANALYZE)."""
         chains = dict.fromkeys(c for c in self._chains.values() if c.started)
         return tuple(c.run() for c in chains)
+
+    @property
+    def pipeline_runs(self) -> tuple[PipelineRun, ...]:
+        """Per pipelined node that submitted early: how much, how much was wasted."""
+        return tuple(PipelineRun(p.node.id, len(p.submitted), p.wasted)
+                     for p in self._pipes.values() if p.submitted)
 
     # -- optimizer off: one operator at a time, arrival order --------------------------------
     def _run_in_order(self) -> None:
@@ -136,6 +150,8 @@ class WorkflowRunner:
                 chain = AdaptiveChain(spec, self.operators, self._submit_chain,  # type: ignore[arg-type]
                                       max_batch=self.context.batch_size)
                 self._chains.update(dict.fromkeys(spec.members, chain))
+        if self.pipelining:
+            self._plan_pipes()
         setter = getattr(self.engine, "set_eviction_priority", None)
         if callable(setter):
             setter(self.tree.priority)
@@ -146,6 +162,7 @@ class WorkflowRunner:
             progressed = self.dispatcher.pump()
             progressed = self._advance_chains() or progressed
             self._settle()
+            progressed = self._pipeline() or progressed
             if self.pins is not None:
                 self.pins.release_unused()
             if not progressed and not self._finished and len(self._done) < len(self.plan.nodes):
@@ -182,7 +199,12 @@ class WorkflowRunner:
                 continue
             self._started.add(node.id)
             op = self.operators[node.id]
-            requests = op.materialize()
+            pipe = self._pipes.get(node.id)
+            if pipe is not None:  # the rest of its prompts (some went out early)
+                requests = op.materialize(asked=pipe.submitted)
+                pipe.wasted = len(pipe.submitted - set(op.keys))
+            else:
+                requests = op.materialize()
             self.tree.drop_template(node.id)
             if _filter_limit(node) is not None:
                 limited.append((node, op, requests))
@@ -204,6 +226,47 @@ class WorkflowRunner:
         self._advance_chains()
         if self.pins is not None and started:
             self.pins.pin_for(started)
+
+    # -- row-level pipelining (heliumsql.workflow.pipeline) -----------------------------------
+    def _plan_pipes(self) -> None:
+        for node in self.plan.nodes:
+            pipe = PipedNode.for_node(node, self.plan)
+            if pipe is None:
+                continue
+            self._pipes[node.id] = pipe
+            for upstream in pipe.upstream:
+                if upstream not in self._feeds:
+                    self.runtime.declare_ready_udf(upstream)
+                    self.runtime.pending.add(upstream)
+                self._feeds.setdefault(upstream, []).append(pipe)
+
+    def _pipeline(self) -> bool:
+        """Read the partial input of every waiting pipelined node whose upstream nodes
+        delivered enough new answers (or finished), and submit the prompts it has not yet."""
+        moved = False
+        for pipe in self._pipes.values():
+            node_id = pipe.node.id
+            if node_id in self._started or not pipe.fresh:
+                continue
+            running = [u for u in pipe.upstream if u in self._started and u not in self._done]
+            if not running:
+                continue  # nothing is delivering: it starts for real once all are done
+            # A read per dispatcher window of new answers (about four for a small upstream
+            # run): each read evaluates the whole input, and the engine waits meanwhile.
+            total = sum(self.operators[u].num_expected for u in running)
+            if pipe.fresh < max(1, min(self.context.batch_size, total // 4)):
+                continue
+            pipe.fresh, pipe.reads = 0, pipe.reads + 1
+            reader = self.context.con.sql(pipe.partial.sql("duckdb")).to_arrow_reader(
+                self.context.read_batch_rows)
+            keys = dict.fromkeys((p, 0) for batch in reader for p in batch.column(0).to_pylist()
+                                 if p is not None)
+            new = [k for k in keys if k not in pipe.submitted]
+            if new:
+                pipe.submitted.update(new)
+                self._submit_chain(self.operators[node_id].request_now(new))
+                moved = True
+        return moved
 
     def _submit_chain(self, requests: list[LlmRequest]) -> None:
         if self.pins is not None:
@@ -246,6 +309,11 @@ class WorkflowRunner:
     def _deliver(self, request: LlmRequest, completion: Completion, source: str) -> None:
         op = self.operators[request.node_id]
         op.accept(request, completion, source)
+        if request.node_id in self._feeds and request.sample == 0:
+            # Visible at once to the pipelined nodes reading it (their partial inputs).
+            self.runtime.store(request.node_id, {request.prompt: op.answers[request.key]})
+            for pipe in self._feeds[request.node_id]:
+                pipe.fresh += 1
         chain = self._chains.get(request.node_id)
         if chain is not None:  # the chain says when its members are finished
             chain.answered(request.node_id, request.prompt)
@@ -266,6 +334,7 @@ class WorkflowRunner:
                 if node_id in self._done:
                     continue
                 self.operators[node_id].publish(self.runtime)
+                self.runtime.pending.discard(node_id)
                 self._done.add(node_id)
             self._start_ready()
 

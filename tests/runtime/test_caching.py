@@ -29,17 +29,22 @@ def test_shared_prefix_is_pinned_up_front_and_kept_until_its_last_consumer(make_
     engine = RecordingEngine(make_engine())
     pins = PinLog(engine)
     res = connect(engine).sql(STAGES)
-    assert len(engine.calls) == 3  # one stream per stage
+    # Streams by stage (row-level pipelining may split a stage over several streams).
+    text = [[engine.tokenizer.decode(p) for p in call] for call in engine.calls]
+    stage1 = [i for i, call in enumerate(text) if any("Name: " in t for t in call)]
+    stage3 = [i for i, call in enumerate(text) if any("Final: " in t for t in call)]
+    assert stage1 == [0] and stage3
+    s_prompts = engine.calls[0] + [p for i in stage3 for p in engine.calls[i]]
     s_prefix = tuple(chat_token_ids(engine.tokenizer, S))[:len(S) // 16 * 16]
     shared = [h for h, ids in pins.live.items()
-              if len(ids) >= 16 and all(p[:len(ids)] == list(ids) for p in engine.calls[0] + engine.calls[2])]
+              if len(ids) >= 16 and all(p[:len(ids)] == list(ids) for p in s_prompts)]
     assert shared, "the instruction stages 1 and 3 share was pinned"
     handle = shared[0]
     assert len(pins.live[handle]) >= len(s_prefix) - 16
     events = engine.events
     assert events.index(("pin", handle)) < events.index(("open", 0))  # up front
-    # Still pinned when stage 3 opened (through all of stage 2), released after its answers.
-    assert events.index(("open", 2)) < events.index(("unpin", handle))
+    # Still pinned when stage 3's last stream opened (through all of stage 2), released after.
+    assert events.index(("open", stage3[-1])) < events.index(("unpin", handle))
     assert res.analyze.pinned_prefixes == len(pins.live)
     assert_engine_idle(engine._engine)
 

@@ -62,7 +62,8 @@ def _learned_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
         if node.id in run.members:
             k = run.members.index(node.id)
             lines = [(f"    learned  selectivity {run.selectivity(node.id):.2f} "
-                      f"({run.passed[k]} of {run.seen[k]} rows passed)")]
+                      f"({run.lead_passed[k]} of {run.lead_seen[k]} rows passed where it ran "
+                      f"first, {run.passed[k]} of {run.seen[k]} in all)")]
             if node.id == run.members[0]:
                 orders = ", ".join(f"{' -> '.join(f'#{i}' for i in order)} for {rows} rows"
                                    for order, rows in run.orders)

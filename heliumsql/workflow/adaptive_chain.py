@@ -4,9 +4,10 @@ The chain's input (:class:`~heliumsql.workflow.chain_spec.ChainSpec`) gives ever
 prompt per row. Rows enter in batches (16 rows, then twice as many each time, up to
 ``max_batch``); each row visits the members in the order current when its batch entered and
 stops at the first rejection, so a rejected row never costs another member a request. When a
-batch is resolved, each member's pass rate (smoothed: ``(passed + 1) / (seen + 2)``) and its
-cost (mean prompt tokens over the rows seen so far) rank the members by
-``cost / (1 - pass rate)`` for the next batch, the classic order for independent predicates.
+batch is resolved, each member's pass rate (smoothed, from the rows that met it first: see
+``ChainRun.selectivity``) and its cost (mean prompt tokens over the rows seen so far) rank the
+members by ``cost / (1 - pass rate)`` for the next batch, the classic order for independent
+predicates.
 
 A member's requests go through the query's dispatcher like any other (shared, cached,
 depth-first); identical prompts of a member are asked once. Prompts never asked answer the
@@ -46,6 +47,8 @@ class AdaptiveChain:
         self.max_batch, self.next_batch = max(max_batch, 1), max(min(first_batch, max_batch), 1)
         self.seen = dict.fromkeys(spec.members, 0)
         self.passed = dict.fromkeys(spec.members, 0)
+        self.lead_seen = dict.fromkeys(spec.members, 0)
+        self.lead_passed = dict.fromkeys(spec.members, 0)
         self.tokens = dict.fromkeys(spec.members, 0)
         self.token_rows = dict.fromkeys(spec.members, 0)
         self.orders: list[tuple[tuple[int, ...], int]] = []  # (order, rows entered with it)
@@ -98,16 +101,20 @@ class AdaptiveChain:
 
     def run(self) -> ChainRun:
         """What was learned, for EXPLAIN ANALYZE."""
-        return ChainRun(self.spec.members, tuple(self.seen[m] for m in self.spec.members),
-                        tuple(self.passed[m] for m in self.spec.members), tuple(self.orders))
+        members = self.spec.members
+        return ChainRun(members, tuple(self.seen[m] for m in members),
+                        tuple(self.passed[m] for m in members),
+                        tuple(self.lead_seen[m] for m in members),
+                        tuple(self.lead_passed[m] for m in members), tuple(self.orders))
 
     # -- routing -----------------------------------------------------------------------------
     def current_order(self) -> tuple[int, ...]:
         """Members by ``cost / (1 - pass rate)``; ties keep the plan's order."""
         members = self.spec.members
+        learned = self.run()
 
         def rank(member: int) -> float:
-            selectivity = (self.passed[member] + 1) / (self.seen[member] + 2)
+            selectivity = learned.selectivity(member)
             if self.token_rows[member]:
                 cost = self.tokens[member] / self.token_rows[member]
             else:
@@ -164,10 +171,13 @@ class AdaptiveChain:
     def _settle(self, row: int, member: int, verdict: bool | None,
                 asks: dict[int, list[str]]) -> None:
         self.seen[member] += 1
+        lead = self._step[row] == 0
+        self.lead_seen[member] += lead
         if not self.spec.passes(member, verdict):
             self._open -= 1
             return
         self.passed[member] += 1
+        self.lead_passed[member] += lead
         self._step[row] += 1
         if self._step[row] == len(self.spec.members):
             self._open -= 1

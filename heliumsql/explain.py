@@ -13,7 +13,10 @@ Query
 ``__helium_<id>(...)`` in the relational statement is node #id's answer; lines under a node
 show what rules set on it (limit, filter chain, field order); ``Prefix`` lines are the pinned
 prompt prefixes and their consumers; the indented lines under ``Optimizer`` say what each rule
-did. EXPLAIN ANALYZE adds a figures line under every operator and the query totals.
+did. EXPLAIN ANALYZE adds a figures line under every operator and the query totals, and
+what the runtime decided as it ran: the learned selectivity of each filter of an adaptive
+chain and the orders its rows took (``learned``/``orders``), and how many requests a node
+sent before its upstream nodes finished (``pipelined``).
 
 >>> print(render_plan(plan))                       # doctest: +SKIP
 """

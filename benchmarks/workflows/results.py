@@ -26,13 +26,19 @@ class WorkflowResult(Result):
     ``plan_mismatches``: only where ``mismatches`` > 0, the rows that still differ from Hugging
     Face ``generate`` running the same optimized plan; 0 means every difference from the
     naive system comes from a documented prompt rewrite (record-style fields reordered), not
-    from the engine or the runtime."""
+    from the engine or the runtime. ``work_all`` / ``work_min``: forward FLOPs of the run's
+    requests with every prompt computed from scratch / with every distinct prompt token computed
+    once (decode included in both, approximately: every generated token at the mean prompt
+    length); ``naive.work_all / heliumsql.work_min`` bounds the speedup over naive on a device
+    that both run at the same FLOP rate."""
 
     cached_tokens: int | None = None
     planning_s: tuple[float, ...] = ()
     evictions: int | None = None
     num_statements: int = 1
     plan_mismatches: int | None = None
+    work_all: float | None = None
+    work_min: float | None = None
 
     @property
     def kv_hit_rate(self) -> float | None:

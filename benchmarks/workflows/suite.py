@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.harness import count_forward_tokens, cpu_name, progress
-from benchmarks.prefix_tree import distinct_prompt_tokens
+from benchmarks.prefix_tree import ForwardWork, distinct_prompt_tokens
 from benchmarks.record import RunOptions, Target
 from benchmarks.workflows import debate, exploration, map_reduce, multi_agent, records
 from benchmarks.workflows.model import FULL_SHAPE, QUICK_SHAPE, build_model, describe
@@ -147,9 +147,13 @@ def _optimized_reference(model: Any, tokenizer: Any, device: str, workload: Work
 
 
 def _result(workload: Workload, system: Any, runs: _Runs, mismatches: int,
-            num_statements: int) -> WorkflowResult:
+            num_statements: int, work: ForwardWork) -> WorkflowResult:
     figures = runs.figures
     engine = figures.engine
+    issued = figures.issued
+    generated = engine.get("generated_tokens", 0)
+    mean_prompt = sum(map(len, issued)) / len(issued) if issued else 0.0
+    decode = generated * (work.per_token + work.per_key * mean_prompt)
     return WorkflowResult(
         suite=SUITE, workload=workload.name, system=system.name, label=system.label,
         wall_s_runs=tuple(runs.times), num_requests=len(figures.issued),
@@ -159,7 +163,8 @@ def _result(workload: Workload, system: Any, runs: _Runs, mismatches: int,
         generated_tokens=engine.get("generated_tokens", 0), mismatches=mismatches,
         forward_tokens=runs.forward, config=dict(system.config),
         cached_tokens=engine.get("cached_tokens"), planning_s=tuple(figures.planning_s),
-        evictions=engine.get("evictions"), num_statements=num_statements)
+        evictions=engine.get("evictions"), num_statements=num_statements,
+        work_all=work.prefill(issued, shared=False) + decode, work_min=work.prefill(issued) + decode)
 
 
 def run(opts: RunOptions) -> WorkflowReport:
@@ -173,6 +178,7 @@ def run(opts: RunOptions) -> WorkflowReport:
         torch.set_num_threads(CPU_THREADS)
     try:
         model, tokenizer = build_model(shape, opts.seed, opts.device, dtype)
+        work = ForwardWork.of(model)
         systems = make_systems(model, tokenizer, opts.device)
         results: list[WorkflowResult] = []
         setup: dict[str, Any] = dict(
@@ -193,7 +199,7 @@ def run(opts: RunOptions) -> WorkflowReport:
             for system in systems:
                 measured = runs[system.name]
                 result = _result(workload, system, measured, _mismatches(reference, measured.answers),
-                                 len(statements))
+                                 len(statements), work)
                 if result.mismatches and system.name == SUBJECT:
                     result = replace(result, plan_mismatches=_mismatches(
                         _optimized_reference(model, tokenizer, opts.device, workload, sizes,
@@ -227,3 +233,34 @@ def print_extra(report: WorkflowReport, console: Console) -> None:
                       str(r.mismatches),
                       "-" if r.plan_mismatches is None else str(r.plan_mismatches))
     console.print(table)
+    console.print(_bound_table(report))
+
+
+def work_bound(results: list[WorkflowResult], workload: str) -> tuple[float, float] | None:
+    """(measured speedup of the subject over the reference, the FLOP bound on it) for
+    ``workload``, when both systems ran it."""
+    rows = {r.system: r for r in results if r.workload == workload}
+    ref, sub = rows.get(REFERENCE), rows.get(SUBJECT)
+    if ref is None or sub is None or not ref.work_all or not sub.work_min:
+        return None
+    return ref.wall_s / sub.wall_s, ref.work_all / sub.work_min
+
+
+def _bound_table(report: WorkflowReport) -> Table:
+    table = Table(title=f"workflows: {SUBJECT} over {REFERENCE}, measured and bounded by "
+                        "forward FLOPs")
+    for column in ("workload", f"{REFERENCE} GFLOP", f"{SUBJECT} GFLOP (min)", "bound",
+                   "measured", "measured / bound"):
+        table.add_column(column, justify="left" if column == "workload" else "right")
+    results = [r for r in report.results if isinstance(r, WorkflowResult)]
+    for workload in dict.fromkeys(r.workload for r in results):
+        figures = work_bound(results, workload)
+        if figures is None:
+            continue
+        rows = {r.system: r for r in results if r.workload == workload}
+        measured, bound = figures
+        table.add_row(workload, f"{rows[REFERENCE].work_all / 1e9:.0f}",
+                      f"{rows[SUBJECT].work_min / 1e9:.0f}", f"{bound:.2f}x", f"{measured:.2f}x",
+                      f"{measured / bound:.2f}")
+    return table
+

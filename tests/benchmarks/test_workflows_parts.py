@@ -164,3 +164,22 @@ def test_large_multi_agent_shares_the_house_rules_and_writes_longer_answers() ->
     rules = sql_string(text.HOUSE_RULES)[1:-1]
     assert rules not in full and rules in large
     assert "max_tokens => 12" in full and "max_tokens => 64" in large
+
+
+def test_forward_work_counts_weights_and_attended_keys(tiny) -> None:  # noqa: ANN001
+    from benchmarks.prefix_tree import ForwardWork
+
+    model, _ = tiny
+    work = ForwardWork.of(model)
+    c = model.config
+    embeddings = model.get_input_embeddings().weight.numel() + model.lm_head.weight.numel()
+    assert work.per_token == 2 * (sum(p.numel() for p in model.parameters()) - embeddings)
+    assert work.per_key == 4 * c.num_hidden_layers * c.num_attention_heads * c.head_dim
+    # Brute force: every token of every prompt, attending to itself and all before it; with
+    # sharing, a token counts once per distinct prefix.
+    prompts = [[1, 2, 3, 4], [1, 2, 9], [1, 2, 3, 4], [7]]
+    scratch = sum(work.per_token + (t + 1) * work.per_key for p in prompts for t in range(len(p)))
+    distinct = {tuple(p[:t + 1]) for p in prompts for t in range(len(p))}
+    once = sum(work.per_token + len(prefix) * work.per_key for prefix in distinct)
+    assert work.prefill(prompts, shared=False) == scratch
+    assert work.prefill(prompts) == once

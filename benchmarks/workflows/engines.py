@@ -4,8 +4,9 @@
   depth-first order, in-batch prefix dedup).
 - :class:`ReactiveEngine`: the same engine with a vLLM-style scheduler: waiting requests are
   admitted first come, first served, and two requests admitted together that share an uncached
-  prefix both compute it (vLLM has neither cache-aware admission nor in-batch dedup). The
-  radix cache stays: plain reactive prefix caching, LRU eviction.
+  prefix both compute it (vLLM has neither cache-aware admission nor in-batch dedup), and only
+  full KV blocks are shared (as vLLM's automatic prefix caching does). The radix cache stays:
+  plain reactive prefix caching, LRU eviction.
 - :class:`RecordingHFEngine`: the reference backend (one Hugging Face ``generate`` per request,
   no cache) for the naive system.
 
@@ -56,12 +57,14 @@ class RecordingEngine(_Recorder, Engine):
 
 
 class ReactiveEngine(RecordingEngine):
-    """HeliumSQL's engine with a vLLM-style scheduler: arrival-order admission and no in-batch
-    prefix dedup (block accounting, chunked prefill, preemption and the radix cache with LRU
-    eviction are the engine's own, so the comparison isolates the two policies)."""
+    """HeliumSQL's engine with a vLLM-style scheduler and cache: arrival-order admission, no
+    in-batch prefix dedup, full blocks shared only (block accounting, chunked prefill,
+    preemption and the radix cache with LRU eviction are the engine's own, so the comparison
+    isolates those policies)."""
 
     def __init__(self, model: Any, **options: Any) -> None:
-        super().__init__(model, cache_aware_admission=False, dedupe_prefixes=False, **options)
+        super().__init__(model, cache_aware_admission=False, dedupe_prefixes=False,
+                         partial_blocks=False, **options)
 
 
 class RecordingHFEngine(_Recorder, HFGenerateEngine):

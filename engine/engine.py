@@ -158,6 +158,23 @@ class Engine:
         with self._lock:
             self.radix.priority = priority
 
+    def cache_stamp(self) -> int:
+        """A point in time for :meth:`cached_prefix`: K/V cached after it is not counted."""
+        with self._lock:
+            return self.radix.stamp()
+
+    def cached_prefix(self, token_ids: Seq[int], before: int | None = None) -> int:
+        """How many leading ``token_ids`` have K/V in the prefix cache now (cached since
+        before :meth:`cache_stamp` ``before``, when given). Queries use it to tell the prompt
+        tokens earlier work left cached from those they computed.
+
+        >>> stamp = engine.cache_stamp(); engine.generate([ids], params)  # doctest: +SKIP
+        >>> engine.cached_prefix(ids), engine.cached_prefix(ids, before=stamp)  # doctest: +SKIP
+        (40, 0)
+        """
+        with self._lock:
+            return self.radix.cached_length(list(token_ids), before)
+
     def stats(self) -> dict[str, int]:
         """Cumulative counters since construction or :meth:`reset_stats`."""
         with self._lock:

@@ -30,7 +30,7 @@ class RadixNode:
     some tokens is found by bisection (it is next to where those tokens would sort).
     """
 
-    __slots__ = ("key", "block", "parent", "children", "order", "lock_ref", "last_access")
+    __slots__ = ("key", "block", "parent", "children", "order", "lock_ref", "last_access", "born")
 
     def __init__(self, key: BlockKey, block: int, parent: RadixNode | None) -> None:
         self.key, self.block, self.parent = key, block, parent
@@ -38,6 +38,7 @@ class RadixNode:
         self.order: list[BlockKey] = []
         self.lock_ref = 0
         self.last_access = 0
+        self.born = 0  # the cache's clock when the node was created (see ``RadixCache.stamp``)
 
     def tokens(self) -> tuple[int, ...]:
         """The whole prefix this node ends (what an eviction-priority hook is given)."""
@@ -191,8 +192,32 @@ class RadixCache:
         self.pool.free(freed)
         return len(freed)
 
+    def stamp(self) -> int:
+        """A point in the cache's history: nodes created afterwards have a larger ``born``."""
+        return next(self._clock)
+
+    def cached_length(self, tokens: Sequence[int], born_before: int | None = None) -> int:
+        """How many leading ``tokens`` have K/V in the tree, down to the token (the rest of a
+        block shared with a full or partial node counts); with ``born_before``, only nodes
+        created before that :meth:`stamp` count. Not a use (LRU is untouched)."""
+        bs = self.pool.block_size
+        node, n = self.root, 0
+
+        def old(child: RadixNode) -> bool:
+            return born_before is None or child.born < born_before
+
+        while n + bs <= len(tokens):
+            child = node.children.get(tuple(tokens[n:n + bs]))
+            if child is None or not old(child):
+                break
+            node, n = child, n + bs
+        rest = tuple(tokens[n:n + bs])
+        shared = [closest_key([key], rest)[1] for key, child in node.children.items() if old(child)]
+        return n + max(shared, default=0)
+
     def _attach(self, parent: RadixNode, key: BlockKey, block: int) -> RadixNode:
         child = RadixNode(key, block, parent)
+        child.born = next(self._clock)
         if not parent.children:
             self._evictable.discard(parent)
         parent.children[key] = child

@@ -118,3 +118,24 @@ def test_prefixes_shared_mid_block_match_hf_cold_warm_and_under_pressure(arch, s
     assert stats["preemptions"] + stats["evictions"] > 0
     assert eng.pool.num_free + eng.radix.num_blocks == eng.pool.num_blocks
     assert not [n for n in eng.radix.nodes() if n.lock_ref]
+
+
+def test_cached_prefix_tells_what_earlier_work_left_from_what_came_later(model_paths):  # noqa: ANN001
+    eng = Engine(model_paths["llama"], block_size=BS)
+    prefix = eng.encode(TEXT)[:40]
+    a = prefix + _ids(eng, "A: great food")
+    b = prefix + _ids(eng, "B: cold soup")
+    params = SamplingParams(max_tokens=2, ignore_eos=True)
+    assert eng.cached_prefix(a) == 0
+    eng.generate([a], params)
+    stamp = eng.cache_stamp()
+    eng.generate([b], params)
+    # Everything a computed is cached now (its last prompt token included, to the token).
+    assert eng.cached_prefix(a) == len(a)
+    assert eng.cached_prefix(b) == len(b)
+    # Since the stamp: a's K/V was there before, b's own tokens came after; b shares 40 + the
+    # tokens of ": " it has in common with a.
+    assert eng.cached_prefix(a, before=stamp) == len(a)
+    shared = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    assert shared >= 40 and eng.cached_prefix(b, before=stamp) == shared
+    assert eng.cached_prefix(b, before=0) == 0

@@ -19,6 +19,9 @@ QUERIES = [
     """WITH d AS (SELECT name, llm('Describe {descr}', max_tokens => 2) AS d FROM items),
             g AS (SELECT name, llm_agg('Summarize: {d}', max_tokens => 3) AS s FROM d GROUP BY name)
        SELECT name, s, llm('Rate {s}', max_tokens => 2) AS r FROM g""",
+    # Two LLM filters of one WHERE (an adaptive chain), one negated, feeding a map.
+    "SELECT id, llm('Why {name}?', max_tokens => 2) AS w FROM items WHERE NOT llm_filter('Is {descr} red?') "
+    "AND llm_filter('A longer question about the fruit called {name}: is it rare?') AND id > 1",
     # Table function with samples, then a call over its output.
     """SELECT name, sample, output, llm('Judge {output}', max_tokens => 2) AS j
        FROM llm_map((SELECT DISTINCT name FROM items WHERE id < 4), 'Idea for {name}',
@@ -26,7 +29,7 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=["workflow", "pipeline", "filter", "agg", "map"])
+@pytest.mark.parametrize("query", QUERIES, ids=["workflow", "pipeline", "filter", "agg", "chain", "map"])
 def test_optimizer_on_and_off_give_the_same_rows(shared_engine, connect, query):
     on = connect(shared_engine).sql(query).fetchall()
     off = connect(shared_engine, optimize=False).sql(query).fetchall()

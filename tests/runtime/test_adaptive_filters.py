@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 import sqlglot
+from runtime_helpers import assert_engine_idle
 
 import heliumsql
+from heliumsql.errors import CancelledError
 from heliumsql.executor import Executor
 from heliumsql.runtime import QueryRuntime
 from heliumsql.workflow.chain_spec import adaptive_chains
@@ -222,3 +224,43 @@ def chains_of(con: heliumsql.connection.Connection, sql: str) -> list[tuple[int,
 ])
 def test_only_sound_chains_run_adaptively(things, shared_engine, sql, adaptive):
     assert bool(chains_of(things(shared_engine), sql)) is adaptive
+
+
+def test_null_prompts_reject_their_rows_at_no_cost(things, make_engine):
+    # A member whose prompt is a column: NULL for every third row (NULL verdict: row rejected).
+    sql = (f"SELECT id FROM things WHERE llm_filter(CASE WHEN grp <> 0 THEN t END) "
+           f"AND llm_filter('{CHEAP}') AND id <= 48 ORDER BY id")
+    engine = make_engine()
+    logged = ScriptedEngine(engine)
+    rows, plan, stats = run(things(logged), logged, sql, adaptive=True, batch_size=16)
+    assert rows == things(engine, optimize=False).sql(sql).fetchall()
+    (chain,) = plan.chain_runs
+    assert sum(n for _, n in chain.orders) == 48
+    assert all(s.on_demand_prompts == 0 for s in stats.operators.values())
+    # No request for a NULL prompt; while the column filter ran first, no row with one
+    # reached the other filter.
+    null_rows = {i for i in range(1, 49) if i % 3 == 0}
+    column_member = next(n.id for n in plan.nodes if "CASE" in n.call.text.upper())
+    assert stats.operators[column_member].engine_requests <= 48 - len(null_rows)
+    assert not any(t.count("item") == 0 for t, _ in logged.answers if "ok?" not in t)
+    first_order, first_rows = chain.orders[0]
+    if first_order[0] == column_member:
+        cheap_asked = {int(re.search(r"item (\d{3})", t)[1]) for t, _ in logged.answers if "ok?" in t}
+        assert not (set(range(1, first_rows + 1)) & null_rows & cheap_asked)
+
+
+def test_a_cancelled_chain_leaves_the_engine_idle_and_the_connection_usable(things, make_engine):
+    engine = make_engine()
+    con = things(engine)
+    calls = 0
+
+    def cancel_on_fifth(_progress: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(CancelledError):
+        con.sql(QUERY, progress=cancel_on_fifth)
+    assert_engine_idle(engine)
+    assert con.sql("SELECT count(*) FROM things").fetchall() == [(ROWS,)]

@@ -144,8 +144,15 @@ class Executor:
             pinned = runner.pinned_prefixes
             stats.pinned_prefixes = len(pinned)
             stats.pinned_tokens = sum(len(p) for p in pinned)
-            stats.distinct_prompt_tokens = PromptTree.distinct_tokens(
-                runner.dispatcher.issued + pinned)
+            # As the benchmarks count it: the prompts the engine answered (a request a LIMIT
+            # cancelled is not part of what the query needed, though its prefill counts).
+            prompts = runner.dispatcher.completed + pinned
+            stats.distinct_prompt_tokens = PromptTree.distinct_tokens(prompts)
+            stamp = runner.dispatcher.stamp
+            if stamp is not None:
+                stats.reused_prompt_tokens = PromptTree.distinct_tokens(
+                    runner.dispatcher.reused_prefixes()
+                    + [p[:engine.cached_prefix(p, before=stamp)] for p in pinned])
 
     def _run_statement(self, plan: LogicalPlan, runtime: QueryRuntime, stats: QueryStats) -> Result:
         relational = time.perf_counter()

@@ -52,10 +52,12 @@ class OperatorStats:
 class QueryStats:
     """Figures of one executed query: ``operators`` maps node id to its stats.
 
-    ``distinct_prompt_tokens`` is the size of the union prefix tree of every prompt the query
-    sent to the engine; ``computed_prefill_tokens`` is what the engine prefilled meanwhile (its
-    stats delta, pins included). Their ratio, ``prefill_efficiency``, is 1.0 when every distinct
-    token was computed exactly once (above 1.0 when earlier queries left prefixes cached).
+    ``distinct_prompt_tokens`` is the size of the union prefix tree of every prompt the engine
+    answered for the query (and of its pinned prefixes); ``reused_prompt_tokens`` are those of
+    them whose K/V earlier queries had left in the cache; ``computed_prefill_tokens`` is what
+    the engine prefilled meanwhile (its stats delta, pins and cancelled requests included).
+    ``prefill_efficiency`` = (distinct - reused) / computed: 1.0 when every token the query had
+    to compute was computed exactly once (the benchmarks' figure, which start cold).
     """
 
     operators: dict[int, OperatorStats] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class QueryStats:
     relational_s: float = 0.0
     total_s: float = 0.0
     distinct_prompt_tokens: int = 0
+    reused_prompt_tokens: int = 0
     computed_prefill_tokens: int = 0
     pinned_prefixes: int = 0
     pinned_tokens: int = 0
@@ -95,10 +98,11 @@ class QueryStats:
 
     @property
     def prefill_efficiency(self) -> float | None:
-        """Distinct prompt tokens / prefill tokens computed (None when nothing was computed)."""
+        """Distinct prompt tokens not already cached / prefill tokens computed (None when
+        nothing was computed)."""
         if not self.computed_prefill_tokens:
             return None
-        return self.distinct_prompt_tokens / self.computed_prefill_tokens
+        return (self.distinct_prompt_tokens - self.reused_prompt_tokens) / self.computed_prefill_tokens
 
     @property
     def kv_hit_rate(self) -> float:
@@ -112,6 +116,7 @@ class QueryStats:
                 f"result_cache_hits={self.result_cache_hits} prompt_tokens={self.prompt_tokens} "
                 f"cached_tokens={self.cached_tokens} generated_tokens={self.generated_tokens} "
                 f"distinct_prompt_tokens={self.distinct_prompt_tokens} "
+                f"reused_prompt_tokens={self.reused_prompt_tokens} "
                 f"computed_prefill_tokens={self.computed_prefill_tokens} "
                 f"prefill_efficiency={'n/a' if eff is None else f'{eff:.3f}'} "
                 f"kv_hit_rate={self.kv_hit_rate:.3f} pinned_prefixes={self.pinned_prefixes} "

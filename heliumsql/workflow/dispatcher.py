@@ -54,6 +54,13 @@ class Dispatcher:
         self.num_outstanding = 0
         self.num_engine_requests = 0
         self.issued: list[tuple[int, ...]] = []  # every prompt sent to the engine
+        self.completed: list[tuple[int, ...]] = []  # those the engine answered (not cancelled)
+        # K/V cached before the query started is earlier work's, not the query's to compute.
+        # (Backends without a prefix cache have neither method: nothing is reused there.)
+        cache_stamp = getattr(engine, "cache_stamp", None)
+        tells = callable(cache_stamp) and callable(getattr(engine, "cached_prefix", None))
+        self.stamp: int | None = cache_stamp() if tells else None
+        self._reused: dict[tuple[int, ...], int] = {}
         self._queue: list[LlmRequest] = []
         self._lanes: dict[int, list[LlmRequest]] = {}
         self._lane_chunk: dict[int, Callable[[], int]] = {}
@@ -133,7 +140,9 @@ class Dispatcher:
             else:  # all answered: end it now rather than on the next poll
                 self._streams.popleft()
                 stream.iterator.close()
-            self._answer(stream.requests[completion.index], completion, ENGINE)
+            request = stream.requests[completion.index]
+            self.completed.append(request.token_ids)
+            self._answer(request, completion, ENGINE)
             return True
         return False
 
@@ -161,6 +170,7 @@ class Dispatcher:
                                             [r.params for r in todo])) as stream:
                 for completion in stream:
                     req = todo[completion.index]
+                    self.completed.append(req.token_ids)
                     answers[self._identity(req)] = (completion, ENGINE)
                     self._remember(req, completion, store=True)
         out = []
@@ -189,9 +199,21 @@ class Dispatcher:
     def _cache_key(self, req: LlmRequest) -> str:
         return CacheSession.key(self.model, req.token_ids, req.params, req.sample)
 
+    def reused_prefixes(self) -> list[tuple[int, ...]]:
+        """For each prompt the engine answered, its leading tokens whose K/V earlier work had
+        left cached when it was sent (never its last token: a request always computes that
+        one, its logits are needed)."""
+        return [p[:self._reused.get(p, 0)] for p in self.completed]
+
     def _count_issued(self, requests: list[LlmRequest]) -> None:
         self.num_engine_requests += len(requests)
         self.issued.extend(r.token_ids for r in requests)
+        if self.stamp is not None:
+            # Asked when sent: the query's own work may later replace a cached partial block.
+            for r in requests:
+                if r.token_ids not in self._reused:
+                    cached = self.engine.cached_prefix(r.token_ids, before=self.stamp)
+                    self._reused[r.token_ids] = min(cached, len(r.token_ids) - 1)
 
     def _launch(self) -> None:
         if self._queue and self.num_outstanding <= self.window // 2:

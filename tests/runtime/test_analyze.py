@@ -41,3 +41,25 @@ def test_operator_figures_add_up_to_the_engine_counters(make_engine, connect):
     assert stats.engine_requests == sum(s.engine_requests for s in ops) == 24
     assert 0 < stats.kv_hit_rate < 1 and stats.pinned_prefixes >= 1
     assert "prefill_efficiency=" in str(stats)
+
+
+def test_prefill_efficiency_counts_only_what_the_query_had_to_compute(make_engine, connect):
+    # A second query over a warm engine: the K/V the first one left is reused, not credited as
+    # this query's work, so efficiency stays at most 1.0 (it used to read above it).
+    engine = make_engine()
+    con = connect(engine)
+    cold = con.sql(WORKFLOW).analyze
+    assert cold.reused_prompt_tokens == 0 and 0.9 <= cold.prefill_efficiency <= 1.0
+    warm = con.sql(WORKFLOW.replace("max_tokens => 3", "max_tokens => 4")).analyze
+    assert warm.reused_prompt_tokens > 0
+    assert warm.distinct_prompt_tokens - warm.reused_prompt_tokens <= warm.computed_prefill_tokens
+    assert 0.9 <= warm.prefill_efficiency <= 1.0
+    assert "reused_prompt_tokens=" in str(warm)
+
+
+def test_prefill_efficiency_under_a_limit_counts_answered_prompts_only(make_engine, connect):
+    engine = make_engine()
+    stats = connect(engine).sql(
+        "SELECT id FROM items WHERE llm_filter('Is this about food? {name}') ORDER BY id LIMIT 1"
+    ).analyze
+    assert stats.prefill_efficiency is not None and stats.prefill_efficiency <= 1.0

@@ -45,6 +45,34 @@ class _Call:
         self.error: BaseException | None = None
 
 
+class _Completions:
+    """The iterator :meth:`Engine.stream` returns: its requests are already queued, so
+    closing it (or dropping it) before reading aborts them too, which a generator that never
+    started could not do."""
+
+    def __init__(self, engine: Engine, call: _Call) -> None:
+        self._engine, self._call = engine, call
+        self._inner = engine._drain(call)
+
+    def __iter__(self) -> Iterator[Completion]:
+        return self
+
+    def __next__(self) -> Completion:
+        return next(self._inner)
+
+    def num_ready(self) -> int:
+        """Completions that ``next`` returns without running an engine step."""
+        return len(self._call.ready)
+
+    def close(self) -> None:
+        self._inner.close()
+        self._engine._abort(self._call)
+
+    def __del__(self) -> None:
+        if self._call.outstanding:
+            self.close()
+
+
 class Engine:
     """Serve LLM requests from a Hugging Face causal LM with a shared paged KV cache.
 
@@ -109,13 +137,16 @@ class Engine:
     def stream(self, prompts: Seq[Prompt], params: Params) -> Iterator[Completion]:
         """Yield completions as they finish (``Completion.index`` is the request's position).
 
-        Closing the iterator early aborts the requests not yet finished.
+        The requests join the engine's queue at once, before the iterator is read: a caller
+        with several streams open gets every request into the same batches whichever stream
+        it reads first. Closing the iterator early aborts the requests not yet finished.
         """
         plist = params_list(params, len(prompts))
         call = _Call()
         for index, (prompt, p) in enumerate(zip(prompts, plist)):
             call.seqs.append(self._sequence(self.encode(prompt), p, index, call))
-        yield from self._drive(call)
+        self._submit(call)
+        return _Completions(self, call)
 
     def pin(self, token_ids: Seq[int]) -> int:
         """Prefill ``token_ids`` (if not cached) and keep their K/V resident until
@@ -139,7 +170,8 @@ class Engine:
         seq = Sequence(ids, SamplingParams(max_tokens=1), 0, self.config.block_size, 0, call,
                        prefill_only=True)
         call.seqs.append(seq)
-        for _ in self._drive(call):
+        self._submit(call)
+        for _ in self._drain(call):
             pass
         with self._lock:  # the finished sequence's lock on its prefix becomes the pin's
             return self._add_pin(seq.node if seq.node is not None else self.radix.root)
@@ -219,7 +251,8 @@ class Engine:
         seq.stop_ids = self._stop_ids(p)
         return seq
 
-    def _drive(self, call: _Call) -> Iterator[Completion]:
+    def _submit(self, call: _Call) -> None:
+        """Queue every request of ``call`` (all or none)."""
         with self._lock:
             added = []
             try:
@@ -234,6 +267,9 @@ class Engine:
                 if not seq.prefill_only:
                     self._counters["prompt_tokens"] += seq.num_prompt_tokens
             call.outstanding = len(call.seqs)
+
+    def _drain(self, call: _Call) -> Iterator[Completion]:
+        """Step the engine until each of ``call``'s completions can be yielded."""
         try:
             while call.outstanding or call.ready:
                 if call.ready:
@@ -248,12 +284,16 @@ class Engine:
                 if call.error is not None:
                     raise call.error
         finally:
-            if call.outstanding:
-                with self._lock:
-                    for seq in call.seqs:
-                        if seq.status is not SeqStatus.FINISHED:
-                            self.scheduler.abort(seq)
-                    call.outstanding = 0
+            self._abort(call)
+
+    def _abort(self, call: _Call) -> None:
+        """Drop ``call``'s unfinished requests (its caller stopped reading)."""
+        if call.outstanding:
+            with self._lock:
+                for seq in call.seqs:
+                    if seq.status is not SeqStatus.FINISHED:
+                        self.scheduler.abort(seq)
+                call.outstanding = 0
 
     # -- one step ----------------------------------------------------------------------------
     def _step(self) -> None:

@@ -39,13 +39,33 @@ class _Recorder:
 
     def stream(self, prompts: Sequence[Prompt], params: Params) -> Iterator[Completion]:
         ids = [self.encode(p) for p in prompts]  # type: ignore[attr-defined]
-        inner = super().stream(prompts, params)  # type: ignore[misc]
-        try:
-            for completion in inner:
-                self.issued.append(ids[completion.index])
-                yield completion
-        finally:
-            inner.close()
+        # Called now, not on the first read: the engine queues the requests at once.
+        return _Recorded(super().stream(prompts, params), ids, self.issued)  # type: ignore[misc]
+
+
+class _Recorded:
+    """The engine's completion iterator, appending each finished prompt to ``issued``."""
+
+    def __init__(self, inner: Iterator[Completion], ids: list[list[int]],
+                 issued: list[list[int]]) -> None:
+        self._inner, self._ids, self._issued = inner, ids, issued
+
+    def __iter__(self) -> Iterator[Completion]:
+        return self
+
+    def __next__(self) -> Completion:
+        completion = next(self._inner)
+        self._issued.append(self._ids[completion.index])
+        return completion
+
+    def num_ready(self) -> int:
+        ready = getattr(self._inner, "num_ready", None)
+        return ready() if callable(ready) else 0
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
 
 
 class RecordingEngine(_Recorder, Engine):

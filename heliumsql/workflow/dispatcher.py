@@ -127,18 +127,16 @@ class Dispatcher:
         nothing is queued or in flight."""
         self._launch()
         while self._streams:
-            stream = self._streams[0]
+            stream = self._next_stream()
             completion = next(stream.iterator, None)
             if completion is None:
-                self._streams.popleft()
+                self._streams.remove(stream)
                 self._launch()
                 continue
             self.num_outstanding -= 1
             stream.remaining -= 1
-            if stream.remaining:
-                self._streams.rotate(-1)
-            else:  # all answered: end it now rather than on the next poll
-                self._streams.popleft()
+            if not stream.remaining:  # all answered: end it now rather than on the next poll
+                self._streams.remove(stream)
                 stream.iterator.close()
             request = stream.requests[completion.index]
             self.completed.append(request.token_ids)
@@ -233,8 +231,18 @@ class Dispatcher:
         self.num_outstanding += len(requests)
         iterator = iter(self.engine.stream([list(r.token_ids) for r in requests],
                                            [r.params for r in requests]))
-        # Polled first, so its requests reach the engine's queue before the next step.
-        self._streams.appendleft(_Stream(iterator, requests, lane))
+        self._streams.append(_Stream(iterator, requests, lane))
+
+    @property
+    def has_ready(self) -> bool:
+        """Whether some answer can be delivered without running an engine step."""
+        return any(_num_ready(s) for s in self._streams)
+
+    def _next_stream(self) -> _Stream:
+        """A stream with an answer ready, else the oldest. Answers the engine already has go
+        out before anything makes it step: downstream work they unlock then joins the same
+        batches instead of waiting for a step that only serves the stream being read."""
+        return next((s for s in self._streams if _num_ready(s)), self._streams[0])
 
     def _remember(self, req: LlmRequest, completion: Completion, store: bool) -> None:
         if self.dedupe:
@@ -250,3 +258,9 @@ class Dispatcher:
         waiters = self._waiters.pop(self._identity(req), [req])
         for i, waiter in enumerate(waiters):
             self.deliver(waiter, completion, source if i == 0 else SHARED)
+
+
+def _num_ready(stream: _Stream) -> int:
+    """Answers ``stream`` holds already (0 for backends that cannot tell)."""
+    ready = getattr(stream.iterator, "num_ready", None)
+    return ready() if callable(ready) else 0

@@ -17,7 +17,7 @@ never depends on this; a prompt submitted early that the full input does not hav
 *wasted* (counted in ``PipelineRun``; none for a row-wise input).
 
 >>> pipe = PipedNode.for_node(node, plan)          # doctest: +SKIP
->>> pipe.partial.sql("duckdb")                      # doctest: +SKIP
+>>> pipe.partial                                    # doctest: +SKIP
 "SELECT concat('Then ', __helium_1(...)) AS prompt FROM items WHERE __helium_ready_1(...)"
 """
 
@@ -78,12 +78,13 @@ def partial_input(source: exp.Select, upstream: set[int]) -> exp.Select:
 
 @dataclass
 class PipedNode:
-    """Pipelining state of one downstream node: ``partial`` input, the keys submitted early,
-    answers delivered by its upstream nodes since its partial input was last read."""
+    """Pipelining state of one downstream node: ``partial`` input (DuckDB SQL, rendered once:
+    it is read many times), the keys submitted early, answers delivered by its upstream nodes
+    since its partial input was last read."""
 
     node: LlmNode
     upstream: tuple[int, ...]
-    partial: exp.Select
+    partial: str
     submitted: set[tuple[str, int]] = field(default_factory=set)
     fresh: int = 0
     reads: int = 0
@@ -104,5 +105,5 @@ class PipedNode:
                 return None
         if not row_wise(node.input):
             return None
-        return cls(node, node.deps, partial_input(node.input, set(node.deps)))
+        return cls(node, node.deps, partial_input(node.input, set(node.deps)).sql("duckdb"))
 

@@ -248,16 +248,20 @@ class WorkflowRunner:
             node_id = pipe.node.id
             if node_id in self._started or not pipe.fresh:
                 continue
+            if self.dispatcher.has_ready:
+                break  # answers of the same engine step are still coming: read once, after
             running = [u for u in pipe.upstream if u in self._started and u not in self._done]
             if not running:
                 continue  # nothing is delivering: it starts for real once all are done
+            if any(u not in self._started for u in pipe.upstream):
+                continue  # an upstream node has no answers yet, so no row can be ready
             # A read per dispatcher window of new answers (about four for a small upstream
             # run): each read evaluates the whole input, and the engine waits meanwhile.
             total = sum(self.operators[u].num_expected for u in running)
             if pipe.fresh < max(1, min(self.context.batch_size, total // 4)):
                 continue
             pipe.fresh, pipe.reads = 0, pipe.reads + 1
-            reader = self.context.con.sql(pipe.partial.sql("duckdb")).to_arrow_reader(
+            reader = self.context.con.sql(pipe.partial).to_arrow_reader(
                 self.context.read_batch_rows)
             keys = dict.fromkeys((p, 0) for batch in reader for p in batch.column(0).to_pylist()
                                  if p is not None)

@@ -62,6 +62,29 @@ def test_closing_a_stream_aborts_its_requests(engine, references):  # noqa: ANN0
            [c.token_ids for c in references["llama"].generate(prompts[:2], GREEDY)]
 
 
+def test_open_streams_share_batches_whichever_is_read_first(engine, references):  # noqa: ANN001
+    # A stream's requests are queued when stream() is called, so reading the second stream
+    # first still runs both requests together: one step per new token, not one per request.
+    params = SamplingParams(max_tokens=6, ignore_eos=True)
+    engine.reset_stats()
+    first = engine.stream(["first stream"], params)
+    second = engine.stream(["second stream"], params)
+    assert second.num_ready() == 0
+    got = next(second)
+    assert first.num_ready() == 1  # finished in the same steps, answered without another
+    assert engine.stats()["steps"] == 6
+    assert [got.token_ids, next(first).token_ids] == \
+           [c.token_ids for c in references["llama"].generate(["second stream", "first stream"],
+                                                              params)]
+
+
+def test_closing_an_unread_stream_aborts_its_requests(engine):  # noqa: ANN001
+    it = engine.stream([f"never read {i}" for i in range(3)], SamplingParams(max_tokens=4))
+    assert engine.scheduler.waiting
+    it.close()
+    assert_idle_and_clean(engine)
+
+
 def test_keyboard_interrupt_mid_step_leaves_the_engine_usable(engine, references):  # noqa: ANN001
     calls = {"n": 0}
 

@@ -49,18 +49,38 @@ class RecordingEngine:
     def stream(self, prompts: Sequence[Any], params: Any) -> Iterator[Any]:
         call = len(self.calls)
         self.calls.append([list(p) for p in prompts])
+        # Opened now, as the engine queues a stream's requests when it is called.
+        self.events.append(("open", call))
+        return _Logged(self._engine.stream(prompts, params), self.events, call)
 
-        def run() -> Iterator[Any]:
-            self.events.append(("open", call))
-            try:
-                with closing(self._engine.stream(prompts, params)) as inner:
-                    for completion in inner:
-                        self.events.append(("answer", call))
-                        yield completion
-            finally:
-                self.events.append(("end", call))
 
-        return run()
+class _Logged:
+    """A stream's completions, logging each answer and the end (closed or exhausted)."""
+
+    def __init__(self, inner: Any, events: list[tuple[str, int]], call: int) -> None:
+        self._inner, self._events, self._call = inner, events, call
+        self._ended = False
+
+    def __iter__(self) -> "_Logged":
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            completion = next(self._inner)
+        except StopIteration:
+            self.close()
+            raise
+        self._events.append(("answer", self._call))
+        return completion
+
+    def num_ready(self) -> int:
+        return self._inner.num_ready()
+
+    def close(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._inner.close()
+            self._events.append(("end", self._call))
 
 
 def assert_engine_idle(engine: Engine) -> None:

@@ -114,7 +114,9 @@ def test_a_map_over_a_filter_is_pipelined_without_waste(make_engine):
 
 
 def test_explain_analyze_reports_pipelining(make_engine):
-    engine = make_engine()
+    # A small step budget spreads the upstream rows over several steps, so some answers exist
+    # while others are pending (answers of one step are all delivered before any partial read).
+    engine = make_engine(max_batch_tokens=24)
     con = heliumsql.connect(engine=engine, result_cache=None)
     try:
         con.sql(ITEMS)
@@ -174,3 +176,22 @@ def test_plans_pipeline_only_sound_downstream_nodes(engine):
     finally:
         con.close()
 
+
+
+CHAIN = """WITH t1 AS (SELECT id, llm('First: {name}', max_tokens => 4) AS a FROM items),
+t2 AS (SELECT id, a, llm('Second: {a}', max_tokens => 4) AS b FROM t1),
+t3 AS (SELECT id, b, llm('Third: {b}', max_tokens => 4) AS c FROM t2)
+SELECT id, c FROM t3 ORDER BY id"""
+
+
+def test_pipelining_never_makes_a_chain_take_more_engine_steps(make_engine):
+    # Rows of a stage that finish in the same engine step must go on together: reading the
+    # newest stream first would run one row's next stage alone while its siblings' answers
+    # wait, multiplying the steps of a chain.
+    steps = {}
+    for pipelining in (False, True):
+        engine = make_engine()
+        rows, _, _ = run(engine, CHAIN, pipelining=pipelining)
+        steps[pipelining] = engine.stats()["steps"]
+    assert steps[True] <= steps[False]
+    assert rows == off_rows(make_engine(), CHAIN)

@@ -3,7 +3,8 @@ their last planned consumer has been answered.
 
 Candidates are the static prefixes of the nodes being started (chat wrapper, system message,
 template text up to the first placeholder) and the part of them that other unfinished nodes'
-static prefixes share, cut to whole KV blocks (the engine caches full blocks only). A
+static prefixes share, down to the token where the engine reuses partial blocks (else cut to
+whole KV blocks). A
 candidate is pinned when the prompt tree says at least two planned prompts still need it, so
 the engine prefills it once, up front, and cannot evict it between stages. Pins never make a
 request unrunnable: they hold at most half the KV pool, and never so much that the largest
@@ -32,9 +33,11 @@ _POOL_SHARE = 2
 class PinnedPrefixes:
     """The query's pins: prefix token ids -> engine pin handle."""
 
-    def __init__(self, engine: Any, tree: PromptTree, block_size: int, num_blocks: int) -> None:
+    def __init__(self, engine: Any, tree: PromptTree, block_size: int, num_blocks: int,
+                 partial_blocks: bool = False) -> None:
         self.engine, self.tree = engine, tree
         self.block_size, self.num_blocks = block_size, num_blocks
+        self.partial_blocks = partial_blocks
         self.max_blocks = num_blocks // _POOL_SHARE
         self.max_need = 0  # KV blocks of the largest request submitted so far
         self.pins: dict[tuple[int, ...], int] = {}
@@ -48,9 +51,13 @@ class PinnedPrefixes:
         config, pool = getattr(engine, "config", None), getattr(engine, "pool", None)
         block_size = int(getattr(config, "block_size", 16))
         num_blocks = int(getattr(pool, "num_blocks", 0)) or 1 << 30
-        return cls(engine, tree, block_size, num_blocks)
+        return cls(engine, tree, block_size, num_blocks,
+                   bool(getattr(config, "partial_blocks", False)))
 
     def _blocks(self, ids: Sequence[int]) -> tuple[int, ...]:
+        """The part of ``ids`` a pin can keep: all of it, or its whole blocks."""
+        if self.partial_blocks:
+            return tuple(ids)
         return tuple(ids[:len(ids) // self.block_size * self.block_size])
 
     def _pinned_blocks(self, prefixes: Iterable[Sequence[int]]) -> int:
@@ -72,8 +79,9 @@ class PinnedPrefixes:
             self.engine.unpin(self.pins.pop(prefix))
 
     def candidates(self, started: Iterable[Sequence[int]]) -> list[tuple[int, ...]]:
-        """Block-aligned static prefixes of the started nodes and what other unfinished nodes
-        share with them; longest first, so shorter ones are already cached when pinned."""
+        """Static prefixes of the started nodes and what other unfinished nodes share with
+        them (as a pin keeps them); longest first, so shorter ones are already cached when
+        pinned."""
         started = [tuple(s) for s in started]
         others = started + list(self.tree.templates.values())
         found: set[tuple[int, ...]] = set()

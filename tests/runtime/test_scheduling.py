@@ -92,8 +92,9 @@ def test_default_block_size_computes_no_more_than_optimizer_off(make_engine, con
     on = connect(make_engine()).sql(WORKFLOW).analyze
     off = connect(make_engine(), optimize=False).sql(WORKFLOW).analyze
     assert on.computed_prefill_tokens < off.computed_prefill_tokens
-    # What is lost is the part of each shared prefix after its last full KV block.
-    assert on.prefill_efficiency > 0.7
+    # Cached K/V is reused down to the token; what is left to lose are answers sharing their
+    # first characters, computed side by side in one step (0.956 on this model).
+    assert on.prefill_efficiency > 0.9
 
 
 def test_identical_prompts_of_different_operators_are_computed_once(make_engine, connect):

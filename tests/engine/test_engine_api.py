@@ -113,8 +113,12 @@ def test_threads_share_steps_and_get_their_own_results(engine, references):  # n
     barrier = threading.Barrier(4)
 
     def work(t: int) -> None:
+        # Each thread's requests are queued when it opens its stream; once all four have,
+        # whichever thread steps the engine runs everyone's (the lock is not fair, so threads
+        # that only started at the same time may still take turns).
+        stream = engine.stream(groups[t], params)
         barrier.wait()
-        results[t] = engine.generate(groups[t], params)
+        results[t] = sorted(stream, key=lambda c: c.index)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
     for th in threads:

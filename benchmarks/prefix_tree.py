@@ -18,14 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+from heliumsql.prompting import common_prefix
 
 
 def distinct_prompt_tokens(prompts: Sequence[Sequence[int]]) -> int:
@@ -35,19 +28,14 @@ def distinct_prompt_tokens(prompts: Sequence[Sequence[int]]) -> int:
     predecessor, so the node count is the sum of each prompt's length minus that overlap — no
     trie needs to be built.
     """
-    total = 0
-    previous: Sequence[int] = ()
-    for prompt in sorted(tuple(p) for p in prompts):
-        total += len(prompt) - _common_prefix(previous, prompt)
-        previous = prompt
-    return total
+    return sum(length - common for common, length in _sorted_overlaps(prompts))
 
 
 def _sorted_overlaps(prompts: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """(tokens shared with the trie so far, length) of each prompt, in sorted order."""
     out, previous = [], ()
     for prompt in sorted(tuple(p) for p in prompts):
-        out.append((_common_prefix(previous, prompt), len(prompt)))
+        out.append((common_prefix(previous, prompt), len(prompt)))
         previous = prompt
     return out
 

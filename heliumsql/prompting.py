@@ -1,4 +1,4 @@
-"""Turn a rendered prompt into the token ids the model sees.
+"""Turn a rendered prompt into the token ids the model sees (and measure what prompts share).
 
 If the tokenizer has a chat template, the prompt is one user message (``system =>`` becomes a
 system message) and the generation prompt is added; otherwise the raw text is tokenized with the
@@ -10,6 +10,7 @@ before anything reaches the engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -37,3 +38,16 @@ def chat_token_ids(tokenizer: Any, prompt: str, system: str | None = None) -> li
                                                       tokenize=True))
     text = f"{system}\n\n{prompt}" if system else prompt
     return _ids(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Length of the longest common prefix of two prompts (token ids or text).
+
+    >>> common_prefix((1, 2, 3), (1, 2, 4)), common_prefix("Say hi", "Say ho")
+    (2, 5)
+    """
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -26,7 +26,7 @@ from sqlglot import exp
 from heliumsql.errors import HeliumError
 from heliumsql.optimizer.rewrite import ids, note
 from heliumsql.plan.nodes import LogicalPlan, PinnedPrefix
-from heliumsql.prompting import chat_token_ids
+from heliumsql.prompting import chat_token_ids, common_prefix
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext
@@ -71,15 +71,6 @@ def static_text(prompt: exp.Expr) -> tuple[str, bool]:
     return "".join(text), False
 
 
-def _common(a: tuple | str, b: tuple | str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def prefix_token_ids(tokenizer: Any, text: str, system: str | None) -> tuple[int, ...]:
     """Chat-formatted token ids that every prompt starting with ``text`` begins with.
 
@@ -87,7 +78,7 @@ def prefix_token_ids(tokenizer: Any, text: str, system: str | None) -> tuple[int
     (1, 4, 10, ...)
     """
     first, second = (chat_token_ids(tokenizer, text + p, system) for p in _PROBES)
-    n = _common(first, second)
+    n = common_prefix(first, second)
     return tuple(first[:max(n - 1, 0)])
 
 
@@ -126,7 +117,7 @@ def _shared(starts: list[_Start], wrapper: int, minimum: int) -> dict[Any, list[
             candidates.add(start.key)
     for i, a in enumerate(starts):
         for b in starts[i + 1:]:
-            n = _common(a.key, b.key)
+            n = common_prefix(a.key, b.key)
             if isinstance(a.key, str) and "\0" not in a.key[:n]:
                 continue  # text mode can only share whole system messages
             if n >= wrapper + minimum:
@@ -143,7 +134,7 @@ def _prefix(key: Any, users: list[_Start], tokens: bool) -> PinnedPrefix:
     consumers = tuple(sorted({s.node for s in users}))
     if tokens:
         texts = [s.text for s in users]
-        n = min(_common(texts[0], t) for t in texts)
+        n = min(common_prefix(texts[0], t) for t in texts)
         system = users[0].system if all(s.system == users[0].system for s in users) else None
         return PinnedPrefix(consumers, texts[0][:n], system, tuple(key))
     system, _, text = key.partition("\0")

@@ -137,33 +137,22 @@ def _source_order(select: exp.Select, target: exp.Select) -> exp.Order | None | 
     """``select``'s ORDER BY restated over ``target``'s output columns (``select`` reads only
     ``target``); None without one; False if it cannot be (an LLM answer of ``select``, a
     position or name that does not name a plain column of ``target``)."""
-    order = select.args.get("order")
-    if order is None:
-        return None
-    aliases = {p.alias.lower(): p.this for p in select.expressions if isinstance(p, exp.Alias)}
+    order = _resolved_order(select, allowed=set())
+    if not isinstance(order, exp.Order):
+        return order
     outputs = {p.alias_or_name.lower(): p for p in target.expressions}
     star = any(isinstance(p, exp.Star) for p in target.expressions)
-    items = []
-    for ordered in order.expressions:
-        key = ordered.this
-        if isinstance(key, exp.Literal) and key.is_int:
-            position = int(key.name) - 1
-            if not 0 <= position < len(select.expressions):
-                return False
-            key = select.expressions[position].unalias()
-        elif isinstance(key, exp.Column) and not key.table and key.name.lower() in aliases:
-            key = aliases[key.name.lower()]
-        if udf_calls(key) or key.find(exp.AggFunc, exp.Window, exp.Query):
+    for item in order.expressions:
+        key = item.this
+        if key.find(exp.AggFunc, exp.Window, exp.Query):
             return False
         for column in key.find_all(exp.Column):
             output = outputs.get(column.name.lower())
             if (output is None and not star) or (output is not None and udf_calls(output)):
                 return False  # unknown, or ordered by an LLM answer: all rows are needed anyway
-        item = ordered.copy()
         item.set("this", key.transform(lambda e: exp.column(e.name) if isinstance(e, exp.Column)
                                        else e))
-        items.append(item)
-    return exp.Order(expressions=items)
+    return order
 
 
 def _into_sources(plan: LogicalPlan) -> LogicalPlan:

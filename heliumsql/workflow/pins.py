@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from heliumsql.errors import HeliumError
-from heliumsql.workflow.prompt_tree import PromptTree, common_prefix
+from heliumsql.prompting import common_prefix
+from heliumsql.workflow.prompt_tree import PromptTree
 from heliumsql.workflow.request import LlmRequest
 
 # Pins may hold at most 1/_POOL_SHARE of the KV pool: the rest must run the requests themselves.
@@ -54,7 +55,7 @@ class PinnedPrefixes:
         return cls(engine, tree, block_size, num_blocks,
                    bool(getattr(config, "partial_blocks", False)))
 
-    def _blocks(self, ids: Sequence[int]) -> tuple[int, ...]:
+    def _keepable(self, ids: Sequence[int]) -> tuple[int, ...]:
         """The part of ``ids`` a pin can keep: all of it, or its whole blocks."""
         if self.partial_blocks:
             return tuple(ids)
@@ -86,10 +87,10 @@ class PinnedPrefixes:
         others = started + list(self.tree.templates.values())
         found: set[tuple[int, ...]] = set()
         for ids in started:
-            found.add(self._blocks(ids))
+            found.add(self._keepable(ids))
             for other in others:
                 if other is not ids:
-                    found.add(self._blocks(ids[:common_prefix(ids, other)]))
+                    found.add(self._keepable(ids[:common_prefix(ids, other)]))
         return sorted((c for c in found if c), key=len, reverse=True)
 
     def pin_for(self, started: Iterable[Sequence[int]]) -> None:

@@ -32,16 +32,9 @@ import bisect
 import sys
 from collections.abc import Iterable, Sequence
 
+from heliumsql.prompting import common_prefix
+
 _TOP = sys.maxsize  # sorts after every token id: (prefix + (_TOP,)) bounds prefix's run
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token sequences."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class PromptTree:

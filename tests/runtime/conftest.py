@@ -32,14 +32,15 @@ def make_engine(model_path) -> Callable[..., Engine]:  # noqa: ANN001
 
 @pytest.fixture
 def connect() -> Iterator[Callable[..., heliumsql.connection.Connection]]:
-    """``connect(engine, **options)`` with the items table; closed after the test. The result
-    cache is off unless a test passes one."""
+    """``connect(engine, setup=ITEMS, **options)``: a connection with the ``setup`` SQL run (the
+    items table by default), closed after the test; the result cache is off unless a test
+    passes one."""
     opened = []
 
-    def open_(engine: Any, **options: Any) -> heliumsql.connection.Connection:
+    def open_(engine: Any, *, setup: str = ITEMS, **options: Any) -> heliumsql.connection.Connection:
         options.setdefault("result_cache", None)
         con = heliumsql.connect(engine=engine, **options)
-        con.sql(ITEMS)
+        con.sql(setup)
         opened.append(con)
         return con
 

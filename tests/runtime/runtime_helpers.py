@@ -7,8 +7,7 @@ still comes from the real engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from heliumsql.engine import Engine

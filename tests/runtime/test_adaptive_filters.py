@@ -84,18 +84,9 @@ class ScriptedEngine:
 
 
 @pytest.fixture
-def things() -> Iterator[Callable[..., heliumsql.connection.Connection]]:
-    opened = []
-
-    def open_(engine: Any, **options: Any) -> heliumsql.connection.Connection:
-        con = heliumsql.connect(engine=engine, result_cache=None, **options)
-        con.sql(TABLE)
-        opened.append(con)
-        return con
-
-    yield open_
-    for con in opened:
-        con.close()
+def things(connect) -> Callable[..., heliumsql.connection.Connection]:  # noqa: ANN001
+    """``connect`` with the things table (instead of items)."""
+    return lambda engine, **options: connect(engine, setup=TABLE, **options)
 
 
 def run(con: heliumsql.connection.Connection, engine: Any, sql: str, *, adaptive: bool,

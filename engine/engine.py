@@ -27,7 +27,7 @@ from heliumsql.engine.request import Completion
 from heliumsql.engine.runner import ModelRunner, check_supported, model_geometry
 from heliumsql.engine.sampler import Sampler
 from heliumsql.engine.sampling import ChoiceTrie, SamplingParams, finish_text, params_list
-from heliumsql.engine.scheduler import Batch, Scheduler
+from heliumsql.engine.scheduler import Scheduler
 from heliumsql.engine.sequence import Sequence, SeqStatus
 from heliumsql.errors import EngineError, PromptTooLongError
 

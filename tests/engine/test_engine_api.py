@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-import torch
 
 from heliumsql.engine import Engine, EngineBackend, SamplingParams
 from heliumsql.engine.radix import chain_keys

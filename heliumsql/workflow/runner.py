@@ -243,13 +243,13 @@ class WorkflowRunner:
     def _pipeline(self) -> bool:
         """Read the partial input of every waiting pipelined node whose upstream nodes
         delivered enough new answers (or finished), and submit the prompts it has not yet."""
+        if self.dispatcher.has_ready:
+            return False  # answers of the same engine step are still coming: read once, after
         moved = False
         for pipe in self._pipes.values():
             node_id = pipe.node.id
             if node_id in self._started or not pipe.fresh:
                 continue
-            if self.dispatcher.has_ready:
-                break  # answers of the same engine step are still coming: read once, after
             running = [u for u in pipe.upstream if u in self._started and u not in self._done]
             if not running:
                 continue  # nothing is delivering: it starts for real once all are done

@@ -18,6 +18,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator, Sequence
 
 from heliumsql.engine.kv_pool import KVPool
+from heliumsql.prompting import common_prefix
 
 BlockKey = tuple[int, ...]
 Priority = Callable[[tuple[int, ...]], float]
@@ -268,11 +269,7 @@ def closest_key(order: list[BlockKey], query: BlockKey) -> tuple[BlockKey | None
     best, best_len = None, 0
     # In sorted order the longest common prefix with ``query`` is at one of its neighbours.
     for key in order[max(0, i - 1):i + 1]:
-        n = 0
-        for x, y in zip(key, query):
-            if x != y:
-                break
-            n += 1
+        n = common_prefix(key, query)
         if n > best_len:
             best, best_len = key, n
     return best, best_len

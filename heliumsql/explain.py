@@ -3,7 +3,7 @@
 ```
 Query
   Relational  SELECT id, __helium_1(...) AS label FROM reviews WHERE stars < 3
-  LLMMap #1  llm('Is this review positive? {review}', max_tokens => 8)
+  Llm #1  llm('Is this review positive? {review}', max_tokens => 8)
     input  SELECT concat('Is this review positive? ', ...) AS prompt FROM reviews WHERE stars < 3
   Prefix  #1  'Is this review positive? '
   Optimizer  eliminate_common_llm_calls, factor_prompt_prefixes

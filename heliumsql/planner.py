@@ -11,7 +11,6 @@ is then replaced by ``__helium_<id>(<prompt>)``; a later call's input reads that
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -23,14 +22,12 @@ from heliumsql.errors import PlanError
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
+from heliumsql.plan.names import INPUT_ALIAS, PROMPT_COLUMN, dependencies, source_marker
 from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
 
-PROMPT_COLUMN = "__helium_prompt"
 _CLAUSE_RANK = {"from_": 0, "joins": 0, "laterals": 0, "where": 1, "group": 2, "having": 3,
                 "qualify": 3, "order": 4, "expressions": 5}
-_UDF_NAME = re.compile(r"^__helium_(\d+)$")
-_TABLE_NAME = re.compile(r"^__helium_map_(\d+)$")
 
 
 class Declarer(Protocol):
@@ -153,15 +150,6 @@ def prune_ctes(query: exp.Query) -> exp.Query:
     query.set("with_", exp.With(expressions=kept, recursive=with_.args.get("recursive"))
               if kept else None)
     return query
-
-
-def dependencies(query: exp.Expr | None) -> tuple[int, ...]:
-    """Ids of the nodes whose results ``query`` reads."""
-    if query is None:
-        return ()
-    ids = {int(m[1]) for f in query.find_all(exp.Anonymous) if (m := _UDF_NAME.match(f.name))}
-    ids |= {int(m[1]) for t in query.find_all(exp.Table) if (m := _TABLE_NAME.match(t.name))}
-    return tuple(sorted(ids))
 
 
 def _name_llm_columns(tree: exp.Expr) -> None:
@@ -351,7 +339,7 @@ class Planner:
         projections = list(q.expressions)
         probe = list(projections)
         for i, alias in enumerate(aliases):
-            probe += [exp.alias_(exp.Literal.number(0), f"__helium_source_{i}"),
+            probe += [exp.alias_(exp.Literal.number(0), source_marker(i)),
                       exp.Column(this=exp.Star(), table=exp.to_identifier(alias))]
         q.set("expressions", probe)
         texts = [self._cte_sql.get(id(c)) or self._cte_sql.setdefault(id(c), c.sql("duckdb"))
@@ -363,7 +351,7 @@ class Planner:
             return None, None
         if read:
             q.set("with_", exp.With(expressions=[c.copy() for c in read], recursive=recursive or None))
-        markers = [columns.index(f"__helium_source_{i}") for i in range(len(aliases))] + [len(columns)]
+        markers = [columns.index(source_marker(i)) for i in range(len(aliases))] + [len(columns)]
         return Scope({alias.lower(): tuple(columns[markers[i] + 1:markers[i + 1]])
                       for i, alias in enumerate(aliases)}), q
 
@@ -399,7 +387,7 @@ class Planner:
             raise PlanError(f"llm_map(): the input already has a column {clash!r}; "
                             "name the output column with as => 'other_name'")
         prompt = render_prompt(args, qualify=False)
-        inner = exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier("__helium_input")))
+        inner = exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier(INPUT_ALIAS)))
         fragment = exp.select("*", exp.alias_(prompt.copy(), PROMPT_COLUMN)).from_(inner)
         schema = self.catalog.con.sql(f"SELECT * FROM ({source.sql('duckdb')}) LIMIT 0").to_arrow_table().schema
         schema = schema.append(pa.field(output, pa.string()))

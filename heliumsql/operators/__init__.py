@@ -3,21 +3,21 @@
 ``OPERATORS`` maps a node's function kind to its class, so the executor never branches on type.
 
 >>> OPERATORS["filter"].__name__
-'LlmFilterOperator'
+'LlmFilter'
 """
 
 from heliumsql.operators.base import LlmOperator, OperatorContext
-from heliumsql.operators.llm_aggregate import LlmAggregateOperator
-from heliumsql.operators.llm_filter import LlmFilterOperator
-from heliumsql.operators.llm_map import LlmMapOperator
-from heliumsql.operators.llm_table_map import LlmTableMapOperator
+from heliumsql.operators.llm_agg import LlmAgg
+from heliumsql.operators.llm_filter import LlmFilter
+from heliumsql.operators.llm import Llm
+from heliumsql.operators.llm_map import LlmMap
 
 OPERATORS: dict[str, type[LlmOperator]] = {
-    "scalar": LlmMapOperator,
-    "filter": LlmFilterOperator,
-    "aggregate": LlmAggregateOperator,
-    "table": LlmTableMapOperator,
+    "scalar": Llm,
+    "filter": LlmFilter,
+    "aggregate": LlmAgg,
+    "table": LlmMap,
 }
 
-__all__ = ["OPERATORS", "LlmAggregateOperator", "LlmFilterOperator", "LlmMapOperator",
-           "LlmOperator", "LlmTableMapOperator", "OperatorContext"]
+__all__ = ["OPERATORS", "LlmAgg", "LlmFilter", "Llm",
+           "LlmOperator", "LlmMap", "OperatorContext"]

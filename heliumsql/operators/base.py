@@ -6,7 +6,7 @@ The workflow runtime (:mod:`heliumsql.workflow`) decides when and in which order
 reach the engine, across operators; an operator only says what it needs (``materialize``)
 and what an answer means (``accept``).
 
->>> op = LlmMapOperator(node, context)          # doctest: +SKIP
+>>> op = Llm(node, context)          # doctest: +SKIP
 >>> requests = op.materialize()                 # then runtime delivers: op.accept(...)
 >>> op.publish(runtime)                         # doctest: +SKIP
 """

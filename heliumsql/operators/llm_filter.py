@@ -13,10 +13,10 @@ from heliumsql.operators.base import LlmOperator
 CHOICES = ("yes", "no", "Yes", "No")
 
 
-class LlmFilterOperator(LlmOperator):
+class LlmFilter(LlmOperator):
     """Answers BOOLEAN: True for "yes"/"Yes", False for "no"/"No".
 
-    >>> LlmFilterOperator(node, context).execute()   # doctest: +SKIP
+    >>> LlmFilter(node, context).execute()   # doctest: +SKIP
     """
 
     output_type = pa.bool_()

@@ -12,51 +12,13 @@ A node's answers appear in SQL as ``__helium_<id>(<prompt>)`` (an ``exp.Anonymou
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from sqlglot import exp
 
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
-from heliumsql.planner import dependencies
-
-_UDF = re.compile(r"^__helium_(\d+)$")
-_MAP_TABLE = re.compile(r"^__helium_map_(\d+)$")
-
-
-def node_id(call: exp.Expr) -> int | None:
-    """The node id of a ``__helium_<id>(...)`` call, else None."""
-    if isinstance(call, exp.Anonymous):
-        match = _UDF.match(call.name)
-        if match:
-            return int(match[1])
-    return None
-
-
-def map_table_id(table: exp.Expr) -> int | None:
-    """The node id of an ``llm_map`` result table ``__helium_map_<id>``, else None."""
-    if isinstance(table, exp.Table) and not table.args.get("db"):
-        match = _MAP_TABLE.match(table.name)
-        if match:
-            return int(match[1])
-    return None
-
-
-def map_tables(tree: exp.Expr | None) -> set[int]:
-    """Ids of the ``llm_map`` nodes whose tables ``tree`` reads."""
-    if tree is None:
-        return set()
-    return {i for t in tree.find_all(exp.Table) if (i := map_table_id(t)) is not None}
-
-
-def udf_calls(tree: exp.Expr | None, node: int | None = None) -> list[exp.Anonymous]:
-    """Every ``__helium_<id>(...)`` call in ``tree`` (only node ``node``'s when given)."""
-    if tree is None:
-        return []
-    return [c for c in tree.find_all(exp.Anonymous)
-            if (i := node_id(c)) is not None and (node is None or i == node)]
-
+from heliumsql.plan.names import dependencies, map_table_id, map_tables, node_id, udf_calls, udf_name
 
 def transform_calls(tree: exp.Expr | None, node: int | set[int],
                     fn: Callable[[exp.Anonymous], exp.Expr]) -> exp.Expr | None:
@@ -76,7 +38,7 @@ def transform_calls(tree: exp.Expr | None, node: int | set[int],
 def rename_calls(tree: exp.Expr | None, old: int, new: int) -> exp.Expr | None:
     """``tree`` with node ``old``'s calls turned into node ``new``'s."""
     return transform_calls(tree, old, lambda c: exp.Anonymous(
-        this=f"__helium_{new}", expressions=[a.copy() for a in c.expressions]))
+        this=udf_name(new), expressions=[a.copy() for a in c.expressions]))
 
 
 def cte_named(select: exp.Expr, name: str) -> exp.CTE | None:

@@ -19,12 +19,13 @@ from typing import Any
 from sqlglot import exp
 
 from heliumsql.grammar.templates import Template
+from heliumsql.plan.names import map_table_name, udf_name
 
 # Rows that must have met a filter first before its pass rate is estimated from those alone.
 MIN_LEAD_ROWS = 8
 # EXPLAIN names of the operator kinds, keyed by the catalog's function kind.
-OPERATOR_NAMES = {"scalar": "LLMMap", "filter": "LLMFilter", "aggregate": "LLMAggregate",
-                  "table": "LLMTableMap"}
+# Named after the SQL functions: llm -> Llm, llm_filter -> LlmFilter, ...
+OPERATOR_NAMES = {"scalar": "Llm", "filter": "LlmFilter", "aggregate": "LlmAgg", "table": "LlmMap"}
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,11 @@ class LlmNode:
 
     @property
     def udf_name(self) -> str:
-        return f"__helium_{self.id}"
+        return udf_name(self.id)
 
     @property
     def table_name(self) -> str:
-        return f"__helium_map_{self.id}"
+        return map_table_name(self.id)
 
 
 @dataclass(frozen=True)

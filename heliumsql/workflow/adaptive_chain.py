@@ -31,7 +31,7 @@ from heliumsql.workflow.chain_spec import ChainSpec
 from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
-    from heliumsql.operators.llm_filter import LlmFilterOperator
+    from heliumsql.operators.llm_filter import LlmFilter
 
 FIRST_BATCH_ROWS = 16
 
@@ -39,7 +39,7 @@ FIRST_BATCH_ROWS = 16
 class AdaptiveChain:
     """Routes the rows of one chain through its members; ``submit`` queues requests."""
 
-    def __init__(self, spec: ChainSpec, operators: dict[int, LlmFilterOperator],
+    def __init__(self, spec: ChainSpec, operators: dict[int, LlmFilter],
                  submit: Callable[[Sequence[LlmRequest]], None], *, max_batch: int = 512,
                  first_batch: int = FIRST_BATCH_ROWS) -> None:
         self.spec, self.submit = spec, submit

@@ -54,5 +54,5 @@ def test_run_demo_prints_results_and_figures():
     text = out.getvalue()
     for step in QUERIES + (WORKFLOW,):
         assert step.title in text
-    assert "LLMAggregate" in text and "prompt_tokens=" in text  # EXPLAIN ANALYZE figures
+    assert "LlmAgg" in text and "prompt_tokens=" in text  # EXPLAIN ANALYZE figures
     assert "Demo finished" in text

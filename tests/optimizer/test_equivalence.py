@@ -26,7 +26,7 @@ from sqlglot import exp
 import heliumsql
 
 _FIELDS = re.compile(r"^\s+fields  (.+)  \(declared (.+)\)$")
-_NODE = re.compile(r"^  LLM\w+ #\d+  (.+)$")
+_NODE = re.compile(r"^  Llm\w* #\d+  (.*)$")
 
 
 def chosen_field_orders(explain: str) -> dict[str, list[str]]:

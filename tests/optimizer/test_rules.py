@@ -214,10 +214,10 @@ def test_optimizer_switch_turns_every_rule_off(engine, how: str):
     sql = ("WITH t AS (SELECT id, stars, llm('Is this review positive? {review}') AS s, "
            "llm('x {review}') AS u FROM reviews) SELECT id, s FROM t WHERE stars > 1 LIMIT 2")
     text = con.explain(sql)
-    assert text.endswith("Optimizer  off") and "Prefix" not in text and "LLMMap #2" in text
+    assert text.endswith("Optimizer  off") and "Prefix" not in text and "Llm #2" in text
     con.sql("SET helium_optimizer = true")
     text = con.explain(sql)
-    assert "LLMMap #2" not in text and "prune_llm_columns  pruned #2" in text
+    assert "Llm #2" not in text and "prune_llm_columns  pruned #2" in text
 
 
 @pytest.mark.parametrize("sql", QUERIES, ids=[f"q{i}" for i in range(len(QUERIES))])

@@ -110,7 +110,7 @@ def assert_no_rejected_row_reaches_another(asked: list[tuple[str, int, bool | No
 
 def test_the_plan_orders_the_chain_the_wrong_way(things, shared_engine):
     plan = things(shared_engine).explain(QUERY)
-    cheap_id = re.search(r"LLMFilter #(\d+)  llm_filter\('ok\?", plan)[1]
+    cheap_id = re.search(r"LlmFilter #(\d+)  llm_filter\('ok\?", plan)[1]
     assert re.search(rf"chain  #{cheap_id} -> #\d", plan)  # cheap first: a guessed 0.5 each
 
 

@@ -153,7 +153,7 @@ def test_optimizer_on_and_off_give_the_same_rows(con):
 def test_progress_reports_operator_work(con):
     seen: list[Progress] = []
     con.sql(f"SELECT llm('P {{review}}', max_tokens => {MT}) FROM reviews", progress=seen.append)
-    assert seen and seen[-1].operator == "LLMMap #1"
+    assert seen and seen[-1].operator == "Llm #1"
     # Progress counts distinct prompts: two of the five reviews are identical.
     assert seen[-1].rows_done == seen[-1].rows_total == 4 and seen[-1].generated_tokens > 0
 

@@ -92,7 +92,7 @@ def test_prompt_longer_than_context_names_row_and_lengths(con):
     with pytest.raises(ExecutionError) as info:
         con.sql("SELECT id, llm('{body}', max_tokens => 2) FROM long")
     message = str(info.value)
-    assert "LLMMap #1" in message and "1024" in message and "'word word" in message
+    assert "Llm #1" in message and "1024" in message and "'word word" in message
     assert "on_error => 'null'" in message
     still_works(con)
     rows = con.sql("SELECT id, llm('{body}', max_tokens => 2, on_error => 'null') AS a "

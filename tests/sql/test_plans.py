@@ -45,8 +45,8 @@ def test_optimizer_off_is_shown_and_keeps_duplicates(schema_con) -> None:
         text = schema_con.explain(sql)
     finally:
         schema_con.sql("SET helium_optimizer = true")
-    assert "LLMMap #1" in text and "LLMMap #2" in text and text.endswith("Optimizer  off")
-    assert "LLMMap #2" not in schema_con.explain(sql)
+    assert "Llm #1" in text and "Llm #2" in text and text.endswith("Optimizer  off")
+    assert "Llm #2" not in schema_con.explain(sql)
 
 
 def test_pure_sql_plan_is_just_relational(schema_con) -> None:

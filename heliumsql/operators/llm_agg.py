@@ -5,9 +5,9 @@ from __future__ import annotations
 from heliumsql.operators.base import LlmOperator
 
 
-class LlmAggregateOperator(LlmOperator):
-    """The aggregate LLM operator (EXPLAIN: ``LLMAggregate``). DuckDB groups the rows and
+class LlmAgg(LlmOperator):
+    """The aggregate LLM operator (EXPLAIN: ``LlmAgg``). DuckDB groups the rows and
     renders each group's values into the prompt, so per prompt it works like ``llm``.
 
-    >>> LlmAggregateOperator(node, context).execute()   # doctest: +SKIP
+    >>> LlmAgg(node, context).execute()   # doctest: +SKIP
     """

@@ -20,6 +20,7 @@ from sqlglot import exp
 from heliumsql.errors import BindError
 from heliumsql.grammar.functions import CallArguments
 from heliumsql.grammar.templates import Placeholder, Static
+from heliumsql.plan.stand_ins import StandIns
 
 NEWLINE = exp.func("CHR", exp.Literal.number(10))
 
@@ -45,14 +46,19 @@ class Scope:
 
 
 class Catalog:
-    """Asks a DuckDB connection what columns a query yields, without running it."""
+    """Asks a DuckDB connection what columns a query yields, without running it. References
+    to the plan's per-query objects bind through ``stand_ins`` (the planner adds one per node)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, stand_ins: StandIns = StandIns()) -> None:
+        self.con, self.stand_ins = con, stand_ins
+
+    def sql(self, query: exp.Expr) -> str:
+        """``query`` as DuckDB SQL that binds before the query's own objects exist."""
+        return self.stand_ins.sql(query)
 
     def columns(self, query: exp.Expr) -> tuple[str, ...] | None:
         """The output column names of ``query``, or None if DuckDB cannot bind it."""
-        return self.columns_of_sql(query.sql("duckdb"))
+        return self.columns_of_sql(self.sql(query))
 
     def columns_of_sql(self, sql: str) -> tuple[str, ...] | None:
         """Like :meth:`columns`, for SQL text."""
@@ -63,7 +69,7 @@ class Catalog:
 
     def columns_or_raise(self, query: exp.Expr, what: str) -> tuple[str, ...]:
         try:
-            return tuple(self.con.sql(query.sql("duckdb")).columns)
+            return tuple(self.con.sql(self.sql(query)).columns)
         except duckdb.Error as exc:
             raise BindError(f"{what}: {exc}") from exc
 

@@ -1,8 +1,15 @@
-"""Run one statement that has LLM calls: plan, optimize, run the LLM operators as one workflow
-(:mod:`heliumsql.workflow`), then let DuckDB run the rewritten statement.
+"""Run one statement that has LLM calls: plan, optimize, plan physically, run the LLM
+operators as one workflow (:mod:`heliumsql.workflow`), then let DuckDB run the rewritten
+statement. Planning (and so EXPLAIN) creates nothing on the connection and loads no model;
+the query's UDFs and tables exist only while it runs.
 
->>> executor = Executor(duckdb_con, lambda: engine)                  # doctest: +SKIP
->>> result = executor.run(sqlglot.parse_one(sql, read="helium"))     # doctest: +SKIP
+>>> import heliumsql, sqlglot
+>>> con = heliumsql.connect(result_cache=None)
+>>> _ = con.sql("CREATE TABLE t AS SELECT 'Ada' AS name")
+>>> executor = Executor(con.duckdb, lambda: con.engine)
+>>> plan = executor.plan(sqlglot.parse_one("SELECT llm('Hi {name}') AS hi FROM t", read="helium"))
+>>> plan.nodes[0].strategy, con.engine_loaded
+('batch', False)
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -22,7 +29,7 @@ from heliumsql.errors import CancelledError, HeliumError, PlanError
 from heliumsql.explain import render_plan
 from heliumsql.operators import OPERATORS, OperatorContext
 from heliumsql.optimizer import RuleContext, optimize
-from heliumsql.plan.nodes import ChainRun, LogicalPlan, PipelineRun
+from heliumsql.plan.physical import PhysicalPlan, plan_physical
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
@@ -52,11 +59,12 @@ class Executor:
     adaptive_filters: bool = True
     pipelining: bool = True
 
-    def plan(self, statement: exp.Expr, runtime: QueryRuntime,
-             tokenizer: Callable[[], Any] | None = None) -> LogicalPlan:
-        """The (optimized) plan; ``tokenizer`` (may load the model) lets rules work in token
-        ids; EXPLAIN without ANALYZE passes none, so it never loads a model."""
-        plan = build_plan(statement, Catalog(self.con), runtime)
+    def plan(self, statement: exp.Expr, tokenizer: Callable[[], Any] | None = None
+             ) -> PhysicalPlan:
+        """The physical plan of ``statement`` (logical plan, optimizer rules, then each node's
+        strategy); ``tokenizer`` (may load the model) lets rules work in token ids; EXPLAIN
+        without ANALYZE passes none, so it never loads a model."""
+        plan = build_plan(statement, Catalog(self.con))
         if self.model_names:
             for node in plan.nodes:
                 wanted = node.call.option("model")
@@ -65,19 +73,16 @@ class Executor:
                                     f"connection's model ({sorted(self.model_names)[0]!r}); one "
                                     "connection serves one model, so drop model => or connect "
                                     "with that model")
-        if not self.optimize:
-            return plan
-        return optimize(plan, RuleContext(self.con, tokenizer))
+        if self.optimize:
+            plan = optimize(plan, RuleContext(self.con, tokenizer))
+        return plan_physical(plan, scheduled=self.optimize, adaptive_filters=self.adaptive_filters,
+                             pipelining=self.pipelining)
 
     def explain(self, statement: exp.Expr) -> str:
-        runtime = QueryRuntime(self.con)
-        try:
-            return render_plan(self.plan(statement, runtime), self.optimize)
-        finally:
-            runtime.close()
+        return render_plan(self.plan(statement), self.optimize)
 
     def run(self, statement: exp.Expr, progress: ProgressCallback | None = None
-            ) -> tuple[Result, LogicalPlan, QueryStats]:
+            ) -> tuple[Result, PhysicalPlan, QueryStats]:
         """Run ``statement``; returns its result, plan and figures. Ctrl-C raises
         CancelledError and leaves the connection usable."""
         started = time.perf_counter()
@@ -93,13 +98,13 @@ class Executor:
             return engine.tokenizer
 
         try:
-            plan = self.plan(statement, runtime, tokenizer)
+            plan = self.plan(statement, tokenizer)
             stats.planning_s = time.perf_counter() - started - loading[0]
+            runtime.declare(plan.logical)
             if plan.nodes:
                 engine = self.engine()
                 with self._cache_session() as cache:
-                    result, runs = self._run_workflow(plan, engine, runtime, stats, progress, cache)
-                plan = replace(plan, chain_runs=runs[0], pipeline_runs=runs[1])
+                    result = self._run_workflow(plan, engine, runtime, stats, progress, cache)
             else:
                 result = self._run_statement(plan, runtime, stats)
         except (KeyboardInterrupt, duckdb.InterruptException):
@@ -119,24 +124,23 @@ class Executor:
     def _cache_session(self) -> AbstractContextManager[CacheSession | None]:
         return self.result_cache.session() if self.result_cache is not None else nullcontext(None)
 
-    def _run_workflow(self, plan: LogicalPlan, engine: EngineBackend, runtime: QueryRuntime,
+    def _run_workflow(self, plan: PhysicalPlan, engine: EngineBackend, runtime: QueryRuntime,
                       stats: QueryStats, progress: ProgressCallback | None,
-                      cache: CacheSession | None
-                      ) -> tuple[Result, tuple[tuple[ChainRun, ...], tuple[PipelineRun, ...]]]:
+                      cache: CacheSession | None) -> Result:
         context = OperatorContext(self.con, engine, progress, self.batch_size)
-        operators = {node.id: OPERATORS[node.call.kind](node, context) for node in plan.nodes}
+        operators = {n.id: OPERATORS[n.node.call.kind](n.node, context, n.input_sql)
+                     for n in plan.nodes}
         for node_id, op in operators.items():
             stats.operators[node_id] = op.stats
             runtime.operators[node_id] = op  # on-demand answers for the final statement
         before = _engine_stats(engine)
-        runner = WorkflowRunner(plan, operators, runtime, context, optimize=self.optimize, cache=cache,
-                                adaptive_filters=self.adaptive_filters, pipelining=self.pipelining)
+        runner = WorkflowRunner(plan, operators, runtime, context, cache=cache)
         try:
             runner.run()
-            runs = (runner.chain_runs, runner.pipeline_runs)
-            return self._run_statement(plan, runtime, stats), runs
+            return self._run_statement(plan, runtime, stats)
         finally:
             runner.stop()
+            stats.chain_runs, stats.pipeline_runs = runner.chain_runs, runner.pipeline_runs
             after = _engine_stats(engine)
             delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             stats.computed_prefill_tokens = delta.get("computed_prefill_tokens", 0)
@@ -154,10 +158,10 @@ class Executor:
                     runner.dispatcher.reused_prefixes()
                     + [p[:engine.cached_prefix(p, before=stamp)] for p in pinned])
 
-    def _run_statement(self, plan: LogicalPlan, runtime: QueryRuntime, stats: QueryStats) -> Result:
+    def _run_statement(self, plan: PhysicalPlan, runtime: QueryRuntime, stats: QueryStats) -> Result:
         relational = time.perf_counter()
-        sql = plan.statement.sql("duckdb")
-        if isinstance(plan.statement, exp.Query):
+        sql = plan.statement_sql
+        if isinstance(plan.logical.statement, exp.Query):
             result = Result.from_arrow(self.con.sql(sql).to_arrow_table(), stats)
             stats.rows = result.arrow().num_rows
         else:

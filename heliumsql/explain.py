@@ -1,9 +1,10 @@
-"""EXPLAIN text: a stable, indentation-based rendering of a logical plan (golden-tested).
+"""EXPLAIN text: a stable, indentation-based rendering of a physical plan (golden-tested).
 
 ```
 Query
   Relational  SELECT id, __helium_1(...) AS label FROM reviews WHERE stars < 3
   Llm #1  llm('Is this review positive? {review}', max_tokens => 8)
+    strategy  batch: all prompts at once, no upstream LLM node
     input  SELECT concat('Is this review positive? ', ...) AS prompt FROM reviews WHERE stars < 3
   Prefix  #1  'Is this review positive? '
   Optimizer  eliminate_common_llm_calls, factor_prompt_prefixes
@@ -11,14 +12,25 @@ Query
     factor_prompt_prefixes  prefix pinned: 25 chars shared by the rows of #1
 ```
 ``__helium_<id>(...)`` in the relational statement is node #id's answer; lines under a node
-show what rules set on it (limit, filter chain, field order); ``Prefix`` lines are the pinned
+show how it runs and why (``strategy``, decided once by the physical plan), what it reads,
+and what rules set on it (limit, filter chain, field order); ``Prefix`` lines are the pinned
 prompt prefixes and their consumers; the indented lines under ``Optimizer`` say what each rule
 did. EXPLAIN ANALYZE adds a figures line under every operator and the query totals, and
 what the runtime decided as it ran: the learned selectivity of each filter of an adaptive
 chain and the orders its rows took (``learned``/``orders``), and how many requests a node
 sent before its upstream nodes finished (``pipelined``).
 
->>> print(render_plan(plan))                       # doctest: +SKIP
+>>> import heliumsql
+>>> con = heliumsql.connect(result_cache=None)
+>>> _ = con.sql("CREATE TABLE t AS SELECT 'Ada' AS name")
+>>> print(con.explain("SELECT llm('Hi {name}', max_tokens => 4) AS hi FROM t"))
+Query
+  Relational  SELECT __helium_1(...) AS hi FROM t
+  Llm #1  llm('Hi {name}', max_tokens => 4)
+    strategy  batch: all prompts at once, no upstream LLM node
+    input  SELECT concat('Hi ', coalesce(CAST(name AS TEXT), '')) AS prompt FROM t
+  Optimizer  eliminate_common_llm_calls
+    eliminate_common_llm_calls  identical prompts generated once in #1
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.plan.nodes import LlmNode, LogicalPlan, PinnedPrefix
+from heliumsql.plan.physical import PhysicalPlan, plan_physical
 from heliumsql.stats import QueryStats
 
 _UDF = re.compile(r"^__helium_\d+$")
@@ -54,14 +67,12 @@ def _rule_lines(node: LlmNode) -> list[str]:
     if node.declared_fields:
         lines.append(f"    fields  {', '.join(node.call.fields)}  "
                      f"(declared {', '.join(node.declared_fields)})")
-    if node.sort_prompts:
-        lines.append("    order  prompts sorted")
     return lines
 
 
-def _learned_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
+def _learned_lines(stats: QueryStats, node: LlmNode) -> list[str]:
     """What an adaptive filter chain learned about ``node`` (EXPLAIN ANALYZE)."""
-    for run in plan.chain_runs:
+    for run in stats.chain_runs:
         if node.id in run.members:
             k = run.members.index(node.id)
             lines = [(f"    learned  selectivity {run.selectivity(node.id):.2f} "
@@ -75,10 +86,10 @@ def _learned_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
     return []
 
 
-def _pipeline_lines(plan: LogicalPlan, node: LlmNode) -> list[str]:
+def _pipeline_lines(stats: QueryStats, node: LlmNode) -> list[str]:
     """How ``node`` was pipelined (EXPLAIN ANALYZE)."""
     return [f"    pipelined  {run.early} requests before its inputs finished ({run.wasted} wasted)"
-            for run in plan.pipeline_runs if run.node == node.id]
+            for run in stats.pipeline_runs if run.node == node.id]
 
 
 def _prefix_text(prefix: PinnedPrefix) -> str:
@@ -90,21 +101,26 @@ def _prefix_text(prefix: PinnedPrefix) -> str:
     return f"{users}  {system}{shown!r}"
 
 
-def render_plan(plan: LogicalPlan, optimizer_enabled: bool = True,
+def render_plan(physical: PhysicalPlan | LogicalPlan, optimizer_enabled: bool = True,
                 stats: QueryStats | None = None) -> str:
     """The plan as text; with ``stats`` (after running), per-operator and total figures too."""
+    if isinstance(physical, LogicalPlan):
+        physical = plan_physical(physical, scheduled=optimizer_enabled)
+    plan = physical.logical
     lines = ["Query", f"  Relational  {_elide_prompts(plan.statement)}"]
-    for node in plan.nodes:
+    for node_plan in physical.nodes:
+        node = node_plan.node
         lines.append(f"  {node.operator} #{node.id}  {node.call.text}")
+        lines.append(f"    strategy  {node_plan.describe()}")
         if node.input is not None:
             lines.append(f"    input  {display_sql(node.input)}")
         else:
-            lines.append(f"    input  (on demand: {node.reason})")
             lines.append(f"    prompt  {display_sql(node.call.prompt)}")
         if node.deps:
             lines.append(f"    reads  {', '.join(f'#{d}' for d in node.deps)}")
         lines += _rule_lines(node)
-        lines += _learned_lines(plan, node) + _pipeline_lines(plan, node)
+        if stats is not None:
+            lines += _learned_lines(stats, node) + _pipeline_lines(stats, node)
         if stats is not None and node.id in stats.operators:
             lines.append(f"    analyze  {stats.operators[node.id].line()}")
     for prefix in plan.prefixes:

@@ -6,15 +6,24 @@ is a DuckDB query over the same FROM/JOINs with the WHERE conjuncts that are alr
 unplanned calls, so a SELECT-list call only sees rows that passed an ``llm_filter``. The call
 is then replaced by ``__helium_<id>(<prompt>)``; a later call's input reads that result.
 
->>> plan = build_plan(parse("SELECT llm('Hi {name}') FROM people"), catalog, runtime)  # doctest: +SKIP
+Planning creates nothing on the connection: later fragments bind against typed stand-ins for
+the answers of earlier calls (:mod:`heliumsql.plan.stand_ins`).
+
+>>> import duckdb, sqlglot, heliumsql.grammar
+>>> con = duckdb.connect()
+>>> _ = con.sql("CREATE TABLE people AS SELECT 'Ada' AS name")
+>>> plan = build_plan(sqlglot.parse_one("SELECT llm('Hi {name}') AS hi FROM people",
+...                                     read="helium"), Catalog(con))
+>>> plan.statement.sql("duckdb")
+"SELECT __HELIUM_1(CONCAT('Hi ', COALESCE(CAST(name AS TEXT), ''))) AS hi FROM people"
+>>> con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE '__helium%'").fetchall()
+[(0,)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
 
-import pyarrow as pa
 from sqlglot import exp
 
 from heliumsql.binder import Catalog, Scope, render_prompt, unknown_column_error
@@ -28,14 +37,6 @@ from heliumsql.plan.paused_gc import paused_gc
 
 _CLAUSE_RANK = {"from_": 0, "joins": 0, "laterals": 0, "where": 1, "group": 2, "having": 3,
                 "qualify": 3, "order": 4, "expressions": 5}
-
-
-class Declarer(Protocol):
-    """Registers the per-query DuckDB objects a plan refers to, so later fragments can bind."""
-
-    def declare_udf(self, node_id: int, returns: str) -> None: ...
-
-    def declare_table(self, node_id: int, schema: pa.Schema) -> None: ...
 
 
 def has_llm(expression: exp.Expr | None) -> bool:
@@ -193,10 +194,10 @@ def _name_subqueries(tree: exp.Expr) -> None:
 
 
 class Planner:
-    """Plans one statement; ``catalog`` binds fragments, ``runtime`` registers per-query UDFs."""
+    """Plans one statement; ``catalog`` binds fragments (and learns a stand-in per node)."""
 
-    def __init__(self, catalog: Catalog, runtime: Declarer) -> None:
-        self.catalog, self.runtime = catalog, runtime
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
         self.nodes: list[LlmNode] = []
         self._cte_sql: dict[int, str] = {}  # id of a CTE node -> its SQL (see _bind_together)
 
@@ -215,7 +216,8 @@ class Planner:
 
         for call in sorted(calls, key=key):
             self._plan_call(call, texts[id(call)])
-        return LogicalPlan(tuple(self.nodes), tree, self._output_columns(tree))
+        return LogicalPlan(tuple(self.nodes), tree, self._output_columns(tree),
+                           stand_ins=self.catalog.stand_ins)
 
     def _output_columns(self, tree: exp.Expr) -> tuple[str, ...]:
         query = tree if isinstance(tree, exp.Query) else None
@@ -265,7 +267,7 @@ class Planner:
                 fragment, reason = None, "its input cannot be bound on its own"
         node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
                        reason=reason)
-        self.runtime.declare_udf(node_id, spec.returns)
+        self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, spec.returns)
         call.replace(exp.Anonymous(this=node.udf_name, expressions=[prompt.copy()]))
         self.nodes.append(node)
 
@@ -342,10 +344,10 @@ class Planner:
             probe += [exp.alias_(exp.Literal.number(0), source_marker(i)),
                       exp.Column(this=exp.Star(), table=exp.to_identifier(alias))]
         q.set("expressions", probe)
-        texts = [self._cte_sql.get(id(c)) or self._cte_sql.setdefault(id(c), c.sql("duckdb"))
+        texts = [self._cte_sql.get(id(c)) or self._cte_sql.setdefault(id(c), self.catalog.sql(c))
                  for c in read]
         prefix = f"WITH {'RECURSIVE ' if recursive else ''}{', '.join(texts)} " if read else ""
-        columns = self.catalog.columns_of_sql(prefix + q.sql("duckdb"))
+        columns = self.catalog.columns_of_sql(prefix + self.catalog.sql(q))
         q.set("expressions", projections)
         if columns is None:
             return None, None
@@ -389,18 +391,19 @@ class Planner:
         prompt = render_prompt(args, qualify=False)
         inner = exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier(INPUT_ALIAS)))
         fragment = exp.select("*", exp.alias_(prompt.copy(), PROMPT_COLUMN)).from_(inner)
-        schema = self.catalog.con.sql(f"SELECT * FROM ({source.sql('duckdb')}) LIMIT 0").to_arrow_table().schema
-        schema = schema.append(pa.field(output, pa.string()))
+        added_sql = [exp.alias_(exp.cast(exp.null(), "VARCHAR"), output, quoted=True)]
         if n > 1:
-            schema = schema.append(pa.field("sample", pa.int32()))
+            added_sql.append(exp.alias_(exp.cast(exp.null(), "INTEGER"), "sample"))
+        empty = (f"SELECT *, {', '.join(a.sql('duckdb') for a in added_sql)} "
+                 f"FROM ({self.catalog.sql(source)}) LIMIT 0")
         node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
                        output=output, num_samples=n)
-        self.runtime.declare_table(node_id, schema)
+        self.catalog.stand_ins = self.catalog.stand_ins.with_table(node_id, empty)
         call.replace(exp.to_identifier(node.table_name))
         self.nodes.append(node)
 
 
-def build_plan(statement: exp.Expr, catalog: Catalog, runtime: Declarer) -> LogicalPlan:
+def build_plan(statement: exp.Expr, catalog: Catalog) -> LogicalPlan:
     """Plan ``statement`` (a parsed ``helium`` statement); see the module docstring."""
     with paused_gc():
-        return Planner(catalog, runtime).plan(statement)
+        return Planner(catalog).plan(statement)

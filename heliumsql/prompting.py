@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+# Two values that share no first token: what both prompts start with is the static prefix.
+_PROBES = ("0", "\n#")
+
 
 def _ids(encoded: Any) -> list[int]:
     # transformers 5 returns a BatchEncoding from apply_chat_template; 4.x returns a list.
@@ -51,3 +54,14 @@ def common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
+
+
+def prefix_token_ids(tokenizer: Any, text: str, system: str | None) -> tuple[int, ...]:
+    """Chat-formatted token ids that every prompt starting with ``text`` begins with.
+
+    >>> prefix_token_ids(tokenizer, "Is this review positive? ", None)   # doctest: +SKIP
+    (1, 4, 10, ...)
+    """
+    first, second = (chat_token_ids(tokenizer, text + p, system) for p in _PROBES)
+    n = common_prefix(first, second)
+    return tuple(first[:max(n - 1, 0)])

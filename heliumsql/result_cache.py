@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
+from heliumsql.plan.names import CACHE_BATCH
 
 # Environment override of the default location: a path, ":memory:", or "none"/"off" to disable.
 ENV_VAR = "HELIUMSQL_RESULT_CACHE"
@@ -221,15 +222,15 @@ class CacheSession:
         try:
             self.con.execute("BEGIN TRANSACTION")
             try:
-                self.con.register("__helium_cache_batch", batch)
+                self.con.register(CACHE_BATCH, batch)
                 self.con.execute(f"INSERT OR IGNORE INTO {_TABLE} ({_COLUMNS}) "
-                                 f"SELECT {_COLUMNS} FROM __helium_cache_batch")
+                                 f"SELECT {_COLUMNS} FROM {CACHE_BATCH}")
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
             finally:
-                self.con.unregister("__helium_cache_batch")
+                self.con.unregister(CACHE_BATCH)
         except duckdb.Error as exc:  # e.g. disk full: the answers are still the query's
             self._give_up(exc)
 

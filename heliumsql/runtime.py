@@ -9,8 +9,14 @@ While a node is ``pending`` (it still runs and a downstream node reads its answe
 :mod:`heliumsql.workflow.pipeline`), its UDF answers NULL for prompts without an answer yet
 instead of computing them, and ``__helium_ready_<id>(prompt)`` says which prompts have one.
 
->>> runtime = QueryRuntime(duckdb_connection)                 # doctest: +SKIP
->>> runtime.declare_udf(1, "VARCHAR"); runtime.close()        # doctest: +SKIP
+>>> import duckdb
+>>> con = duckdb.connect()
+>>> runtime = QueryRuntime(con)
+>>> runtime.declare_udf(1, "VARCHAR"); runtime.store(1, {"hi": "hello"})
+>>> con.sql("SELECT __helium_1('hi')").fetchall()
+[('hello',)]
+>>> runtime.close(); con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name = '__helium_1'").fetchall()
+[(0,)]
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+
+from heliumsql.plan.names import map_table_name, ready_udf_name, udf_name
+from heliumsql.plan.nodes import LogicalPlan
 
 _ARROW_TYPES = {"VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
 
@@ -41,8 +50,17 @@ class QueryRuntime:
         self._tables: list[str] = []
         self._lock = threading.RLock()
 
+    def declare(self, plan: LogicalPlan) -> None:
+        """Create the UDF or table of every node of ``plan`` (for the query's run only)."""
+        for node in plan.nodes:
+            empty = plan.stand_ins.table_sql(node.id)
+            if empty is not None:
+                self.declare_table(node.id, self.con.sql(empty).to_arrow_table().schema)
+            else:
+                self.declare_udf(node.id, node.call.returns)
+
     def declare_udf(self, node_id: int, returns: str) -> None:
-        name = f"__helium_{node_id}"
+        name = udf_name(node_id)
         arrow_type = _ARROW_TYPES[returns]
 
         def udf(prompts: pa.Array) -> pa.Array:
@@ -59,7 +77,7 @@ class QueryRuntime:
 
     def declare_ready_udf(self, node_id: int) -> None:
         """``__helium_ready_<id>(prompt)``: true once the node answered ``prompt`` (or NULL)."""
-        name = f"__helium_ready_{node_id}"
+        name = ready_udf_name(node_id)
 
         def ready(prompts: pa.Array) -> pa.Array:
             with self._lock:
@@ -75,7 +93,7 @@ class QueryRuntime:
         self.publish_table(node_id, schema.empty_table())
 
     def publish_table(self, node_id: int, table: pa.Table) -> None:
-        name = f"__helium_map_{node_id}"
+        name = map_table_name(node_id)
         if name in self._tables:
             self.con.unregister(name)
         else:

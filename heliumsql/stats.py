@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from heliumsql.runs import ChainRun, PipelineRun
+
 
 @dataclass
 class OperatorStats:
@@ -71,6 +73,9 @@ class QueryStats:
     pinned_prefixes: int = 0
     pinned_tokens: int = 0
     evictions: int = 0
+    # What the runtime decided as it ran: adaptive chains' learned orders, pipelined nodes.
+    chain_runs: tuple[ChainRun, ...] = ()
+    pipeline_runs: tuple[PipelineRun, ...] = ()
 
     @property
     def llm_calls(self) -> int:

@@ -80,8 +80,13 @@ class LlmOperator:
 
     output_type: pa.DataType = pa.string()
 
-    def __init__(self, node: LlmNode, context: OperatorContext) -> None:
+    def __init__(self, node: LlmNode, context: OperatorContext, input_sql: str | None = None
+                 ) -> None:
+        # The physical plan renders the input SQL once; standalone use renders it here.
         self.node, self.context = node, context
+        if input_sql is None and node.input is not None:
+            input_sql = node.input.sql("duckdb")
+        self.input_sql = input_sql
         self.stats = OperatorStats(f"{node.operator} #{node.id}")
         self.answers: dict[Key, Any] = {}
         self.num_expected = 0  # requests materialize() handed out
@@ -254,8 +259,8 @@ class LlmOperator:
     # -- helpers ----------------------------------------------------------------------------
     def read_input(self) -> Iterator[pa.RecordBatch]:
         """Stream the node's input query from DuckDB (never the whole input at once)."""
-        assert self.node.input is not None
-        reader = self.context.con.sql(self.node.input.sql("duckdb")).to_arrow_reader(
+        assert self.input_sql is not None
+        reader = self.context.con.sql(self.input_sql).to_arrow_reader(
             self.context.read_batch_rows)
         yield from reader
 

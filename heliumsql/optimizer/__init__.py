@@ -25,6 +25,7 @@ from heliumsql.optimizer.push_down_limits import push_down_limits
 from heliumsql.optimizer.reorder_context_fields import reorder_context_fields
 from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
+from heliumsql.plan.stand_ins import StandIns
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,10 @@ class RuleContext:
     column statistics over at most ``sample_rows`` rows. ``tokenizer``: called (at most once
     per rule, only when needed) for the model's tokenizer, so prefixes can be given as chat
     token ids; pass it only where loading the model is acceptable (running a query, not
-    EXPLAIN). The executor builds it as
-    ``RuleContext(con, (lambda: engine().tokenizer) if running else None)``.
+    EXPLAIN). ``stand_ins``: the plan's typed stand-ins, so SQL reading LLM answers binds
+    while nothing is registered (:mod:`heliumsql.plan.stand_ins`). The executor builds it as
+    ``RuleContext(con, (lambda: engine().tokenizer) if running else None)``; ``optimize``
+    sets ``stand_ins`` from the plan.
 
     >>> RuleContext().binds(None)
     False
@@ -45,7 +48,12 @@ class RuleContext:
 
     con: duckdb.DuckDBPyConnection | None = None
     tokenizer: Callable[[], Any] | None = None
+    stand_ins: StandIns = StandIns()
     sample_rows: int = 1024
+
+    def sql(self, query: exp.Expr) -> str:
+        """``query`` as DuckDB SQL that binds before the query's objects exist."""
+        return self.stand_ins.sql(query)
 
     def binds(self, query: exp.Expr | None) -> bool:
         """Whether DuckDB can bind ``query`` (False without a connection: rules then keep the
@@ -53,7 +61,7 @@ class RuleContext:
         if self.con is None or query is None:
             return False
         try:
-            return bool(self.con.sql(query.sql("duckdb")).columns)
+            return bool(self.con.sql(self.sql(query)).columns)
         except duckdb.Error:
             return False
 
@@ -62,8 +70,8 @@ class RuleContext:
         if self.con is None:
             return None
         try:
-            return tuple(self.con.sql(f"SELECT * FROM {exp.to_identifier(name).sql('duckdb')} "
-                                      "LIMIT 0").columns)
+            return tuple(self.con.sql(self.sql(exp.select("*").from_(exp.Table(this=exp.to_identifier(name)))
+                                               .limit(0))).columns)
         except duckdb.Error:
             return None
 
@@ -102,8 +110,9 @@ def _check_order(plan: LogicalPlan) -> str | None:
 
 def optimize(plan: LogicalPlan, ctx: RuleContext | None = None,
              rules: tuple[Rule, ...] = RULES) -> LogicalPlan:
-    """Apply ``rules`` in order; returns the new plan with ``applied_rules`` extended."""
-    ctx = ctx or RuleContext()
+    """Apply ``rules`` in order; returns the new plan with ``applied_rules`` extended. SQL the
+    rules bind reads the plan's stand-ins (its per-query objects do not exist yet)."""
+    ctx = replace(ctx or RuleContext(), stand_ins=plan.stand_ins)
     with paused_gc():
         return _apply(plan, ctx, rules)
 

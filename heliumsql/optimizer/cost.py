@@ -46,7 +46,7 @@ def sampled_prompt_chars(nodes: list[LlmNode], ctx: "RuleContext") -> dict[int, 
     sample.set("limit", exp.Limit(expression=exp.Literal.number(ctx.sample_rows)))
     figures = ", ".join(f"avg(length(p{n.id}))" for n in nodes)
     try:
-        (row,) = ctx.con.sql(f"SELECT {figures} FROM ({sample.sql('duckdb')})").fetchall()
+        (row,) = ctx.con.sql(f"SELECT {figures} FROM ({ctx.sql(sample)})").fetchall()
     except duckdb.Error:
         return {}
     return {n.id: float(v) for n, v in zip(nodes, row) if v is not None}

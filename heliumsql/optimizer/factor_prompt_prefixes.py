@@ -26,7 +26,7 @@ from sqlglot import exp
 from heliumsql.errors import HeliumError
 from heliumsql.optimizer.rewrite import ids, note
 from heliumsql.plan.nodes import LogicalPlan, PinnedPrefix
-from heliumsql.prompting import chat_token_ids, common_prefix
+from heliumsql.prompting import common_prefix, prefix_token_ids
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext
@@ -35,7 +35,6 @@ _RULE = "factor_prompt_prefixes"
 # A prefix shorter than this (beyond the chat wrapper every prompt has) is not worth a pin.
 MIN_SHARED_CHARS = 16  # text mode (no tokenizer): system + static text
 MIN_SHARED_TOKENS = 4  # token mode
-_PROBES = ("0", "\n#")
 
 
 def static_text(prompt: exp.Expr) -> tuple[str, bool]:
@@ -69,17 +68,6 @@ def static_text(prompt: exp.Expr) -> tuple[str, bool]:
         else:
             return "".join(text), True
     return "".join(text), False
-
-
-def prefix_token_ids(tokenizer: Any, text: str, system: str | None) -> tuple[int, ...]:
-    """Chat-formatted token ids that every prompt starting with ``text`` begins with.
-
-    >>> prefix_token_ids(tokenizer, "Is this review positive? ", None)   # doctest: +SKIP
-    (1, 4, 10, ...)
-    """
-    first, second = (chat_token_ids(tokenizer, text + p, system) for p in _PROBES)
-    n = common_prefix(first, second)
-    return tuple(first[:max(n - 1, 0)])
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,12 @@
-"""The logical plan: LLM operator nodes and the rewritten relational statement."""
+"""Plans: the logical plan (LLM operator nodes and the rewritten relational statement), the
+names of every per-query object, and (in :mod:`heliumsql.plan.physical`) the physical plan."""
 
 from heliumsql.plan.nodes import (
     OPERATOR_NAMES,
-    ChainRun,
     LlmCall,
     LlmNode,
     LogicalPlan,
     PinnedPrefix,
-    PipelineRun,
 )
 
-__all__ = ["OPERATOR_NAMES", "ChainRun", "LlmCall", "LlmNode", "LogicalPlan", "PinnedPrefix",
-           "PipelineRun"]
+__all__ = ["OPERATOR_NAMES", "LlmCall", "LlmNode", "LogicalPlan", "PinnedPrefix"]

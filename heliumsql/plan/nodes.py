@@ -20,9 +20,8 @@ from sqlglot import exp
 
 from heliumsql.grammar.templates import Template
 from heliumsql.plan.names import map_table_name, udf_name
+from heliumsql.plan.stand_ins import StandIns
 
-# Rows that must have met a filter first before its pass rate is estimated from those alone.
-MIN_LEAD_ROWS = 8
 # EXPLAIN names of the operator kinds, keyed by the catalog's function kind.
 # Named after the SQL functions: llm -> Llm, llm_filter -> LlmFilter, ...
 OPERATOR_NAMES = {"scalar": "Llm", "filter": "LlmFilter", "aggregate": "LlmAgg", "table": "LlmMap"}
@@ -67,7 +66,7 @@ class LlmNode:
       a filter keeps; ``filter_chain`` lists the LLM filters of one WHERE in evaluation order
       (each member's input holds the earlier members' verdicts). Where sound, the runtime
       ignores that static order and learns it from the first batches
-      (:mod:`heliumsql.workflow.adaptive_chain`); ``LogicalPlan.chain_runs`` says what it
+      (:mod:`heliumsql.workflow.adaptive_chain`); ``QueryStats.chain_runs`` says what it
       learned.
     - ``sort_prompts``: issue this node's prompts in sorted order (its context fields were
       ordered for prefix sharing); ``declared_fields`` is the order the user wrote.
@@ -122,54 +121,11 @@ class PinnedPrefix:
 
 
 @dataclass(frozen=True)
-class ChainRun:
-    """How the runtime ran one filter chain adaptively (EXPLAIN ANALYZE): per member of
-    ``members``, the rows that reached it (``seen``) and that it kept (``passed``), and of
-    those the rows that met it first (``lead_seen``/``lead_passed``); ``orders`` lists each
-    order used with the number of rows that entered the chain with it.
-
-    >>> run = ChainRun((2, 1), (16, 64), (15, 6), (16, 48), (15, 5), (((2, 1), 16), ((1, 2), 48)))
-    >>> round(run.selectivity(1), 3), round(run.selectivity(2), 3)
-    (0.12, 0.889)
-    """
-
-    members: tuple[int, ...]
-    seen: tuple[int, ...]
-    passed: tuple[int, ...]
-    lead_seen: tuple[int, ...]
-    lead_passed: tuple[int, ...]
-    orders: tuple[tuple[tuple[int, ...], int], ...]
-
-    def selectivity(self, member: int) -> float:
-        """The learned pass rate, smoothed (``(passed + 1) / (seen + 2)``), over the rows that
-        met the member first once there are ``MIN_LEAD_ROWS`` of them: rows that reach it after
-        another filter are a biased sample when filters are correlated (the order would then
-        flip back and forth); over every row that reached it before that."""
-        k = self.members.index(member)
-        if self.lead_seen[k] >= MIN_LEAD_ROWS:
-            return (self.lead_passed[k] + 1) / (self.lead_seen[k] + 2)
-        return (self.passed[k] + 1) / (self.seen[k] + 2)
-
-
-@dataclass(frozen=True)
-class PipelineRun:
-    """How node ``node`` was pipelined (EXPLAIN ANALYZE): ``early`` requests were submitted
-    while its upstream nodes still ran, ``wasted`` of them were not in its final input.
-
-    >>> PipelineRun(3, 8, 0).early
-    8
-    """
-
-    node: int
-    early: int
-    wasted: int
-
-
-@dataclass(frozen=True)
 class LogicalPlan:
     """The whole statement: LLM nodes in a valid execution order, the rewritten statement, its
     output column names (what every optimizer rule must keep), the rules that changed it,
-    what each did (``notes``: (rule, what) pairs, shown by EXPLAIN), and the prefixes to pin."""
+    what each did (``notes``: (rule, what) pairs, shown by EXPLAIN), the prefixes to pin, and
+    the typed stand-ins its SQL binds against before the query's objects exist."""
 
     nodes: tuple[LlmNode, ...]
     statement: exp.Expr
@@ -177,10 +133,7 @@ class LogicalPlan:
     applied_rules: tuple[str, ...] = field(default=())
     prefixes: tuple[PinnedPrefix, ...] = ()
     notes: tuple[tuple[str, str], ...] = ()
-    # Set on the plan an executed query returns: what adaptive filter chains learned, how
-    # nodes were pipelined.
-    chain_runs: tuple[ChainRun, ...] = ()
-    pipeline_runs: tuple[PipelineRun, ...] = ()
+    stand_ins: StandIns = StandIns()
 
     def node(self, node_id: int) -> LlmNode:
         return next(n for n in self.nodes if n.id == node_id)

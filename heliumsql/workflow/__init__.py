@@ -4,7 +4,8 @@
 the plan issues; ``Dispatcher`` gets answers (result cache, shared answers, depth-first engine
 streams); ``PinnedPrefixes`` keeps shared prefixes resident; ``FilterLimit`` stops a filter under
 ``LIMIT`` early; ``AdaptiveChain`` orders the LLM filters of one WHERE by learned selectivity;
-``PipedNode`` starts a downstream node on the rows whose upstream answers exist.
+``PipedNode`` starts a downstream node on the rows whose upstream answers exist. What runs
+how was decided by the physical plan (:mod:`heliumsql.plan.physical`).
 
 >>> from heliumsql.workflow import PromptTree
 >>> PromptTree.distinct_tokens([(1, 2), (1, 3)])

@@ -1,6 +1,6 @@
 """Several LLM filters of one WHERE, ordered as rows flow (Eddies-style), cheapest first.
 
-The chain's input (:class:`~heliumsql.workflow.chain_spec.ChainSpec`) gives every member's
+The chain's input (:class:`~heliumsql.plan.physical.ChainPlan`) gives every member's
 prompt per row. Rows enter in batches (16 rows, then twice as many each time, up to
 ``max_batch``); each row visits the members in the order current when its batch entered and
 stops at the first rejection, so a rejected row never costs another member a request. When a
@@ -11,11 +11,12 @@ predicates.
 
 A member's requests go through the query's dispatcher like any other (shared, cached,
 depth-first); identical prompts of a member are asked once. Prompts never asked answer the
-rejecting value when the final statement looks them up (see ``chain_spec`` for why that is
+rejecting value when the final statement looks them up (see
+:mod:`heliumsql.plan.physical.chains` for why that is
 sound), so the statement never computes them on demand.
 
 >>> chain = AdaptiveChain(spec, operators, dispatcher.submit)     # doctest: +SKIP
->>> chain.start(con); chain.advance()                             # then after each answer
+>>> chain.start(con); chain.advance()       # then after each answer  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from heliumsql.plan.nodes import ChainRun
-from heliumsql.workflow.chain_spec import ChainSpec
+from heliumsql.plan.physical import ChainPlan
+from heliumsql.runs import ChainRun
 from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ FIRST_BATCH_ROWS = 16
 class AdaptiveChain:
     """Routes the rows of one chain through its members; ``submit`` queues requests."""
 
-    def __init__(self, spec: ChainSpec, operators: dict[int, LlmFilter],
+    def __init__(self, spec: ChainPlan, operators: dict[int, LlmFilter],
                  submit: Callable[[Sequence[LlmRequest]], None], *, max_batch: int = 512,
                  first_batch: int = FIRST_BATCH_ROWS) -> None:
         self.spec, self.submit = spec, submit
@@ -67,8 +68,8 @@ class AdaptiveChain:
         """Read the chain's input (every member's prompt per row) and tell the members that
         prompts they never ask answer the rejecting value."""
         self.started = True
-        table = con.sql(self.spec.query.sql("duckdb")).to_arrow_table()
-        columns = [table.column(ChainSpec.prompt_column(m)).to_pylist() for m in self.spec.members]
+        table = con.sql(self.spec.query).to_arrow_table()
+        columns = [table.column(ChainPlan.prompt_column(m)).to_pylist() for m in self.spec.members]
         self._rows = list(zip(*columns)) if columns else []
         for member, op in self.ops.items():
             op.uncomputed_answer = self.spec.rejecting(member)

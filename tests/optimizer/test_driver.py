@@ -13,7 +13,6 @@ from heliumsql.errors import PlanError
 from heliumsql.optimizer import RULES, RuleContext, optimize
 from heliumsql.optimizer.eliminate_common_llm_calls import eliminate_common_llm_calls
 from heliumsql.planner import build_plan
-from heliumsql.runtime import QueryRuntime
 
 
 @pytest.fixture
@@ -22,11 +21,7 @@ def plan_of():  # noqa: ANN201
     con.sql("CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER)")
 
     def plan(sql: str):  # noqa: ANN202
-        runtime = QueryRuntime(con.duckdb)
-        try:
-            return build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con.duckdb), runtime)
-        finally:
-            runtime.close()  # one query's UDFs at a time per connection
+        return build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con.duckdb))
 
     return plan
 

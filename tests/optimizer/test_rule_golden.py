@@ -14,7 +14,6 @@ from heliumsql.binder import Catalog
 from heliumsql.explain import render_plan
 from heliumsql.optimizer import RULES, RuleContext, optimize
 from heliumsql.planner import build_plan
-from heliumsql.runtime import QueryRuntime
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "optimizer"
 RULES_BY_NAME = {rule.__name__: rule for rule in RULES}
@@ -32,12 +31,8 @@ def cases() -> list:
 
 def explain_with(con: heliumsql.Connection, rule_name: str, sql: str) -> str:
     """EXPLAIN text of ``sql`` after only ``rule_name``."""
-    runtime = QueryRuntime(con.duckdb)
-    try:
-        plan = build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con.duckdb), runtime)
-        return render_plan(optimize(plan, RuleContext(con.duckdb), (RULES_BY_NAME[rule_name],)))
-    finally:
-        runtime.close()
+    plan = build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con.duckdb))
+    return render_plan(optimize(plan, RuleContext(con.duckdb), (RULES_BY_NAME[rule_name],)))
 
 
 def test_every_rule_has_golden_cases():

@@ -15,21 +15,17 @@ from heliumsql.optimizer import RULES, RuleContext, optimize
 from heliumsql.optimizer.factor_prompt_prefixes import static_text
 from heliumsql.optimizer.reorder_context_fields import greedy_order
 from heliumsql.optimizer.rewrite import node_id, udf_calls
-from heliumsql.planner import build_plan, dependencies
+from heliumsql.plan.names import dependencies
+from heliumsql.planner import build_plan
 from heliumsql.prompting import chat_token_ids
-from heliumsql.runtime import QueryRuntime
 
 MT = 4
 
 
 def plan_of(con: heliumsql.Connection, sql: str, ctx: RuleContext | None = None,
             rules: tuple = RULES):  # noqa: ANN201
-    runtime = QueryRuntime(con.duckdb)
-    try:
-        plan = build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con.duckdb), runtime)
-        return optimize(plan, ctx or RuleContext(con.duckdb), rules)
-    finally:
-        runtime.close()
+    plan = build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con.duckdb))
+    return optimize(plan, ctx or RuleContext(con.duckdb), rules)
 
 
 def operators(result: heliumsql.Result) -> dict:
@@ -225,17 +221,12 @@ def test_every_optimized_plan_is_consistent(golden_con, sql: str) -> None:
     """Every call of a node renders the node's prompt, every input binds in DuckDB, and
     dependencies are exactly what the inputs read."""
     plan = plan_of(golden_con, sql)
-    catalog = Catalog(golden_con.duckdb)
+    catalog = Catalog(golden_con.duckdb, plan.stand_ins)  # inputs bind with nothing registered
     by_id = {n.id: n for n in plan.nodes}
     for tree in [plan.statement] + [n.input for n in plan.nodes if n.input is not None]:
         for call in udf_calls(tree):
             assert call.expressions == [by_id[node_id(call)].call.prompt]
-    runtime = QueryRuntime(golden_con.duckdb)  # re-declare the UDFs so inputs can bind
-    try:
-        build_plan(sqlglot.parse_one(sql, read="helium"), catalog, runtime)
-        for node in plan.nodes:
-            assert node.deps == dependencies(node.input)
-            assert node.input is None or catalog.columns(node.input) is not None, node.id
-            assert node.dedupe_prompts
-    finally:
-        runtime.close()
+    for node in plan.nodes:
+        assert node.deps == dependencies(node.input)
+        assert node.input is None or catalog.columns(node.input) is not None, node.id
+        assert node.dedupe_prompts

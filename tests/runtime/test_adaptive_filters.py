@@ -23,8 +23,6 @@ from runtime_helpers import assert_engine_idle
 import heliumsql
 from heliumsql.errors import CancelledError
 from heliumsql.executor import Executor
-from heliumsql.runtime import QueryRuntime
-from heliumsql.workflow.chain_spec import adaptive_chains
 
 ROWS = 96
 TABLE = (f"CREATE TABLE things AS SELECT i AS id, 'item ' || lpad(i::VARCHAR, 3, '0') AS t, "
@@ -129,8 +127,8 @@ def test_learned_order_sends_fewer_prompts_than_the_static_one(things, shared_en
     assert all(s.on_demand_prompts == 0 for s in stats.operators.values())
     assert_no_rejected_row_reaches_another(adaptive_engine.asked())
     # What was learned: the first 16 rows in the plan's order, then expensive first.
-    (chain,) = plan.chain_runs
-    expensive_id = next(n.id for n in plan.nodes if "step by step" in n.call.text)
+    (chain,) = stats.chain_runs
+    expensive_id = next(n.id for n in plan.logical.nodes if "step by step" in n.call.text)
     cheap_id = next(n.id for n in plan.nodes if n.id != expensive_id)
     assert chain.orders[0] == ((cheap_id, expensive_id), 16)
     # ... and stays so: the filters are correlated (the rows the expensive one keeps are
@@ -166,7 +164,7 @@ def test_rejected_rows_never_reach_another_filter_on_the_real_model(things, make
     rows, plan, stats = run(things(engine), engine, sql, adaptive=True, batch_size=16)
     off = things(real, optimize=False).sql(sql).fetchall()
     assert rows == off
-    (chain,) = plan.chain_runs
+    (chain,) = stats.chain_runs
     assert sum(n for _, n in chain.orders) == 64
     # Per member: rows that reached it, answered once per distinct prompt, and no on-demand work.
     asked = [(("cheap" if "ok?" in t else "rare"), int(re.search(r"item (\d{3})", t)[1]),
@@ -188,12 +186,8 @@ def test_static_and_adaptive_agree_with_the_optimizer_off(things, make_engine):
 
 
 def chains_of(con: heliumsql.connection.Connection, sql: str) -> list[tuple[int, ...]]:
-    runtime = QueryRuntime(con.duckdb)
-    try:
-        plan = Executor(con.duckdb, lambda: None).plan(sqlglot.parse_one(sql, read="helium"), runtime)
-        return [spec.members for spec in adaptive_chains(plan)]
-    finally:
-        runtime.close()
+    plan = Executor(con.duckdb, lambda: None).plan(sqlglot.parse_one(sql, read="helium"))
+    return [chain.members for chain in plan.chains]
 
 
 @pytest.mark.parametrize("sql, adaptive", [
@@ -225,13 +219,13 @@ def test_null_prompts_reject_their_rows_at_no_cost(things, make_engine):
     logged = ScriptedEngine(engine)
     rows, plan, stats = run(things(logged), logged, sql, adaptive=True, batch_size=16)
     assert rows == things(engine, optimize=False).sql(sql).fetchall()
-    (chain,) = plan.chain_runs
+    (chain,) = stats.chain_runs
     assert sum(n for _, n in chain.orders) == 48
     assert all(s.on_demand_prompts == 0 for s in stats.operators.values())
     # No request for a NULL prompt; while the column filter ran first, no row with one
     # reached the other filter.
     null_rows = {i for i in range(1, 49) if i % 3 == 0}
-    column_member = next(n.id for n in plan.nodes if "CASE" in n.call.text.upper())
+    column_member = next(n.id for n in plan.logical.nodes if "CASE" in n.call.text.upper())
     assert stats.operators[column_member].engine_requests <= 48 - len(null_rows)
     assert not any(t.count("item") == 0 for t, _ in logged.answers if "ok?" not in t)
     first_order, first_rows = chain.orders[0]

@@ -8,18 +8,13 @@ import sqlglot
 import heliumsql.grammar  # noqa: F401 - the helium dialect
 from heliumsql.executor import Executor
 from heliumsql.operators import OPERATORS, OperatorContext
-from heliumsql.runtime import QueryRuntime
 
 
 def run_alone(con, engine, query: str):  # noqa: ANN001, ANN201
-    runtime = QueryRuntime(con.duckdb)
-    try:
-        plan = Executor(con.duckdb, lambda: engine).plan(sqlglot.parse_one(query, read="helium"), runtime)
-        (node,) = plan.nodes
-        op = OPERATORS[node.call.kind](node, OperatorContext(con.duckdb, engine))
-        return list(op.execute())
-    finally:
-        runtime.close()
+    plan = Executor(con.duckdb, lambda: engine).plan(sqlglot.parse_one(query, read="helium"))
+    (node,) = plan.nodes
+    op = OPERATORS[node.node.call.kind](node.node, OperatorContext(con.duckdb, engine), node.input_sql)
+    return list(op.execute())
 
 
 def test_a_scalar_operator_yields_prompt_answer_batches(shared_engine, connect):

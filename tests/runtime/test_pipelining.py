@@ -18,8 +18,7 @@ from runtime_helpers import ITEMS
 
 import heliumsql
 from heliumsql.executor import Executor
-from heliumsql.runtime import QueryRuntime
-from heliumsql.workflow.pipeline import PipedNode, partial_input, row_wise
+from heliumsql.plan.physical.pipelining import partial_input, row_wise
 
 TWO_STAGE = """WITH a AS (SELECT id, llm('Name: {name}', max_tokens => 3) AS x FROM items)
 SELECT id, x, llm('Then: {x}', max_tokens => 3) AS z FROM a ORDER BY id"""
@@ -80,7 +79,7 @@ def test_downstream_node_starts_before_its_upstream_node_finishes(make_engine):
     engine = OrderLog(make_engine())
     rows, plan, stats = run(engine, TWO_STAGE, pipelining=True)
     assert engine.first("issue", "Then: ") < engine.last("answer", "Name: ")
-    (pipe,) = plan.pipeline_runs
+    (pipe,) = stats.pipeline_runs
     assert pipe.early > 0 and pipe.wasted == 0
     downstream = stats.operators[pipe.node]
     # Each distinct prompt asked once (early or at the end), nothing computed on demand.
@@ -91,9 +90,10 @@ def test_downstream_node_starts_before_its_upstream_node_finishes(make_engine):
 
 def test_without_pipelining_the_downstream_node_waits(make_engine):
     engine = OrderLog(make_engine())
-    rows, plan, _ = run(engine, TWO_STAGE, pipelining=False)
+    rows, plan, stats = run(engine, TWO_STAGE, pipelining=False)
     assert engine.first("issue", "Then: ") > engine.last("answer", "Name: ")
-    assert plan.pipeline_runs == ()
+    assert stats.pipeline_runs == ()
+    assert all(n.strategy != "pipelined" for n in plan.nodes)
     assert rows == off_rows(engine, TWO_STAGE)
 
 
@@ -102,7 +102,7 @@ def test_a_map_over_a_filter_is_pipelined_without_waste(make_engine):
     rows, plan, stats = run(engine, OVER_FILTER, pipelining=True)
     asked = [t for k, t in engine.events if k == "issue" and "Why " in t]
     assert rows == off_rows(engine, OVER_FILTER)
-    for pipe in plan.pipeline_runs:
+    for pipe in stats.pipeline_runs:
         assert pipe.wasted == 0
         assert stats.operators[pipe.node].on_demand_prompts == 0
     # Only rows the filter kept were ever asked the map's question, each once.
@@ -165,14 +165,10 @@ def test_plans_pipeline_only_sound_downstream_nodes(engine):
             "SELECT llm('Then {n}', max_tokens => 2) FROM (SELECT count(DISTINCT x) AS n FROM a) s": False,
         }
         for sql, expected in sqls.items():
-            runtime = QueryRuntime(con.duckdb)
-            try:
-                plan = Executor(con.duckdb, lambda: engine).plan(
-                    sqlglot.parse_one(sql, read="helium"), runtime)
-            finally:
-                runtime.close()
-            piped = [PipedNode.for_node(n, plan) for n in plan.nodes]
-            assert any(p is not None for p in piped) is expected, sql
+            plan = Executor(con.duckdb, lambda: engine).plan(sqlglot.parse_one(sql, read="helium"))
+            piped = [n for n in plan.nodes if n.strategy == "pipelined"]
+            assert bool(piped) is expected, sql
+            assert all(n.partial_sql is not None and n.upstream for n in piped)
     finally:
         con.close()
 

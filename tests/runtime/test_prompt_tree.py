@@ -58,20 +58,12 @@ def test_dfs_order_groups_shared_prefixes():
 
 
 def test_static_prefix_is_a_prefix_of_every_chat_formatted_prompt(shared_engine):
-    from heliumsql.workflow.static_prefix import static_prefix_ids
+    from heliumsql.optimizer.factor_prompt_prefixes import static_text
+    from heliumsql.prompting import prefix_token_ids
 
-    class Call:
-        prompt = sqlglot.parse_one("CONCAT('Review: ', COALESCE(CAST(r AS TEXT), ''))")
-
-        @staticmethod
-        def option(name):  # noqa: ANN001, ANN205
-            return "Be terse" if name == "system" else None
-
-    class Node:
-        call = Call()
-
+    text, _ = static_text(sqlglot.parse_one("CONCAT('Review: ', COALESCE(CAST(r AS TEXT), ''))"))
     tok = shared_engine.tokenizer
-    static = static_prefix_ids(tok, Node())
+    static = prefix_token_ids(tok, text, "Be terse")
     assert len(static) > 10
     for value in ("great", "5 stars", " spaced", "", "Ünïcode"):
         ids = chat_token_ids(tok, "Review: " + value, "Be terse")

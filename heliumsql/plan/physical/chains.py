@@ -1,4 +1,5 @@
-"""Which LLM filter chains may run adaptively, and the one query that feeds such a chain.
+"""Which LLM filter chains may run adaptively, and the one query that feeds such a chain
+(decided once, at physical planning).
 
 The optimizer orders the filters of one WHERE (``LlmNode.filter_chain``) with a guessed
 selectivity and rechains their inputs so each sees the earlier verdicts. The runtime can do
@@ -19,48 +20,25 @@ A row of ``S`` whose member prompt was never computed then either failed the sha
 conjuncts (not in the chain's input) or was rejected by another member whose verdict is known:
 the conjunction is not true either way. Anything else keeps the static chain.
 
->>> [spec.members for spec in adaptive_chains(plan)]          # doctest: +SKIP
-[(2, 1)]
+>>> import heliumsql, sqlglot
+>>> from heliumsql.executor import Executor
+>>> con = heliumsql.connect(result_cache=None)
+>>> _ = con.sql("CREATE TABLE r AS SELECT 'great' AS review")
+>>> sql = ("SELECT review FROM r WHERE llm_filter('Long? {review}') "
+...        "AND llm_filter('Kind? {review}')")
+>>> plan = Executor(con.duckdb, lambda: None).plan(sqlglot.parse_one(sql, read="helium"))
+>>> [chain.members for chain in adaptive_chains(plan.logical)]
+[(1, 2)]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlglot import exp
 
-from heliumsql.optimizer.rewrite import node_id, udf_calls
+from heliumsql.plan.names import chain_prompt_column, map_tables, node_id, udf_calls
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.physical.plan import ChainPlan
 from heliumsql.planner import conjuncts
-
-
-@dataclass(frozen=True)
-class ChainSpec:
-    """One adaptive chain: ``members`` in the plan's order, which are negated (``NOT
-    llm_filter(...)``), and ``query`` yielding one row per input row with each member's prompt
-    in column ``prompt_column(member)``.
-
-    >>> ChainSpec((2, 1), frozenset(), None).prompt_column(2)     # doctest: +SKIP
-    '__helium_prompt_2'
-    """
-
-    members: tuple[int, ...]
-    negated: frozenset[int]
-    query: exp.Select
-
-    @staticmethod
-    def prompt_column(member: int) -> str:
-        return f"__helium_prompt_{member}"
-
-    def passes(self, member: int, verdict: bool | None) -> bool:
-        """Whether ``verdict`` keeps the row (NULL never does)."""
-        if verdict is None:
-            return False
-        return verdict is (member not in self.negated)
-
-    def rejecting(self, member: int) -> bool:
-        """The answer that makes the member's conjunct false (for never-computed prompts)."""
-        return member in self.negated
 
 
 def _verdict(predicate: exp.Expr) -> tuple[int | None, bool]:
@@ -150,12 +128,12 @@ def _base(node: LlmNode, members: set[int]) -> exp.Select | None:
     where = base.args.get("where")
     kept = [c for c in conjuncts(where.this) if _verdict(c)[0] not in members] if where else []
     base.set("where", exp.Where(this=exp.and_(*kept)) if kept else None)
-    if udf_calls(base) or any(t.name.startswith("__helium_map_") for t in base.find_all(exp.Table)):
+    if udf_calls(base) or map_tables(base):
         return None  # reads other LLM answers: keep the static chain
     return base
 
 
-def _spec(plan: LogicalPlan, chain: tuple[int, ...]) -> ChainSpec | None:
+def _spec(plan: LogicalPlan, chain: tuple[int, ...]) -> ChainPlan | None:
     members = set(chain)
     nodes = {n.id: n for n in plan.nodes}
     if not members <= set(nodes) or len(members) < 2:
@@ -193,12 +171,12 @@ def _spec(plan: LogicalPlan, chain: tuple[int, ...]) -> ChainSpec | None:
             return None  # the chain's input would not read the statement's CTE
     query = first.copy()
     query.set("expressions", [
-        exp.alias_(nodes[i].input.expressions[0].unalias().copy(), ChainSpec.prompt_column(i))
+        exp.alias_(nodes[i].input.expressions[0].unalias().copy(), chain_prompt_column(i))
         for i in chain])
-    return ChainSpec(chain, negated, query)
+    return ChainPlan(chain, negated, query.sql("duckdb"))
 
 
-def adaptive_chains(plan: LogicalPlan) -> list[ChainSpec]:
+def adaptive_chains(plan: LogicalPlan) -> list[ChainPlan]:
     """The filter chains of ``plan`` that may run adaptively (see the module docstring)."""
     chains = list(dict.fromkeys(n.filter_chain for n in plan.nodes if n.filter_chain))
     specs = [_spec(plan, chain) for chain in chains]

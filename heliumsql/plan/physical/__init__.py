@@ -1,0 +1,71 @@
+"""Physical planning: decide, once per LLM node, how it runs (see :mod:`.plan`).
+
+>>> import heliumsql, sqlglot
+>>> from heliumsql.executor import Executor
+>>> con = heliumsql.connect(result_cache=None)
+>>> _ = con.sql("CREATE TABLE t AS SELECT 'a' AS x")
+>>> statement = sqlglot.parse_one("SELECT llm('Say {x}') AS y FROM t LIMIT 1", read="helium")
+>>> plan = Executor(con.duckdb, lambda: None).plan(statement)
+>>> [(n.id, n.strategy) for n in plan.nodes]
+[(1, 'batch')]
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from heliumsql.optimizer.factor_prompt_prefixes import static_text
+from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.physical.chains import adaptive_chains
+from heliumsql.plan.physical.pipelining import pipelined_input
+from heliumsql.plan.physical.plan import STRATEGIES, ChainPlan, NodePlan, PhysicalPlan
+
+
+def _ids(numbers: tuple[int, ...]) -> str:
+    return ",".join(f"#{i}" for i in numbers)
+
+
+def _static(node: LlmNode) -> dict[str, str | None]:
+    text, _ = static_text(node.call.prompt)
+    return {"static_text": text, "system": node.call.option("system") or None}
+
+
+def _node_plan(node: LlmNode, chain: ChainPlan | None, scheduled: bool, pipelining: bool,
+               plan: LogicalPlan) -> NodePlan:
+    if node.input is None:
+        return NodePlan(node, "on_demand", node.reason, None, **_static(node))
+    input_sql = node.input.sql("duckdb")
+    reads = f"after {_ids(node.deps)}" if node.deps else "no upstream LLM node"
+    if not scheduled:
+        return NodePlan(node, "batch", f"optimizer off: every row a request, in arrival order, "
+                        f"{reads}", input_sql, node.deps, **_static(node))
+    if chain is not None:
+        waits = tuple(d for d in node.deps if d not in chain.members)
+        return NodePlan(node, "chain", f"adaptive chain of {_ids(chain.members)} "
+                        "(same WHERE, no LIMIT)", input_sql, waits, chain=chain, **_static(node))
+    if node.call.kind == "filter" and node.limit is not None:
+        return NodePlan(node, "limit", f"stop once {node.limit} rows pass, {reads}", input_sql,
+                        node.deps, limit=node.limit, **_static(node))
+    partial = pipelined_input(node, plan) if pipelining else None
+    if partial is not None:
+        return NodePlan(node, "pipelined", f"row-wise over {_ids(node.deps)}: starts on rows "
+                        "whose answers exist", input_sql, node.deps, upstream=node.deps,
+                        partial_sql=partial, **_static(node))
+    return NodePlan(node, "batch", f"all prompts at once, {reads}", input_sql, node.deps,
+                    **_static(node))
+
+
+def plan_physical(plan: LogicalPlan, *, scheduled: bool = True, adaptive_filters: bool = True,
+                  pipelining: bool = True) -> PhysicalPlan:
+    """Decide every node's strategy. ``scheduled`` (the optimizer setting) runs the nodes as
+    one graph; ``adaptive_filters`` and ``pipelining`` allow those strategies where sound."""
+    chains = adaptive_chains(plan) if scheduled and adaptive_filters else []
+    member_of = {m: c for c in chains for m in c.members}
+    nodes = tuple(_node_plan(n, member_of.get(n.id), scheduled, pipelining, plan)
+                  for n in plan.nodes)
+    statement = plan.statement
+    sql = statement.sql("duckdb") if isinstance(statement, exp.Expr) else str(statement)
+    return PhysicalPlan(plan, nodes, sql, scheduled)
+
+
+__all__ = ["STRATEGIES", "ChainPlan", "NodePlan", "PhysicalPlan", "plan_physical"]

@@ -1,0 +1,122 @@
+"""The physical plan: how every LLM node of a statement runs, decided once before it runs.
+
+The runtime (:mod:`heliumsql.workflow`) executes this object and never looks at SQL
+structure again: each :class:`NodePlan` carries its strategy, why it was chosen, and the
+DuckDB SQL it reads (rendered once), plus what its strategy needs (the LIMIT to stop at, the
+adaptive chain it belongs to, the partial input it pipelines on, its static prompt start).
+
+Strategies:
+
+- ``batch``: every prompt of the input at once, when the nodes it reads are done;
+- ``limit``: an ``llm_filter`` under ``LIMIT n`` streams its input in order and stops once n
+  rows passed (:mod:`heliumsql.workflow.limit`);
+- ``chain``: the LLM filters of one WHERE route rows adaptively
+  (:mod:`heliumsql.workflow.adaptive_chain`);
+- ``pipelined``: a row-wise node starts on the rows whose upstream answers exist
+  (:mod:`heliumsql.workflow.pipeline`);
+- ``on_demand``: the prompts cannot be precomputed; the final statement asks for them.
+
+>>> ChainPlan((2, 1), frozenset({1}), "SELECT ...").rejecting(1)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from heliumsql.plan.names import chain_prompt_column
+from heliumsql.plan.nodes import LlmNode, LogicalPlan
+
+STRATEGIES = ("batch", "limit", "chain", "pipelined", "on_demand")
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """One adaptive filter chain: ``members`` in the optimizer's order, which are negated
+    (``NOT llm_filter(...)``), and ``query``, the SQL yielding one row per input row with each
+    member's prompt in column ``prompt_column(member)``."""
+
+    members: tuple[int, ...]
+    negated: frozenset[int]
+    query: str
+
+    @staticmethod
+    def prompt_column(member: int) -> str:
+        return chain_prompt_column(member)
+
+    def passes(self, member: int, verdict: bool | None) -> bool:
+        """Whether ``verdict`` keeps the row (NULL never does).
+
+        >>> ChainPlan((1, 2), frozenset({2}), "").passes(2, False)
+        True
+        """
+        if verdict is None:
+            return False
+        return verdict is (member not in self.negated)
+
+    def rejecting(self, member: int) -> bool:
+        """The answer that makes the member's conjunct false (for never-computed prompts)."""
+        return member in self.negated
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """How one LLM node runs. ``input_sql`` is None for ``on_demand``; ``waits_for`` are the
+    nodes that must be done before it starts (its chain's other members excluded);
+    ``upstream`` and ``partial_sql`` are set for ``pipelined``; ``static_text`` is the text
+    every prompt of the node starts with (its entry in the prompt tree before its input is
+    read), ``system`` its system message."""
+
+    node: LlmNode
+    strategy: str
+    why: str
+    input_sql: str | None
+    waits_for: tuple[int, ...] = ()
+    limit: int | None = None
+    chain: ChainPlan | None = None
+    upstream: tuple[int, ...] = ()
+    partial_sql: str | None = None
+    static_text: str = ""
+    system: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.node.id
+
+    def describe(self) -> str:
+        """The EXPLAIN line: the strategy and why.
+
+        >>> from heliumsql.plan.nodes import LlmCall
+        >>> call = LlmCall("llm", "scalar", "VARCHAR", "llm('x')", None, None, ())
+        >>> NodePlan(LlmNode(1, call, None), "on_demand", "in a JOIN condition", None).describe()
+        'on_demand: in a JOIN condition'
+        """
+        return f"{self.strategy}: {self.why}" if self.why else self.strategy
+
+
+@dataclass(frozen=True)
+class PhysicalPlan:
+    """Every node's :class:`NodePlan` in execution order, the final statement's SQL, and
+    whether the nodes are scheduled as one graph (optimizer on: shared prompt tree, pins,
+    dedupe, depth-first order) or one at a time in arrival order (optimizer off)."""
+
+    logical: LogicalPlan
+    nodes: tuple[NodePlan, ...]
+    statement_sql: str
+    scheduled: bool
+
+    def node(self, node_id: int) -> NodePlan:
+        return next(n for n in self.nodes if n.id == node_id)
+
+    @property
+    def chains(self) -> tuple[ChainPlan, ...]:
+        """The adaptive chains, each once, in plan order."""
+        return tuple(dict.fromkeys(n.chain for n in self.nodes if n.chain is not None))
+
+    def feeds(self) -> dict[int, tuple[int, ...]]:
+        """Upstream node id -> the pipelined nodes that read its answers early."""
+        out: dict[int, tuple[int, ...]] = {}
+        for n in self.nodes:
+            for upstream in n.upstream:
+                out[upstream] = out.get(upstream, ()) + (n.id,)
+        return out

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from heliumsql.engine.errors import EngineError
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.errors import EngineError
 
 try:  # optional: only on CUDA machines that have it
     from flash_attn import flash_attn_varlen_func

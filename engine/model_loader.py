@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Union
 
 import torch
 
-from heliumsql.errors import ModelLoadError
+from heliumsql.engine.errors import ModelLoadError
 
 ModelSpec = Union[str, os.PathLike, tuple[Any, Any]]
 
@@ -68,3 +69,11 @@ def load_model(spec: ModelSpec, device: str = "cpu", dtype: str | torch.dtype | 
             "directory, a Hugging Face id already downloaded, or a (model, tokenizer) pair"
         ) from exc
     return model.to(device).eval(), tokenizer
+
+
+def model_fingerprint(model: Any) -> str:
+    """A stable identity for a loaded model: its config plus a digest of a few weights."""
+    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    for _, tensor in list(model.state_dict().items())[:4]:
+        digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -15,12 +15,13 @@ from typing import Any
 
 import torch
 
-from heliumsql.engine.attention import flash_available
 from heliumsql.engine.config import EngineConfig
 from heliumsql.engine.errors import EngineError, PromptTooLongError, excerpt
+from heliumsql.engine.flash import flash_available
 from heliumsql.engine.interface import CompletionStream, Params, Priority, Prompt
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.engine.model_loader import ModelSpec, load_model, model_fingerprint
+from heliumsql.engine.model_loader import (ModelSpec, context_length, load_model,
+                                           model_fingerprint)
 from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
 from heliumsql.engine.request import Completion
 from heliumsql.engine.runner import ModelRunner, check_supported, model_geometry
@@ -52,14 +53,12 @@ class Engine:
                                                max_batch_tokens=max_batch_tokens, **more)
         self.model, self.tokenizer = load_model(model, device, dtype)
         self.device = torch.device(device)
-        cfg = self.model.config
-        self.max_context = int(getattr(cfg, "max_position_embeddings", None)
-                               or getattr(cfg, "n_positions", 2048))
+        self.max_context = context_length(self.model)
         check_supported(self.model, self.max_context)
         self.fingerprint = model_fingerprint(self.model)
         self._vocab_size = self.model.get_input_embeddings().num_embeddings
         dtype_ = next(self.model.parameters()).dtype
-        layers, kv_heads, head_dim = model_geometry(cfg)
+        layers, kv_heads, head_dim = model_geometry(self.model.config)
         per_block = KVPool.bytes_per_block(layers, block_size, kv_heads, head_dim, dtype_)
         num_blocks = self.config.pool_blocks(per_block, self.max_context, self.device)
         self.pool = KVPool(layers, num_blocks, block_size, kv_heads, head_dim, dtype_, self.device)

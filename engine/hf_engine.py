@@ -15,7 +15,8 @@ import torch
 
 from heliumsql.engine.errors import PromptTooLongError, excerpt
 from heliumsql.engine.interface import CompletionStream, Params, Prompt
-from heliumsql.engine.model_loader import ModelSpec, load_model, model_fingerprint
+from heliumsql.engine.model_loader import (ModelSpec, context_length, load_model,
+                                           model_fingerprint)
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, finish_text, params_list
 
@@ -26,8 +27,7 @@ class HFGenerateEngine:
     def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None) -> None:
         self.model, self.tokenizer = load_model(model, device, dtype)
         self.device = device
-        self.max_context = int(getattr(self.model.config, "max_position_embeddings", None)
-                               or getattr(self.model.config, "n_positions", 2048))
+        self.max_context = context_length(self.model)
         self.fingerprint = model_fingerprint(self.model)
         self._lock = threading.Lock()
         self._stats = dict(prompt_tokens=0, cached_tokens=0, computed_prefill_tokens=0,

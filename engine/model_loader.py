@@ -138,6 +138,13 @@ def _check_checkpoint_dir(path: Path) -> None:
                              "the model's settings as a JSON object")
 
 
+def context_length(model: Any) -> int:
+    """The longest sequence (prompt and answer) the model's positions cover."""
+    config = model.config
+    return int(getattr(config, "max_position_embeddings", None)
+               or getattr(config, "n_positions", 2048))
+
+
 def model_fingerprint(model: Any) -> str:
     """A stable identity for a loaded model: its config plus a digest of a few weights."""
     digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())

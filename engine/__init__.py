@@ -8,7 +8,8 @@
 from importlib import import_module
 from typing import Any
 
-from heliumsql.engine.interface import EngineBackend
+from heliumsql.engine.errors import EngineError, ModelLoadError, PromptTooLongError
+from heliumsql.engine.interface import CompletionStream, EngineBackend, PrefixCachingEngine
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
 
@@ -24,5 +25,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'heliumsql.engine' has no attribute {name!r}")
 
 
-__all__ = ["Completion", "Engine", "EngineBackend", "EngineConfig", "HFGenerateEngine", "SamplingParams",
-           "load_model"]
+__all__ = ["Completion", "CompletionStream", "Engine", "EngineBackend", "EngineConfig", "EngineError",
+           "HFGenerateEngine", "ModelLoadError", "PrefixCachingEngine", "PromptTooLongError",
+           "SamplingParams", "load_model"]

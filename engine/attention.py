@@ -26,14 +26,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from heliumsql.engine.errors import EngineError
+from heliumsql.engine.flash import flash_attention, flash_layout
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.errors import EngineError
-
-try:  # optional: only on CUDA machines that have it
-    from flash_attn import flash_attn_varlen_func
-except ImportError:  # pragma: no cover - depends on the machine
-    flash_attn_varlen_func = None
-
 
 @dataclass
 class _Group:
@@ -121,7 +116,7 @@ def build_metadata(block_tables: Sequence[Sequence[int]], starts: Sequence[int],
                              prefill=None)
     positions = pos.to(device, non_blocking=True)
     if backend == "flash":
-        return _flash_layout(meta, table, start + length, length, block_size, device), positions
+        return flash_layout(meta, table, start + length, length, block_size, device), positions
     pad = 8 if device.type == "cuda" else 1  # memory-efficient kernels want aligned masks
     if num_decode:
         meta.decode = _group(table[:num_decode], start[:num_decode], length[:num_decode],
@@ -217,20 +212,6 @@ def _shared_prefix(table: torch.Tensor, start: torch.Tensor, block_size: int, kv
     if shared < _MIN_SHARED_TOKENS or kv_rows * shared > _MAX_SHARED_SCORES:
         return 0
     return shared
-
-
-def _flash_layout(meta: AttentionMetadata, table: torch.Tensor, total: torch.Tensor,
-                  length: torch.Tensor, block_size: int, device: torch.device) -> AttentionMetadata:
-    seq_of_key = torch.repeat_interleave(torch.arange(len(total)), total)
-    first = torch.cumsum(total, 0) - total
-    j = torch.arange(int(total.sum())) - first[seq_of_key]
-    packed = table[seq_of_key, j // block_size] * block_size + j % block_size
-    zero = torch.zeros(1, dtype=torch.int32)
-    meta.cu_seqlens_q = torch.cat([zero, torch.cumsum(length, 0).int()]).to(device)
-    meta.cu_seqlens_k = torch.cat([zero, torch.cumsum(total, 0).int()]).to(device)
-    meta.kv_packed = packed.to(device)
-    meta.max_q, meta.max_k = int(length.max()), int(total.max())
-    return meta
 
 
 def torch_attention(q: torch.Tensor, k_slots: torch.Tensor, v_slots: torch.Tensor,
@@ -358,14 +339,6 @@ def _attend_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.T
     return out, top + total.log()
 
 
-def flash_attention(q: torch.Tensor, k_slots: torch.Tensor, v_slots: torch.Tensor,
-                    meta: AttentionMetadata, scale: float) -> torch.Tensor:
-    """flash-attn varlen over each sequence's gathered context (causal, bottom-right aligned)."""
-    return flash_attn_varlen_func(
-        q, k_slots.index_select(0, meta.kv_packed), v_slots.index_select(0, meta.kv_packed), meta.cu_seqlens_q, meta.cu_seqlens_k,
-        meta.max_q, meta.max_k, softmax_scale=scale, causal=True)
-
-
 def helium_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                      attention_mask: torch.Tensor | None, scaling: float | None = None,
                      dropout: float = 0.0, **kwargs: Any) -> tuple[torch.Tensor, None]:
@@ -399,8 +372,3 @@ def register() -> str:
 
     AttentionInterface.register("helium", helium_attention)
     return "helium"
-
-
-def flash_available(device: torch.device, dtype: torch.dtype) -> bool:
-    return (flash_attn_varlen_func is not None and device.type == "cuda"
-            and dtype in (torch.float16, torch.bfloat16))

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from heliumsql.errors import EngineError
+from heliumsql.engine.errors import EngineError
 
 _CPU_DEFAULT_POOL_BYTES = 256 * 2**20
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence as Seq
+from collections.abc import Iterator, Sequence as Seq
 from typing import Any
 
 import torch
 
-from heliumsql.engine.attention import flash_available
 from heliumsql.engine.config import EngineConfig
-from heliumsql.engine.hf_engine import model_fingerprint
-from heliumsql.engine.interface import Params, Prompt
+from heliumsql.engine.errors import EngineError, PromptTooLongError, excerpt
+from heliumsql.engine.flash import flash_available
+from heliumsql.engine.interface import CompletionStream, Params, Priority, Prompt
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.engine.model_loader import ModelSpec, load_model
+from heliumsql.engine.model_loader import (ModelSpec, context_length, load_model,
+                                           model_fingerprint)
 from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
 from heliumsql.engine.request import Completion
 from heliumsql.engine.runner import ModelRunner, check_supported, model_geometry
@@ -29,48 +29,10 @@ from heliumsql.engine.sampler import Sampler
 from heliumsql.engine.sampling import ChoiceTrie, SamplingParams, finish_text, params_list
 from heliumsql.engine.scheduler import Scheduler
 from heliumsql.engine.sequence import Sequence, SeqStatus
-from heliumsql.errors import EngineError, PromptTooLongError
+from heliumsql.engine.stream import Call, Completions
 
 _STAT_KEYS = ("prompt_tokens", "cached_tokens", "computed_prefill_tokens", "generated_tokens",
               "preemptions", "evictions", "steps")
-
-
-class _Call:
-    """The requests of one ``generate``/``stream`` call and its finished completions."""
-
-    def __init__(self) -> None:
-        self.seqs: list[Sequence] = []
-        self.ready: deque[Completion] = deque()
-        self.outstanding = 0
-        self.error: BaseException | None = None
-
-
-class _Completions:
-    """The iterator :meth:`Engine.stream` returns: its requests are already queued, so
-    closing it (or dropping it) before reading aborts them too, which a generator that never
-    started could not do."""
-
-    def __init__(self, engine: Engine, call: _Call) -> None:
-        self._engine, self._call = engine, call
-        self._inner = engine._drain(call)
-
-    def __iter__(self) -> Iterator[Completion]:
-        return self
-
-    def __next__(self) -> Completion:
-        return next(self._inner)
-
-    def num_ready(self) -> int:
-        """Completions that ``next`` returns without running an engine step."""
-        return len(self._call.ready)
-
-    def close(self) -> None:
-        self._inner.close()
-        self._engine._abort(self._call)
-
-    def __del__(self) -> None:
-        if self._call.outstanding:
-            self.close()
 
 
 class Engine:
@@ -91,14 +53,12 @@ class Engine:
                                                max_batch_tokens=max_batch_tokens, **more)
         self.model, self.tokenizer = load_model(model, device, dtype)
         self.device = torch.device(device)
-        cfg = self.model.config
-        self.max_context = int(getattr(cfg, "max_position_embeddings", None)
-                               or getattr(cfg, "n_positions", 2048))
+        self.max_context = context_length(self.model)
         check_supported(self.model, self.max_context)
         self.fingerprint = model_fingerprint(self.model)
         self._vocab_size = self.model.get_input_embeddings().num_embeddings
         dtype_ = next(self.model.parameters()).dtype
-        layers, kv_heads, head_dim = model_geometry(cfg)
+        layers, kv_heads, head_dim = model_geometry(self.model.config)
         per_block = KVPool.bytes_per_block(layers, block_size, kv_heads, head_dim, dtype_)
         num_blocks = self.config.pool_blocks(per_block, self.max_context, self.device)
         self.pool = KVPool(layers, num_blocks, block_size, kv_heads, head_dim, dtype_, self.device)
@@ -134,7 +94,7 @@ class Engine:
         """Complete every prompt; results in request order."""
         return sorted(self.stream(prompts, params), key=lambda c: c.index)
 
-    def stream(self, prompts: Seq[Prompt], params: Params) -> Iterator[Completion]:
+    def stream(self, prompts: Seq[Prompt], params: Params) -> CompletionStream:
         """Yield completions as they finish (``Completion.index`` is the request's position).
 
         The requests join the engine's queue at once, before the iterator is read: a caller
@@ -142,11 +102,15 @@ class Engine:
         it reads first. Closing the iterator early aborts the requests not yet finished.
         """
         plist = params_list(params, len(prompts))
-        call = _Call()
+        call = Call()
         for index, (prompt, p) in enumerate(zip(prompts, plist)):
-            call.seqs.append(self._sequence(self.encode(prompt), p, index, call))
+            call.seqs.append(self._sequence(prompt, p, index, call))
         self._submit(call)
-        return _Completions(self, call)
+        return Completions(call, self._drain(call), self._abort)
+
+    def cancel(self, stream: CompletionStream) -> None:
+        """Abort ``stream``'s unfinished requests and free their KV blocks; idempotent."""
+        stream.close()
 
     def pin(self, token_ids: Seq[int]) -> int:
         """Prefill ``token_ids`` (if not cached) and keep their K/V resident until
@@ -159,14 +123,16 @@ class Engine:
         """
         ids = [int(t) for t in token_ids]
         if len(ids) > self.max_context:
-            raise PromptTooLongError(f"pinned prefix has {len(ids)} tokens; the model's context "
-                                     f"is {self.max_context}", len(ids), self.max_context)
+            text = excerpt(self.tokenizer.decode(ids[:100]))
+            raise PromptTooLongError(f"pinned prefix {text!r} has {len(ids)} tokens; the model's "
+                                     f"context is {self.max_context}", len(ids), self.max_context,
+                                     None, text)
         with self._lock:
             node = self._cached_node(ids)
             if node is not None:
                 self.radix.lock(node)
                 return self._add_pin(node)
-        call = _Call()
+        call = Call()
         seq = Sequence(ids, SamplingParams(max_tokens=1), 0, self.config.block_size, 0, call,
                        prefill_only=True)
         call.seqs.append(seq)
@@ -184,7 +150,7 @@ class Engine:
                 raise EngineError(f"unknown pin handle {handle!r} (already unpinned?)")
             self.radix.unlock(node)
 
-    def set_eviction_priority(self, priority: Callable[[tuple[int, ...]], float] | None) -> None:
+    def set_eviction_priority(self, priority: Priority | None) -> None:
         """Rank cached prefixes for eviction: ``priority(prefix_tokens)``, lower goes first,
         ties by least recent use. ``None`` restores plain LRU."""
         with self._lock:
@@ -207,6 +173,23 @@ class Engine:
         with self._lock:
             return self.radix.cached_length(list(token_ids), before)
 
+    @property
+    def block_size(self) -> int:
+        return self.config.block_size
+
+    @property
+    def num_blocks(self) -> int:
+        return self.pool.num_blocks
+
+    @property
+    def partial_blocks(self) -> bool:
+        return self.config.partial_blocks
+
+    def num_queued(self) -> int:
+        """Requests waiting or running (the queue depth)."""
+        with self._lock:
+            return len(self.scheduler.waiting) + len(self.scheduler.running)
+
     def stats(self) -> dict[str, int]:
         """Cumulative counters since construction or :meth:`reset_stats`."""
         with self._lock:
@@ -218,11 +201,13 @@ class Engine:
             self._base = self._snapshot()
 
     # -- requests ----------------------------------------------------------------------------
-    def _sequence(self, ids: list[int], p: SamplingParams, index: int, call: _Call) -> Sequence:
+    def _sequence(self, prompt: Prompt, p: SamplingParams, index: int, call: Call) -> Sequence:
+        ids = self.encode(prompt)
         if len(ids) + 1 > self.max_context:
+            text = excerpt(prompt if isinstance(prompt, str) else self.tokenizer.decode(ids[:100]))
             raise PromptTooLongError(
-                f"prompt {index} has {len(ids)} tokens; the model's context is {self.max_context}",
-                len(ids), self.max_context, index)
+                f"prompt {index} ({text!r}) has {len(ids)} tokens; the model's context is "
+                f"{self.max_context}", len(ids), self.max_context, index, text)
         if not ids:
             raise EngineError(f"prompt {index} is empty; give it at least one token")
         if min(ids) < 0 or max(ids) >= self._vocab_size:
@@ -251,7 +236,7 @@ class Engine:
         seq.stop_ids = self._stop_ids(p)
         return seq
 
-    def _submit(self, call: _Call) -> None:
+    def _submit(self, call: Call) -> None:
         """Queue every request of ``call`` (all or none)."""
         with self._lock:
             added = []
@@ -268,7 +253,7 @@ class Engine:
                     self._counters["prompt_tokens"] += seq.num_prompt_tokens
             call.outstanding = len(call.seqs)
 
-    def _drain(self, call: _Call) -> Iterator[Completion]:
+    def _drain(self, call: Call) -> Iterator[Completion]:
         """Step the engine until each of ``call``'s completions can be yielded."""
         try:
             while call.outstanding or call.ready:
@@ -286,7 +271,7 @@ class Engine:
         finally:
             self._abort(call)
 
-    def _abort(self, call: _Call) -> None:
+    def _abort(self, call: Call) -> None:
         """Drop ``call``'s unfinished requests (its caller stopped reading)."""
         if call.outstanding:
             with self._lock:

@@ -7,26 +7,18 @@ for real work.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 
-from heliumsql.engine.interface import Params, Prompt
-from heliumsql.engine.model_loader import ModelSpec, load_model
+from heliumsql.engine.errors import PromptTooLongError, excerpt
+from heliumsql.engine.interface import CompletionStream, Params, Prompt
+from heliumsql.engine.model_loader import (ModelSpec, context_length, load_model,
+                                           model_fingerprint)
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, finish_text, params_list
-from heliumsql.errors import PromptTooLongError
-
-
-def model_fingerprint(model: Any) -> str:
-    """A stable identity for a loaded model: its config plus a digest of a few weights."""
-    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
-    for _, tensor in list(model.state_dict().items())[:4]:
-        digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class HFGenerateEngine:
@@ -35,8 +27,7 @@ class HFGenerateEngine:
     def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None) -> None:
         self.model, self.tokenizer = load_model(model, device, dtype)
         self.device = device
-        self.max_context = int(getattr(self.model.config, "max_position_embeddings", None)
-                               or getattr(self.model.config, "n_positions", 2048))
+        self.max_context = context_length(self.model)
         self.fingerprint = model_fingerprint(self.model)
         self._lock = threading.Lock()
         self._stats = dict(prompt_tokens=0, cached_tokens=0, computed_prefill_tokens=0,
@@ -50,17 +41,27 @@ class HFGenerateEngine:
     def generate(self, prompts: Sequence[Prompt], params: Params) -> list[Completion]:
         return sorted(self.stream(prompts, params), key=lambda c: c.index)
 
-    def stream(self, prompts: Sequence[Prompt], params: Params) -> Iterator[Completion]:
-        plist = params_list(params, len(prompts))
+    def stream(self, prompts: Sequence[Prompt], params: Params) -> CompletionStream:
+        """Answer the prompts one by one as the stream is read (nothing is ready ahead)."""
+        return _Lazy(self._answers(prompts, params_list(params, len(prompts))))
+
+    def cancel(self, stream: CompletionStream) -> None:
+        """Stop ``stream``: prompts not yet answered never run."""
+        stream.close()
+
+    def _answers(self, prompts: Sequence[Prompt], plist: list[SamplingParams]
+                 ) -> Iterator[Completion]:
         for index, (prompt, p) in enumerate(zip(prompts, plist)):
             with self._lock:
-                yield self._one(index, self.encode(prompt), p)
+                yield self._one(index, prompt, p)
 
-    def _one(self, index: int, ids: list[int], p: SamplingParams) -> Completion:
+    def _one(self, index: int, prompt: Prompt, p: SamplingParams) -> Completion:
+        ids = self.encode(prompt)
         if len(ids) + 1 > self.max_context:
+            text = excerpt(prompt if isinstance(prompt, str) else self.tokenizer.decode(ids[:100]))
             raise PromptTooLongError(
-                f"prompt {index} has {len(ids)} tokens; the model's context is {self.max_context}",
-                len(ids), self.max_context, index)
+                f"prompt {index} ({text!r}) has {len(ids)} tokens; the model's context is "
+                f"{self.max_context}", len(ids), self.max_context, index, text)
         max_new = min(p.max_tokens, self.max_context - len(ids))
         if p.choices is not None:
             max_new = 1 + max(len(self.tokenizer.encode(c, add_special_tokens=False)) for c in p.choices)
@@ -99,6 +100,25 @@ class HFGenerateEngine:
 
     def stats(self) -> dict[str, int]:
         return dict(self._stats)
+
+
+class _Lazy:
+    """A :class:`CompletionStream` over a generator that answers one prompt per ``next``."""
+
+    def __init__(self, answers: Iterator[Completion]) -> None:
+        self._answers = answers
+
+    def __iter__(self) -> Iterator[Completion]:
+        return self
+
+    def __next__(self) -> Completion:
+        return next(self._answers)
+
+    def num_ready(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self._answers.close()
 
 
 def _choice_constraint(tokenizer: Any, choices: Sequence[str], prompt_len: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from heliumsql.errors import EngineError
+from heliumsql.engine.errors import EngineError
 
 
 class KVPool:
@@ -59,11 +59,8 @@ class KVPool:
     def num_free(self) -> int:
         return len(self._free)
 
-    def can_allocate(self, n: int) -> bool:
-        return n <= len(self._free)
-
     def allocate(self, n: int) -> list[int]:
-        """Take ``n`` free blocks; the caller checked :meth:`can_allocate`."""
+        """Take ``n`` free blocks (the caller checked :attr:`num_free`)."""
         if n > len(self._free):
             raise EngineError(f"KV pool exhausted: asked for {n} blocks, {len(self._free)} free")
         if n == 0:
@@ -83,11 +80,6 @@ class KVPool:
 
     def is_free(self, block: int) -> bool:
         return bool(self._is_free[block])
-
-    def copy_block(self, src: int, dst: int) -> None:
-        """Copy one block's K/V in every layer (copy-on-write of a shared last block)."""
-        self.k[:, dst].copy_(self.k[:, src])
-        self.v[:, dst].copy_(self.v[:, src])
 
     def copy_slots(self, src: int, dst: int, n: int) -> None:
         """Copy the first ``n`` slots of block ``src`` into block ``dst`` in every layer (a

@@ -8,6 +8,13 @@ serves as a source to copy K/V from (:meth:`RadixCache.best_child`), so a shared
 written. A node's ``lock_ref`` counts the holders of it *or of a descendant* (locking walks to
 the root), so ``lock_ref == 0`` means the whole subtree is free to evict; eviction removes
 unlocked leaves, lowest priority first, then least recently used.
+
+The unlocked leaves sit in a heap keyed (priority, last use) so an eviction costs O(log n) per
+block, not a ranking of the whole cache. Entries are checked lazily: one whose node has been
+locked, grown children or been evicted since is dropped when it surfaces, and one whose node
+was used since (or whose priority rose) is pushed back with its new key. A hook's values are
+read when a leaf becomes evictable and again when it reaches the front; setting the hook
+(even to the same function) re-reads every leaf.
 """
 
 from __future__ import annotations
@@ -15,13 +22,13 @@ from __future__ import annotations
 import heapq
 import itertools
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
+from heliumsql.engine.interface import Priority
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.prompting import common_prefix
+from heliumsql.engine.prefix import common_prefix
 
 BlockKey = tuple[int, ...]
-Priority = Callable[[tuple[int, ...]], float]
 
 
 class RadixNode:
@@ -31,7 +38,8 @@ class RadixNode:
     some tokens is found by bisection (it is next to where those tokens would sort).
     """
 
-    __slots__ = ("key", "block", "parent", "children", "order", "lock_ref", "last_access", "born")
+    __slots__ = ("key", "block", "parent", "children", "order", "lock_ref", "last_access", "born",
+                 "entry")
 
     def __init__(self, key: BlockKey, block: int, parent: RadixNode | None) -> None:
         self.key, self.block, self.parent = key, block, parent
@@ -40,6 +48,7 @@ class RadixNode:
         self.lock_ref = 0
         self.last_access = 0
         self.born = 0  # the cache's clock when the node was created (see ``RadixCache.stamp``)
+        self.entry: _Entry | None = None  # its live heap entry while it is an unlocked leaf
 
     def tokens(self) -> tuple[int, ...]:
         """The whole prefix this node ends (what an eviction-priority hook is given)."""
@@ -68,16 +77,30 @@ class RadixCache:
     def __init__(self, pool: KVPool, priority: Priority | None = None) -> None:
         self.pool = pool
         self.root = RadixNode((), -1, None)
-        self.priority = priority
+        self._priority = priority
         self.num_blocks = 0  # blocks held by the tree
         self.num_protected = 0  # tree blocks with lock_ref > 0
         self.num_evicted = 0
         self._evictable: set[RadixNode] = set()  # unlocked leaves
+        self._heap: list[_Entry] = []  # at least one live entry per unlocked leaf
+        self._pushes = itertools.count()  # orders two entries of one node (never compared)
         self._clock = itertools.count(1)
 
     @property
     def num_evictable(self) -> int:
         return self.num_blocks - self.num_protected
+
+    @property
+    def priority(self) -> Priority | None:
+        """The eviction-priority hook: ``priority(prefix_tokens)``, lower is evicted first."""
+        return self._priority
+
+    @priority.setter
+    def priority(self, hook: Priority | None) -> None:
+        self._priority = hook
+        self._heap = []
+        for node in self._evictable:
+            self._push(node)
 
     def match(self, keys: Sequence[BlockKey]) -> tuple[list[int], RadixNode]:
         """Longest cached prefix of ``keys``: its blocks and its deepest node (marked used)."""
@@ -113,7 +136,7 @@ class RadixCache:
         for key, block in zip(keys, blocks):
             child = node.children.get(key)
             if child is None:
-                child = self._attach(node, key, block)
+                child = self._attach(node, key, block, now)
             child.last_access = now
             out.append(child.block)
             node = child
@@ -142,16 +165,14 @@ class RadixCache:
         cover, n = self.best_child(node, key)
         if cover is not None and n == len(key):
             return cover, False
-        child = self._attach(node, key, block)
-        child.last_access = next(self._clock)
-        return child, True
+        return self._attach(node, key, block, next(self._clock)), True
 
     def lock(self, node: RadixNode) -> None:
         """Protect ``node`` and its ancestors from eviction."""
         while node is not self.root:
             if node.lock_ref == 0:
                 self.num_protected += 1
-                self._evictable.discard(node)
+                self._leave(node)
             node.lock_ref += 1
             node = node.parent  # type: ignore[assignment]
 
@@ -162,7 +183,7 @@ class RadixCache:
             if node.lock_ref == 0:
                 self.num_protected -= 1
                 if not node.children:
-                    self._evictable.add(node)
+                    self._enter(node)
             node = node.parent  # type: ignore[assignment]
 
     def move_lock(self, old: RadixNode, new: RadixNode) -> None:
@@ -171,24 +192,23 @@ class RadixCache:
         while node is not old:
             if node.lock_ref == 0:
                 self.num_protected += 1
-                self._evictable.discard(node)
+                self._leave(node)
             node.lock_ref += 1
             node = node.parent  # type: ignore[assignment]
 
     def evict(self, num_blocks: int) -> int:
         """Free up to ``num_blocks`` unlocked blocks back to the pool; returns how many."""
-        if num_blocks <= 0 or not self._evictable:
-            return 0
-        heap = [self._rank(n) for n in self._evictable]
-        heapq.heapify(heap)
         freed: list[int] = []
-        while heap and len(freed) < num_blocks:
-            node = heapq.heappop(heap)[-1]
-            parent = node.parent
-            self._detach(node)
+        while self._evictable and len(freed) < num_blocks:
+            entry = heapq.heappop(self._heap)
+            node = entry[-1]
+            if node.entry is not entry:
+                continue  # stale: locked, grown children or evicted since it was pushed
+            if node.last_access != entry[1] or self._rank(node) > entry[0]:
+                self._push(node)  # used (or re-ranked up) since: back in line with its new key
+                continue
+            self._detach(node)  # its parent, now an unlocked leaf, enters the heap
             freed.append(node.block)
-            if parent in self._evictable:  # it has just become an unlocked leaf
-                heapq.heappush(heap, self._rank(parent))
         self.num_evicted += len(freed)
         self.pool.free(freed)
         return len(freed)
@@ -216,15 +236,16 @@ class RadixCache:
         shared = [closest_key([key], rest)[1] for key, child in node.children.items() if old(child)]
         return n + max(shared, default=0)
 
-    def _attach(self, parent: RadixNode, key: BlockKey, block: int) -> RadixNode:
+    def _attach(self, parent: RadixNode, key: BlockKey, block: int, now: int) -> RadixNode:
         child = RadixNode(key, block, parent)
         child.born = next(self._clock)
+        child.last_access = now  # before it enters the heap, so its entry is current
         if not parent.children:
-            self._evictable.discard(parent)
+            self._leave(parent)
         parent.children[key] = child
         insort(parent.order, key)
         self.num_blocks += 1
-        self._evictable.add(child)
+        self._enter(child)
         # An unlocked partial sibling that ``key`` extends holds nothing the new node does not:
         # its block goes back to the pool (a locked one, a pin's, stays until unpinned).
         for n in range(1, len(key)):
@@ -240,14 +261,31 @@ class RadixCache:
         assert parent is not None and not node.children and node.lock_ref == 0
         del parent.children[node.key]
         del parent.order[bisect_left(parent.order, node.key)]
-        self._evictable.discard(node)
+        self._leave(node)
         self.num_blocks -= 1
         if parent is not self.root and not parent.children and parent.lock_ref == 0:
-            self._evictable.add(parent)
+            self._enter(parent)
 
-    def _rank(self, node: RadixNode) -> tuple[float, int, int, RadixNode]:
-        prio = self.priority(node.tokens()) if self.priority is not None else 0.0
-        return (prio, node.last_access, id(node), node)
+    # -- the eviction heap ------------------------------------------------------------------
+    def _enter(self, node: RadixNode) -> None:
+        """``node`` has become an unlocked leaf."""
+        self._evictable.add(node)
+        self._push(node)
+
+    def _leave(self, node: RadixNode) -> None:
+        """``node`` is no longer an unlocked leaf (locked, a parent, or gone)."""
+        self._evictable.discard(node)
+        node.entry = None
+
+    def _push(self, node: RadixNode) -> None:
+        if len(self._heap) > 2 * len(self._evictable) + 64:  # mostly stale: rebuild, O(n)
+            self._heap = [e for e in self._heap if e[-1].entry is e]
+            heapq.heapify(self._heap)
+        node.entry = (self._rank(node), node.last_access, id(node), next(self._pushes), node)
+        heapq.heappush(self._heap, node.entry)
+
+    def _rank(self, node: RadixNode) -> float:
+        return self._priority(node.tokens()) if self._priority is not None else 0.0
 
     def nodes(self) -> Iterator[RadixNode]:
         """Every cached node (not the root), parents before children."""
@@ -256,6 +294,10 @@ class RadixCache:
             node = stack.pop()
             yield node
             stack.extend(node.children.values())
+
+
+# (priority, last use, tie-break as the old full ranking had it, push count, node)
+_Entry = tuple[float, int, int, int, RadixNode]
 
 
 def closest_key(order: list[BlockKey], query: BlockKey) -> tuple[BlockKey | None, int]:

@@ -7,9 +7,9 @@ from typing import Any
 import torch
 
 from heliumsql.engine import attention
+from heliumsql.engine.errors import EngineError
 from heliumsql.engine.kv_pool import KVPool
 from heliumsql.engine.scheduler import Batch
-from heliumsql.errors import EngineError
 
 
 def model_geometry(config: Any) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from heliumsql.errors import EngineError
+from heliumsql.engine.errors import EngineError
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from __future__ import annotations
 from bisect import insort
 from dataclasses import dataclass, field
 
+from heliumsql.engine.errors import EngineError
 from heliumsql.engine.kv_pool import KVPool
 from heliumsql.engine.radix import BlockKey, RadixCache, RadixNode, closest_key
 from heliumsql.engine.sequence import Sequence, SeqStatus
-from heliumsql.errors import EngineError
 
 # Share of a running request's possible growth that admission keeps free: requests often stop
 # well before max_tokens, so reserving all of it would leave the pool half empty.

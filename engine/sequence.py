@@ -33,7 +33,7 @@ class Sequence:
 
     __slots__ = ("seq_id", "token_ids", "num_prompt_tokens", "params", "max_new_tokens",
                  "status", "block_table", "num_tree_blocks", "node", "num_computed",
-                 "num_cached_tokens", "prefill_end", "admitted", "generator", "choice", "finish_reason",
+                 "num_cached_tokens", "prefill_end", "admitted", "generator", "choice",
                  "prefill_only", "index", "owner", "block_size", "_keys", "_hashes", "stop_tail", "stop_ids",
                  "waited_partial")
 
@@ -57,7 +57,6 @@ class Sequence:
         self.waited_partial = False  # waited once for an in-flight block sharing its tokens
         self.generator = generator
         self.choice = choice
-        self.finish_reason: str | None = None
         self.prefill_only = prefill_only
         self.index, self.owner = index, owner
         self.block_size = block_size

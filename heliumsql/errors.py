@@ -6,9 +6,9 @@ DuckDB's own errors pass through unchanged; everything HeliumSQL detects derives
 
 from __future__ import annotations
 
-
-class HeliumError(Exception):
-    """Root of every error HeliumSQL raises itself."""
+# The root and the engine's errors live in the engine, which stands alone; re-exported here so
+# this module stays the one place users import errors from.
+from heliumsql.engine.errors import EngineError, HeliumError, ModelLoadError, PromptTooLongError
 
 
 class ParseError(HeliumError):
@@ -37,23 +37,9 @@ class ExecutionError(HeliumError):
     """Running an operator failed; the message names the operator (and the row when one is at fault)."""
 
 
-class EngineError(HeliumError):
-    """The inference engine cannot do what was asked (bad model, prompt too long, pool too small)."""
-
-
-class ModelLoadError(EngineError):
-    """A model path or id could not be loaded; the message names it and what was expected."""
-
-
-class PromptTooLongError(EngineError):
-    """A prompt does not fit the model's context window."""
-
-    def __init__(self, message: str, num_prompt_tokens: int, max_context: int,
-                 request_index: int | None = None) -> None:
-        self.num_prompt_tokens, self.max_context = num_prompt_tokens, max_context
-        self.request_index = request_index
-        super().__init__(message)
-
-
 class CancelledError(HeliumError):
     """The query was cancelled (Ctrl-C); the connection and engine stay usable."""
+
+
+__all__ = ["BindError", "CancelledError", "EngineError", "ExecutionError", "HeliumError",
+           "ModelLoadError", "ParseError", "PlanError", "PromptTooLongError"]

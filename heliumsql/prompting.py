@@ -10,8 +10,12 @@ before anything reaches the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
+
+# One implementation, the engine's (the dependency points from heliumsql to the engine).
+from heliumsql.engine.prefix import common_prefix
+
+__all__ = ["chat_token_ids", "common_prefix", "prefix_token_ids"]
 
 # Two values that share no first token: what both prompts start with is the static prefix.
 _PROBES = ("0", "\n#")
@@ -41,19 +45,6 @@ def chat_token_ids(tokenizer: Any, prompt: str, system: str | None = None) -> li
                                                       tokenize=True))
     text = f"{system}\n\n{prompt}" if system else prompt
     return _ids(tokenizer(text, add_special_tokens=True)["input_ids"])
-
-
-def common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """Length of the longest common prefix of two prompts (token ids or text).
-
-    >>> common_prefix((1, 2, 3), (1, 2, 4)), common_prefix("Say hi", "Say ho")
-    (2, 5)
-    """
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def prefix_token_ids(tokenizer: Any, text: str, system: str | None) -> tuple[int, ...]:

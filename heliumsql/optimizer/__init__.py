@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from heliumsql.errors import PlanError
+from heliumsql.errors import EngineError, PlanError
 from heliumsql.optimizer.eliminate_common_llm_calls import eliminate_common_llm_calls
 from heliumsql.optimizer.factor_prompt_prefixes import factor_prompt_prefixes
 from heliumsql.optimizer.prune_llm_columns import prune_llm_columns
@@ -122,6 +122,8 @@ def _apply(plan: LogicalPlan, ctx: RuleContext, rules: tuple[Rule, ...]) -> Logi
         name = getattr(rule, "__name__", repr(rule))
         try:
             new = rule(plan, ctx)
+        except EngineError:
+            raise  # the model failed to load (a rule read its tokenizer): not the rule's fault
         except Exception as exc:  # noqa: BLE001 - any failure is reported against the rule
             raise PlanError(f"optimizer rule {name} failed: {exc}") from exc
         if new.columns != plan.columns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from heliumsql.engine import attention
+from heliumsql.engine import attention, flash
 from heliumsql.engine.kv_pool import KVPool
 
 BS, HEADS, KV_HEADS, DIM = 4, 4, 2, 8
@@ -89,11 +89,11 @@ def _fake_flash_varlen(q, k, v, cu_q, cu_k, max_q, max_k, softmax_scale, causal)
 
 def test_flash_layout_feeds_varlen_attention_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
     # flash-attn needs CUDA; its contract is replayed on CPU to check the layout built for it.
-    monkeypatch.setattr(attention, "flash_attn_varlen_func", _fake_flash_varlen)
+    monkeypatch.setattr(flash, "flash_attn_varlen_func", _fake_flash_varlen)
     starts, lengths = [45, 50, 40, 44], [1, 1, 9, 3]
     pool, tables, q = _setup(2, 10, lengths, starts)
     meta, _ = _meta(tables, starts, lengths, backend="flash")
-    got = attention.flash_attention(q, pool.k_slots[0], pool.v_slots[0], meta, DIM ** -0.5)
+    got = flash.flash_attention(q, pool.k_slots[0], pool.v_slots[0], meta, DIM ** -0.5)
     torch.testing.assert_close(got, _reference(pool, tables, starts, lengths, q), atol=1e-5, rtol=1e-5)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from heliumsql.engine import Engine, HFGenerateEngine, SamplingParams
-from heliumsql.engine.attention import flash_attn_varlen_func
+from heliumsql.engine.flash import flash_attn_varlen_func
 from heliumsql.testing import ARCHITECTURES
 
 pytestmark = [pytest.mark.gpu,

@@ -25,6 +25,16 @@ from heliumsql.errors import EngineError
 
 BASES = [[1, 2, 3, 1, 2, 3, 1, 2], [1, 2, 3, 3], [2, 2, 2, 2, 2, 2], [3]]
 tokens = st.lists(st.integers(1, 3), max_size=8)
+HOOKS = {"lru": None, "length": lambda t: float(len(t) % 3), "parity": lambda t: float(sum(t) % 2)}
+
+
+def full_ranking_victim(radix: RadixCache) -> RadixNode | None:
+    """The block eviction took before it kept a heap: every unlocked leaf ranked afresh by
+    (priority, last use, id), lowest first."""
+    leaves = [n for n in radix.nodes() if not n.children and n.lock_ref == 0]
+    hook = radix.priority
+    return min(leaves, default=None,
+               key=lambda n: (hook(n.tokens()) if hook else 0.0, n.last_access, id(n)))
 
 
 class EngineModel(RuleBasedStateMachine):
@@ -109,6 +119,18 @@ class EngineModel(RuleBasedStateMachine):
         node = data.draw(st.sampled_from(self.pins))
         self.pins.remove(node)
         self.radix.unlock(node)
+
+    @rule(hook=st.sampled_from(sorted(HOOKS)))
+    def set_hook(self, hook: str) -> None:
+        self.radix.priority = HOOKS[hook]
+
+    @rule()
+    def evict_one(self) -> None:
+        """Eviction takes the block the full ranking picks, and only that one."""
+        want = full_ranking_victim(self.radix)
+        before = set(self.radix.nodes())
+        assert self.radix.evict(1) == (want is not None)
+        assert before - set(self.radix.nodes()) == ({want} if want is not None else set())
 
     def _forget(self, seq: Sequence) -> None:
         for group in (self.active, self.pin_seqs):
@@ -251,3 +273,29 @@ def test_eviction_order_is_priority_then_least_recently_used(hook) -> None:  # n
     assert left == {(7, 7), (9, 9)}
     radix.evict(1)
     assert {n.key for n in radix.nodes()} == ({(9, 9)} if hook else {(7, 7)})
+
+
+def test_a_new_hook_reranks_blocks_cached_under_the_old_one() -> None:
+    pool = KVPool(1, 8, 2, 1, 2)
+    radix = RadixCache(pool)
+    for first in (7, 8, 9):
+        radix.insert(radix.root, [(first, first)], pool.allocate(1))
+    radix.priority = lambda toks: float(toks[0] == 7)  # keep (7, 7)
+    radix.priority = lambda toks: float(toks[0] != 7)  # now (7, 7) goes first
+    assert radix.evict(1) == 1
+    assert {n.key for n in radix.nodes()} == {(8, 8), (9, 9)}
+
+
+def test_eviction_touches_the_front_of_the_heap_only() -> None:
+    """An eviction calls the hook for the blocks it takes (and a few stale entries), not for
+    every cached block: a full pool does not make each eviction rank the whole cache."""
+    pool = KVPool(1, 1100, 1, 1, 2)
+    radix = RadixCache(pool)
+    calls = []
+    radix.priority = lambda toks: calls.append(toks) or 0.0
+    for t in range(1000):
+        radix.insert(radix.root, [(t,)], pool.allocate(1))
+    calls.clear()
+    for _ in range(100):
+        assert radix.evict(1) == 1
+    assert len(calls) <= 2 * 100

@@ -172,5 +172,4 @@ class Executor:
 
 
 def _engine_stats(engine: EngineBackend) -> dict[str, int]:
-    stats = getattr(engine, "stats", None)
-    return dict(stats()) if callable(stats) else {}
+    return dict(engine.stats())

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
 
-from heliumsql.engine.interface import EngineBackend
+from heliumsql.engine.interface import CompletionStream, EngineBackend, PrefixCachingEngine
 from heliumsql.engine.request import Completion
 from heliumsql.result_cache import CacheSession
 from heliumsql.workflow.prompt_tree import PromptTree
@@ -52,14 +51,11 @@ class Dispatcher:
         self.tree, self.ordered, self.dedupe = tree, ordered, dedupe
         self.window = max(window, 1)
         self.num_outstanding = 0
-        self.num_engine_requests = 0
-        self.issued: list[tuple[int, ...]] = []  # every prompt sent to the engine
         self.completed: list[tuple[int, ...]] = []  # those the engine answered (not cancelled)
         # K/V cached before the query started is earlier work's, not the query's to compute.
-        # (Backends without a prefix cache have neither method: nothing is reused there.)
-        cache_stamp = getattr(engine, "cache_stamp", None)
-        tells = callable(cache_stamp) and callable(getattr(engine, "cached_prefix", None))
-        self.stamp: int | None = cache_stamp() if tells else None
+        # (A backend without a prefix cache reuses nothing.)
+        self.stamp: int | None = engine.cache_stamp() \
+            if isinstance(engine, PrefixCachingEngine) else None
         self._reused: dict[tuple[int, ...], int] = {}
         self._queue: list[LlmRequest] = []
         self._lanes: dict[int, list[LlmRequest]] = {}
@@ -107,7 +103,7 @@ class Dispatcher:
         self._lane_chunk.pop(lane, None)
         for stream in [s for s in self._streams if s.lane == lane]:
             self._streams.remove(stream)
-            stream.iterator.close()  # aborts what the engine has not finished
+            self.engine.cancel(stream.iterator)  # aborts what the engine has not finished
             unanswered = [r for r in stream.requests if self._identity(r) in self._waiters]
             self.num_outstanding -= stream.remaining
             dropped += unanswered
@@ -137,7 +133,7 @@ class Dispatcher:
             stream.remaining -= 1
             if not stream.remaining:  # all answered: end it now rather than on the next poll
                 self._streams.remove(stream)
-                stream.iterator.close()
+                self.engine.cancel(stream.iterator)
             request = stream.requests[completion.index]
             self.completed.append(request.token_ids)
             self._answer(request, completion, ENGINE)
@@ -163,14 +159,16 @@ class Dispatcher:
         if self.ordered:
             todo.sort(key=lambda r: r.token_ids)
         if todo:
-            self._count_issued(todo)
-            with closing(self.engine.stream([list(r.token_ids) for r in todo],
-                                            [r.params for r in todo])) as stream:
+            self._note_reuse(todo)
+            stream = self.engine.stream([list(r.token_ids) for r in todo], [r.params for r in todo])
+            try:
                 for completion in stream:
                     req = todo[completion.index]
                     self.completed.append(req.token_ids)
                     answers[self._identity(req)] = (completion, ENGINE)
                     self._remember(req, completion, store=True)
+            finally:
+                self.engine.cancel(stream)
         out = []
         for req in requests:
             completion, source = answers[self._identity(req)]
@@ -180,7 +178,7 @@ class Dispatcher:
     def close(self) -> None:
         """Abort every open stream (the engine drops their unfinished requests)."""
         while self._streams:
-            self._streams.popleft().iterator.close()
+            self.engine.cancel(self._streams.popleft().iterator)
         self._queue.clear()
         self._lanes.clear()
         self.num_outstanding = 0
@@ -203,9 +201,7 @@ class Dispatcher:
         one, its logits are needed)."""
         return [p[:self._reused.get(p, 0)] for p in self.completed]
 
-    def _count_issued(self, requests: list[LlmRequest]) -> None:
-        self.num_engine_requests += len(requests)
-        self.issued.extend(r.token_ids for r in requests)
+    def _note_reuse(self, requests: list[LlmRequest]) -> None:
         if self.stamp is not None:
             # Asked when sent: the query's own work may later replace a cached partial block.
             for r in requests:
@@ -227,7 +223,7 @@ class Dispatcher:
                 self._open(take, lane)
 
     def _open(self, requests: list[LlmRequest], lane: int | None) -> None:
-        self._count_issued(requests)
+        self._note_reuse(requests)
         self.num_outstanding += len(requests)
         iterator = iter(self.engine.stream([list(r.token_ids) for r in requests],
                                            [r.params for r in requests]))
@@ -261,6 +257,6 @@ class Dispatcher:
 
 
 def _num_ready(stream: _Stream) -> int:
-    """Answers ``stream`` holds already (0 for backends that cannot tell)."""
-    ready = getattr(stream.iterator, "num_ready", None)
-    return ready() if callable(ready) else 0
+    """Answers ``stream`` holds already (0 for a plain iterator, which cannot tell)."""
+    iterator = stream.iterator
+    return iterator.num_ready() if isinstance(iterator, CompletionStream) else 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from heliumsql.engine.interface import EngineBackend, PrefixCachingEngine
 from heliumsql.errors import HeliumError
 from heliumsql.prompting import common_prefix
 from heliumsql.workflow.prompt_tree import PromptTree
@@ -34,7 +35,7 @@ _POOL_SHARE = 2
 class PinnedPrefixes:
     """The query's pins: prefix token ids -> engine pin handle."""
 
-    def __init__(self, engine: Any, tree: PromptTree, block_size: int, num_blocks: int,
+    def __init__(self, engine: PrefixCachingEngine, tree: PromptTree, block_size: int, num_blocks: int,
                  partial_blocks: bool = False) -> None:
         self.engine, self.tree = engine, tree
         self.block_size, self.num_blocks = block_size, num_blocks
@@ -45,15 +46,12 @@ class PinnedPrefixes:
         self.history: list[tuple[int, ...]] = []  # every prefix pinned during the query
 
     @classmethod
-    def for_engine(cls, engine: Any, tree: PromptTree) -> PinnedPrefixes | None:
-        """Pins for ``engine``, or None if it cannot pin (e.g. the HF reference backend)."""
-        if not (callable(getattr(engine, "pin", None)) and callable(getattr(engine, "unpin", None))):
+    def for_engine(cls, engine: EngineBackend, tree: PromptTree) -> PinnedPrefixes | None:
+        """Pins for ``engine``, or None if it has no prefix cache (e.g. the HF reference
+        backend or a remote server: the same answers, without pins)."""
+        if not isinstance(engine, PrefixCachingEngine):
             return None
-        config, pool = getattr(engine, "config", None), getattr(engine, "pool", None)
-        block_size = int(getattr(config, "block_size", 16))
-        num_blocks = int(getattr(pool, "num_blocks", 0)) or 1 << 30
-        return cls(engine, tree, block_size, num_blocks,
-                   bool(getattr(config, "partial_blocks", False)))
+        return cls(engine, tree, engine.block_size, engine.num_blocks, engine.partial_blocks)
 
     def _keepable(self, ids: Sequence[int]) -> tuple[int, ...]:
         """The part of ``ids`` a pin can keep: all of it, or its whole blocks."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from heliumsql.engine.interface import PrefixCachingEngine
 from heliumsql.engine.request import Completion
 from heliumsql.errors import ExecutionError
 from heliumsql.plan.physical import NodePlan, PhysicalPlan
@@ -114,7 +115,7 @@ class WorkflowRunner:
             self.pins.release_all()
         self.runtime.pending.difference_update(self.feeds)
         if self._hooked:
-            self.engine.set_eviction_priority(None)  # type: ignore[attr-defined]
+            self.engine.set_eviction_priority(None)  # type: ignore[union-attr]
             self._hooked = False
 
     @property
@@ -158,9 +159,8 @@ class WorkflowRunner:
         for upstream in self.feeds:
             self.runtime.declare_ready_udf(upstream)
             self.runtime.pending.add(upstream)
-        setter = getattr(self.engine, "set_eviction_priority", None)
-        if callable(setter):
-            setter(self.tree.priority)
+        if isinstance(self.engine, PrefixCachingEngine):
+            self.engine.set_eviction_priority(self.tree.priority)
             self._hooked = True
         self._settle()
         while any(r.state != DONE for r in self.runs.values()):

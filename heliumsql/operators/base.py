@@ -6,9 +6,9 @@ The workflow runtime (:mod:`heliumsql.workflow`) decides when and in which order
 reach the engine, across operators; an operator only says what it needs (``materialize``)
 and what an answer means (``accept``).
 
->>> op = Llm(node, context)          # doctest: +SKIP
->>> requests = op.materialize()                 # then runtime delivers: op.accept(...)
->>> op.publish(runtime)                         # doctest: +SKIP
+>>> op = Llm(node, context)                      # doctest: +SKIP
+>>> requests = op.materialize()  # the runtime delivers op.accept(...)  # doctest: +SKIP
+>>> op.publish(objects)                          # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from heliumsql.optimizer.rewrite import (
     udf_calls,
     with_input,
 )
+from heliumsql.plan.names import verdict
 from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.planner import conjuncts, scope_of
 
@@ -256,13 +257,6 @@ def _push_predicates(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
 
 # -- 2. LLM filter chains, cheapest first --------------------------------------------------------
 
-def _verdict(predicate: exp.Expr) -> int | None:
-    """The filter node a WHERE conjunct is (``llm_filter(...)`` or ``NOT llm_filter(...)``)."""
-    inner = predicate.this if isinstance(predicate, exp.Not) else predicate
-    inner = inner.this if isinstance(inner, exp.Paren) else inner
-    return node_id(inner)
-
-
 def _chains(plan: LogicalPlan) -> list[tuple[exp.Select, list[int]]]:
     filters = {n.id for n in plan.nodes if n.call.kind == "filter" and n.input is not None}
     found = []
@@ -270,7 +264,7 @@ def _chains(plan: LogicalPlan) -> list[tuple[exp.Select, list[int]]]:
         where = select.args.get("where")
         if where is None:
             continue
-        members = [i for c in conjuncts(where.this) if (i := _verdict(c)) in filters]
+        members = [i for c in conjuncts(where.this) if (i := verdict(c)[0]) in filters]
         if len(members) >= 2 and len(set(members)) == len(members):
             found.append((select, members))
     return found
@@ -280,7 +274,7 @@ def _rechain(source: exp.Query, members: set[int], before: list[exp.Expr]) -> ex
     """``source`` reading exactly the verdicts in ``before`` among the chain's ``members``."""
     new = source.copy()
     where = new.args.get("where")
-    kept = [c for c in conjuncts(where.this) if _verdict(c) not in members] if where else []
+    kept = [c for c in conjuncts(where.this) if verdict(c)[0] not in members] if where else []
     rest = _and(kept + [p.copy() for p in before])
     new.set("where", exp.Where(this=rest) if rest is not None else None)
     return new
@@ -300,7 +294,7 @@ def _order_chains(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
         rank = {i: cost[i] / (1 - DEFAULT_SELECTIVITY) for i in members}
         order = sorted(members, key=lambda i: (rank[i], members.index(i)))
         where = select.args["where"]
-        predicates = {_verdict(c): c for c in conjuncts(where.this)}
+        predicates = {verdict(c)[0]: c for c in conjuncts(where.this)}
         for k, i in enumerate(order):
             node = replace(nodes[i], cost=cost[i], selectivity=DEFAULT_SELECTIVITY,
                            filter_chain=tuple(order))
@@ -329,9 +323,9 @@ def _reorder_where(statement: exp.Expr, original: exp.Select, order: list[int],
     text = original.sql("duckdb")
     select = next(s for s in statement.find_all(exp.Select) if s.sql("duckdb") == text)
     parts = conjuncts(select.args["where"].this)
-    verdicts = {_verdict(c): c for c in parts}
+    verdicts = {verdict(c)[0]: c for c in parts}
     queue = [verdicts[i] for i in order]
-    rebuilt = [queue.pop(0) if _verdict(c) in members else c for c in parts]
+    rebuilt = [queue.pop(0) if verdict(c)[0] in members else c for c in parts]
     select.set("where", exp.Where(this=_and([c.copy() for c in rebuilt])))
 
 

@@ -95,3 +95,17 @@ def map_tables(tree: exp.Expr | None) -> set[int]:
 def dependencies(query: exp.Expr | None) -> tuple[int, ...]:
     """Ids of the nodes whose results ``query`` reads (their UDFs or tables)."""
     return tuple(sorted({node_id(c) for c in udf_calls(query)} | map_tables(query)))  # type: ignore[type-var]
+
+
+def verdict(predicate: exp.Expr) -> tuple[int | None, bool]:
+    """(node id, negated) of a WHERE conjunct ``[NOT] __helium_<id>(...)``; (None, ...) for
+    any other conjunct.
+
+    >>> import sqlglot
+    >>> verdict(sqlglot.parse_one("NOT (__helium_3(p))")), verdict(sqlglot.parse_one("x > 1"))
+    ((3, True), (None, False))
+    """
+    negated = isinstance(predicate, exp.Not)
+    inner = predicate.this if negated else predicate
+    inner = inner.this if isinstance(inner, exp.Paren) else inner
+    return node_id(inner), negated

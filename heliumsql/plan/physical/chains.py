@@ -35,18 +35,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from heliumsql.plan.names import chain_prompt_column, map_tables, node_id, udf_calls
+from heliumsql.plan.names import chain_prompt_column, map_tables, node_id, udf_calls, verdict
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.plan.physical.plan import ChainPlan
 from heliumsql.planner import conjuncts
-
-
-def _verdict(predicate: exp.Expr) -> tuple[int | None, bool]:
-    """(member id, negated) of a WHERE conjunct ``[NOT] __helium_<id>(...)``."""
-    negated = isinstance(predicate, exp.Not)
-    inner = predicate.this if negated else predicate
-    inner = inner.this if isinstance(inner, exp.Paren) else inner
-    return node_id(inner), negated
 
 
 def _source_sql(select: exp.Select) -> str:
@@ -83,7 +75,7 @@ def _chain_select(statement: exp.Expr, members: set[int]
         calls: dict[int, exp.Anonymous] = {}
         negated = set()
         for predicate in conjuncts(where.this):
-            member, neg = _verdict(predicate)
+            member, neg = verdict(predicate)
             if member in members and member not in calls:
                 inner = predicate.this if neg else predicate
                 calls[member] = inner.this if isinstance(inner, exp.Paren) else inner
@@ -126,7 +118,7 @@ def _base(node: LlmNode, members: set[int]) -> exp.Select | None:
         return None
     base = source.copy()
     where = base.args.get("where")
-    kept = [c for c in conjuncts(where.this) if _verdict(c)[0] not in members] if where else []
+    kept = [c for c in conjuncts(where.this) if verdict(c)[0] not in members] if where else []
     base.set("where", exp.Where(this=exp.and_(*kept)) if kept else None)
     if udf_calls(base) or map_tables(base):
         return None  # reads other LLM answers: keep the static chain

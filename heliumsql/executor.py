@@ -34,7 +34,7 @@ from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import CacheSession, ResultCache
-from heliumsql.runtime import QueryRuntime
+from heliumsql.query_objects import QueryObjects
 from heliumsql.stats import QueryStats
 from heliumsql.workflow import PromptTree, WorkflowRunner
 
@@ -86,7 +86,7 @@ class Executor:
         """Run ``statement``; returns its result, plan and figures. Ctrl-C raises
         CancelledError and leaves the connection usable."""
         started = time.perf_counter()
-        runtime = QueryRuntime(self.con)
+        objects = QueryObjects(self.con)
         stats = QueryStats()
         loading = [0.0]
 
@@ -100,31 +100,31 @@ class Executor:
         try:
             plan = self.plan(statement, tokenizer)
             stats.planning_s = time.perf_counter() - started - loading[0]
-            runtime.declare(plan.logical)
+            objects.declare(plan.logical)
             if plan.nodes:
                 engine = self.engine()
                 with self._cache_session() as cache:
-                    result = self._run_workflow(plan, engine, runtime, stats, progress, cache)
+                    result = self._run_workflow(plan, engine, objects, stats, progress, cache)
             else:
-                result = self._run_statement(plan, runtime, stats)
+                result = self._run_statement(plan, objects, stats)
         except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
         except duckdb.Error as exc:
-            inner = runtime.error
+            inner = objects.error
             if isinstance(inner, KeyboardInterrupt):
                 raise CancelledError("query cancelled; the connection is still usable") from None
             if isinstance(inner, HeliumError):
                 raise inner from exc
             raise
         finally:
-            runtime.close()
+            objects.close()
         stats.total_s = time.perf_counter() - started
         return result, plan, stats
 
     def _cache_session(self) -> AbstractContextManager[CacheSession | None]:
         return self.result_cache.session() if self.result_cache is not None else nullcontext(None)
 
-    def _run_workflow(self, plan: PhysicalPlan, engine: EngineBackend, runtime: QueryRuntime,
+    def _run_workflow(self, plan: PhysicalPlan, engine: EngineBackend, objects: QueryObjects,
                       stats: QueryStats, progress: ProgressCallback | None,
                       cache: CacheSession | None) -> Result:
         context = OperatorContext(self.con, engine, progress, self.batch_size)
@@ -132,12 +132,12 @@ class Executor:
                      for n in plan.nodes}
         for node_id, op in operators.items():
             stats.operators[node_id] = op.stats
-            runtime.operators[node_id] = op  # on-demand answers for the final statement
+            objects.operators[node_id] = op  # on-demand answers for the final statement
         before = _engine_stats(engine)
-        runner = WorkflowRunner(plan, operators, runtime, context, cache=cache)
+        runner = WorkflowRunner(plan, operators, objects, context, cache=cache)
         try:
             runner.run()
-            return self._run_statement(plan, runtime, stats)
+            return self._run_statement(plan, objects, stats)
         finally:
             runner.stop()
             stats.chain_runs, stats.pipeline_runs = runner.chain_runs, runner.pipeline_runs
@@ -158,7 +158,7 @@ class Executor:
                     runner.dispatcher.reused_prefixes()
                     + [p[:engine.cached_prefix(p, before=stamp)] for p in pinned])
 
-    def _run_statement(self, plan: PhysicalPlan, runtime: QueryRuntime, stats: QueryStats) -> Result:
+    def _run_statement(self, plan: PhysicalPlan, objects: QueryObjects, stats: QueryStats) -> Result:
         relational = time.perf_counter()
         sql = plan.statement_sql
         if isinstance(plan.logical.statement, exp.Query):

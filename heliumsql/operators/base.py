@@ -33,7 +33,7 @@ from heliumsql.stats import OperatorStats
 from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
-    from heliumsql.runtime import QueryRuntime
+    from heliumsql.query_objects import QueryObjects
 
 # With n > 1 and no temperature, samples would all be identical; this is the documented default.
 DEFAULT_SAMPLING_TEMPERATURE = 0.7
@@ -142,9 +142,9 @@ class LlmOperator:
             keys.extend((p, 0) for p in column if p is not None)
         return keys
 
-    def publish(self, runtime: "QueryRuntime") -> None:
+    def publish(self, objects: "QueryObjects") -> None:
         """Make the answers visible to the query (the node's UDF looks them up)."""
-        runtime.store(self.node.id, {prompt: answer for (prompt, _), answer in self.answers.items()})
+        objects.store(self.node.id, {prompt: answer for (prompt, _), answer in self.answers.items()})
         self.stats.rows_out += len({p for p, _ in self.answers})
 
     # -- planning the work ----------------------------------------------------------------

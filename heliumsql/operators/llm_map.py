@@ -12,7 +12,7 @@ from heliumsql.operators.base import Key, LlmOperator
 from heliumsql.planner import PROMPT_COLUMN
 
 if TYPE_CHECKING:
-    from heliumsql.runtime import QueryRuntime
+    from heliumsql.query_objects import QueryObjects
 
 
 class LlmMap(LlmOperator):
@@ -58,12 +58,12 @@ class LlmMap(LlmOperator):
         for batch in self._batches:
             yield from self._output(batch).to_batches()
 
-    def publish(self, runtime: "QueryRuntime") -> None:
+    def publish(self, objects: "QueryObjects") -> None:
         tables = [self._output(b) for b in self._batches]
         self._batches = []
         if tables:
             table = pa.concat_tables(tables)
         else:
-            table = runtime.con.sql(f"SELECT * FROM {self.node.table_name} LIMIT 0").to_arrow_table()
+            table = objects.con.sql(f"SELECT * FROM {self.node.table_name} LIMIT 0").to_arrow_table()
         self.stats.rows_out += table.num_rows
-        runtime.publish_table(self.node.id, table)
+        objects.publish_table(self.node.id, table)

@@ -13,7 +13,7 @@ request comes, the pins with the fewest remaining uses go first (``make_room``).
 unpins a prefix as soon as the tree counts no remaining use; ``release_all`` runs when the query
 ends however it ends, so no pin outlives its query.
 
->>> pins = PinnedPrefixes.for_engine(engine, tree)               # doctest: +SKIP
+>>> pins = Pins.for_engine(engine, tree)               # doctest: +SKIP
 >>> pins.pin_for([static_ids]); ...; pins.release_all()           # doctest: +SKIP
 """
 
@@ -32,7 +32,7 @@ from heliumsql.workflow.request import LlmRequest
 _POOL_SHARE = 2
 
 
-class PinnedPrefixes:
+class Pins:
     """The query's pins: prefix token ids -> engine pin handle."""
 
     def __init__(self, engine: PrefixCachingEngine, tree: PromptTree, block_size: int, num_blocks: int,
@@ -46,7 +46,7 @@ class PinnedPrefixes:
         self.history: list[tuple[int, ...]] = []  # every prefix pinned during the query
 
     @classmethod
-    def for_engine(cls, engine: EngineBackend, tree: PromptTree) -> PinnedPrefixes | None:
+    def for_engine(cls, engine: EngineBackend, tree: PromptTree) -> Pins | None:
         """Pins for ``engine``, or None if it has no prefix cache (e.g. the HF reference
         backend or a remote server: the same answers, without pins)."""
         if not isinstance(engine, PrefixCachingEngine):

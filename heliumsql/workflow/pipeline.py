@@ -4,7 +4,7 @@ answers exist.
 The physical plan decided which nodes may pipeline and wrote each one's *partial input*
 (:mod:`heliumsql.plan.physical.pipelining` says why reading it early wastes no request).
 While an upstream node runs, its answers are stored as they arrive and lookups of pending
-prompts answer NULL (never on demand; see ``QueryRuntime.pending``). The runner reads the
+prompts answer NULL (never on demand; see ``QueryObjects.pending``). The runner reads the
 partial input each time the upstream nodes delivered a few more answers and submits the
 prompts it has not submitted yet; when every upstream node is done it reads the full input
 once and submits the rest. Answers are looked up by prompt, so correctness never depends on

@@ -25,7 +25,7 @@ Unscheduled (optimizer off) it runs like a serving system without a plan ("vLLM-
 node by node, each row's prompt a request in arrival order (repeats included), no pins and
 no eviction priority. The result cache, when enabled, applies to both.
 
->>> WorkflowRunner(plan, operators, runtime, context).run()     # doctest: +SKIP
+>>> WorkflowRunner(plan, operators, objects, context).run()     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ from heliumsql.runs import ChainRun, PipelineRun
 from heliumsql.workflow.adaptive_chain import AdaptiveChain
 from heliumsql.workflow.dispatcher import Dispatcher
 from heliumsql.workflow.limit import FilterLimit
-from heliumsql.workflow.pins import PinnedPrefixes
+from heliumsql.workflow.pins import Pins
 from heliumsql.workflow.pipeline import PipedNode
 from heliumsql.workflow.prompt_tree import PromptTree
 from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
     from heliumsql.operators.base import LlmOperator, OperatorContext
-    from heliumsql.runtime import QueryRuntime
+    from heliumsql.query_objects import QueryObjects
 
 WAITING, RUNNING, ANSWERED, DONE = "waiting", "running", "answered", "done"
 
@@ -70,17 +70,17 @@ class _NodeRun:
 
 class WorkflowRunner:
     """Executes ``plan`` with ``operators`` (node id -> operator) and publishes their answers
-    into ``runtime``; on-demand work during the final query goes through the same dispatcher
+    into ``objects`` (the query's UDFs and tables); on-demand work during the final query goes through the same dispatcher
     (``context.run_now``)."""
 
     def __init__(self, plan: PhysicalPlan, operators: dict[int, LlmOperator],
-                 runtime: QueryRuntime, context: OperatorContext, *,
+                 objects: QueryObjects, context: OperatorContext, *,
                  cache: CacheSession | None = None) -> None:
-        self.plan, self.runtime, self.context = plan, runtime, context
+        self.plan, self.objects, self.context = plan, objects, context
         self.engine = context.engine
         scheduled = plan.scheduled
         self.tree = PromptTree()
-        self.pins = PinnedPrefixes.for_engine(self.engine, self.tree) if scheduled else None
+        self.pins = Pins.for_engine(self.engine, self.tree) if scheduled else None
         self.dispatcher = Dispatcher(self.engine, self._deliver, model=self.engine.fingerprint,
                                      cache=cache, tree=self.tree if scheduled else None,
                                      ordered=scheduled, dedupe=scheduled, window=context.batch_size)
@@ -113,7 +113,7 @@ class WorkflowRunner:
         self.dispatcher.close()
         if self.pins is not None:
             self.pins.release_all()
-        self.runtime.pending.difference_update(self.feeds)
+        self.objects.pending.difference_update(self.feeds)
         if self._hooked:
             self.engine.set_eviction_priority(None)  # type: ignore[union-attr]
             self._hooked = False
@@ -144,7 +144,7 @@ class WorkflowRunner:
                 if not self.dispatcher.pump():
                     raise ExecutionError(f"{run.op.name}: the engine stopped before answering "
                                          "every prompt")
-            run.op.publish(self.runtime)
+            run.op.publish(self.objects)
             run.state = DONE
 
     # -- scheduled: the whole plan as one graph ----------------------------------------------
@@ -157,8 +157,8 @@ class WorkflowRunner:
             run.static = prefix_token_ids(tokenizer, run.plan.static_text, run.plan.system)
             self.tree.add_template(run.plan.id, run.static)
         for upstream in self.feeds:
-            self.runtime.declare_ready_udf(upstream)
-            self.runtime.pending.add(upstream)
+            self.objects.declare_ready_udf(upstream)
+            self.objects.pending.add(upstream)
         if isinstance(self.engine, PrefixCachingEngine):
             self.engine.set_eviction_priority(self.tree.priority)
             self._hooked = True
@@ -181,8 +181,8 @@ class WorkflowRunner:
         while True:
             for run in self.runs.values():
                 if run.state == ANSWERED:
-                    run.op.publish(self.runtime)
-                    self.runtime.pending.discard(run.plan.id)
+                    run.op.publish(self.objects)
+                    self.objects.pending.discard(run.plan.id)
                     run.state = DONE
             if not self._start_ready():
                 return
@@ -311,7 +311,7 @@ class WorkflowRunner:
         op.accept(request, completion, source)
         if request.node_id in self.feeds and request.sample == 0:
             # Visible at once to the pipelined nodes reading it (their partial inputs).
-            self.runtime.store(request.node_id, {request.prompt: op.answers[request.key]})
+            self.objects.store(request.node_id, {request.prompt: op.answers[request.key]})
             for pipe in self.feeds[request.node_id]:
                 pipe.fresh += 1
         if run.chain is not None:  # the chain says when its members are answered

@@ -121,15 +121,10 @@ def test_the_optimizer_lets_a_model_load_error_through_unwrapped() -> None:
     from heliumsql.binder import Catalog
     from heliumsql.optimizer import RuleContext, optimize
     from heliumsql.planner import build_plan
-    from heliumsql.runtime import QueryRuntime
 
     con = heliumsql.connect(model="/never/loaded")
-    runtime = QueryRuntime(con.duckdb)
-    try:
-        plan = build_plan(sqlglot.parse_one("SELECT llm('Say hi') AS a", read="helium"),
-                          Catalog(con.duckdb), runtime)
-    finally:
-        runtime.close()
+    plan = build_plan(sqlglot.parse_one("SELECT llm('Say hi') AS a", read="helium"),
+                      Catalog(con.duckdb))
 
     def loads_the_model() -> object:
         raise ModelLoadError("model path '/never/loaded' does not exist")

@@ -11,7 +11,7 @@ instead of computing them, and ``__helium_ready_<id>(prompt)`` says which prompt
 
 >>> import duckdb
 >>> con = duckdb.connect()
->>> runtime = QueryRuntime(con)
+>>> runtime = QueryObjects(con)
 >>> runtime.declare_udf(1, "VARCHAR"); runtime.store(1, {"hi": "hello"})
 >>> con.sql("SELECT __helium_1('hi')").fetchall()
 [('hello',)]
@@ -37,7 +37,7 @@ class OnDemand(Protocol):
     def compute_missing(self, prompts: list[str]) -> dict[str, Any]: ...
 
 
-class QueryRuntime:
+class QueryObjects:
     """Owns the UDFs and tables of one query and the results they serve."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:

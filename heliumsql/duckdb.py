@@ -36,12 +36,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from heliumsql.engine.sampling import SamplingParams
 from heliumsql.errors import ModelLoadError
 from heliumsql.grammar.functions import FUNCTIONS
-from heliumsql.operators.base import stable_seed
-from heliumsql.operators.llm_filter import CHOICES as FILTER_CHOICES
 from heliumsql.prompting import chat_token_ids
+from heliumsql.sampling import FILTER_CHOICES, filter_params, filter_verdict, sampling_params
 
 # Macro parameters (name, SQL type); defaults are NULL and filled from the grammar's catalog,
 # so UDF mode and heliumsql.connect() never disagree on a default.
@@ -132,20 +130,21 @@ class LLMFunctions:
                  seed: Any, system: Any, stop: Any) -> pa.Array:
         rows = _columns(prompts, max_tokens, temperature, top_p, top_k, seed, system, stop)
         keys = []
-        for prompt, mt, temp, tp, tk, sd, sys_msg, st in rows:
-            given = dict(max_tokens=mt, temperature=temp, top_p=tp, top_k=tk, seed=sd,
-                         system=sys_msg, stop=None if st is None else tuple(st))
+        for prompt, *values in rows:
+            given = dict(zip((name for name, _ in _GENERATION_ARGS), values))
+            if given["stop"] is not None:
+                given["stop"] = tuple(given["stop"])
             # The options exactly as llm(...) in heliumsql.connect() would hold them (defaults
             # from the grammar's catalog), so the derived sampling seed is the same too.
             options = tuple((a.name, given[a.name] if given.get(a.name) is not None else a.default)
                             for a in FUNCTIONS["llm"].args)
-            keys.append(None if prompt is None else (prompt, sys_msg, options))
+            keys.append(None if prompt is None else (prompt, given["system"], options))
         answers = self._answer(keys, lambda c: c.text)
         return pa.array(answers, type=pa.string())
 
     def _filter_udf(self, prompts: Any, system: Any) -> pa.Array:
         keys = [None if p is None else (p, s, None) for p, s in _columns(prompts, system)]
-        answers = self._answer(keys, lambda c: c.choice in (0, 2))
+        answers = self._answer(keys, lambda c: filter_verdict(c.choice))
         return pa.array(answers, type=pa.bool_())
 
     def _answer(self, keys: list[tuple[Any, ...] | None], value: Any) -> list[Any]:
@@ -164,7 +163,8 @@ class LLMFunctions:
                 engine = self.engine
                 inputs = [chat_token_ids(engine.tokenizer, prompt, system)
                           for prompt, system, _ in missing]
-                plist = [_sampling_params(engine, prompt, options)
+                plist = [filter_params() if options is None else
+                         sampling_params(dict(options), fingerprint=engine.fingerprint, prompt=prompt)
                          for prompt, _, options in missing]
                 completions = engine.generate(inputs, plist)
                 self._stats["generated"] += len(missing)
@@ -212,21 +212,6 @@ def _builtin_model() -> Any:
         raise ModelLoadError("no built-in model is installed; pass model= a checkpoint directory "
                              "or cached Hugging Face id: heliumsql.duckdb.register(con, model=...)")
     return path
-
-
-def _sampling_params(engine: Any, prompt: str, options: tuple[tuple[str, Any], ...] | None
-                     ) -> SamplingParams:
-    """What the SQL layer's operators send for this call (``None``: an llm_filter call)."""
-    if options is None:
-        return SamplingParams(max_tokens=8, choices=FILTER_CHOICES)
-    opt = dict(options)
-    seed = None
-    if opt["temperature"] > 0:
-        # The SQL layer's derivation, so a sampled answer is the same in both modes.
-        seed = stable_seed(engine.fingerprint, prompt, options, 0)
-    return SamplingParams(max_tokens=opt["max_tokens"], temperature=opt["temperature"],
-                          top_p=opt["top_p"], top_k=opt["top_k"], stop=tuple(opt["stop"] or ()),
-                          seed=seed)
 
 
 __all__ = ["FILTER_CHOICES", "LLMFunctions", "register"]

@@ -30,7 +30,7 @@ import torch
 
 import heliumsql
 from heliumsql.engine.sampling import SamplingParams
-from heliumsql.operators.llm_filter import CHOICES
+from heliumsql.sampling import filter_params, filter_verdict
 from heliumsql.prompting import chat_token_ids
 from benchmarks.workflows.engines import ReactiveEngine, RecordingEngine, RecordingHFEngine
 from benchmarks.workflows.workload import Tables, Workload, load_tables
@@ -171,8 +171,8 @@ class EngineLlm:
 
     def filter(self, prompt: str) -> bool | None:
         ids = chat_token_ids(self.engine.tokenizer, prompt)
-        done = self.engine.generate([ids], SamplingParams(max_tokens=8, choices=CHOICES))[0]
-        return None if done.choice is None else CHOICES[done.choice].lower() == "yes"
+        done = self.engine.generate([ids], filter_params())[0]
+        return filter_verdict(done.choice)
 
 
 def _no_result_cache() -> dict[str, Any]:

@@ -18,7 +18,6 @@ from typing import Any
 from heliumsql.models.example import Example
 from heliumsql.models.tasks import TASKS
 
-FILTER_CHOICES = ("yes", "no", "Yes", "No")
 _WORD = re.compile(r"\w+")
 
 
@@ -41,6 +40,7 @@ def token_f1(predicted: str, reference: str) -> float:
 def answer_all(engine: Any, items: Sequence[Example], max_tokens: int = 32) -> list[str]:
     """The engine's answer to every item (filter items constrained to yes/no, lowercased)."""
     from heliumsql.engine import SamplingParams
+    from heliumsql.sampling import FILTER_CHOICES
 
     free = SamplingParams(max_tokens=max_tokens)
     choice = SamplingParams(max_tokens=max_tokens, choices=FILTER_CHOICES)

@@ -13,7 +13,6 @@ and what an answer means (``accept``).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,14 +28,13 @@ from heliumsql.errors import ExecutionError
 from heliumsql.plan.nodes import LlmNode
 from heliumsql.progress import Progress, ProgressCallback
 from heliumsql.prompting import chat_token_ids
+from heliumsql.sampling import sampling_params
 from heliumsql.stats import OperatorStats
 from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
     from heliumsql.query_objects import QueryObjects
 
-# With n > 1 and no temperature, samples would all be identical; this is the documented default.
-DEFAULT_SAMPLING_TEMPERATURE = 0.7
 _EXCERPT = 80
 Key = tuple[str, int]
 # Answers requests now (on-demand work): (completion, source) per request, in order.
@@ -54,12 +52,6 @@ class OperatorContext:
     batch_size: int = 512
     read_batch_rows: int = 8192
     run_now: RunNow | None = None
-
-
-def stable_seed(*parts: Any) -> int:
-    """A 63-bit seed from the repr of ``parts``: same inputs, same seed, in any process."""
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def excerpt(text: str) -> str:
@@ -118,17 +110,9 @@ class LlmOperator:
 
     # -- what subclasses specialise -------------------------------------------------------
     def sampling_params(self, prompt: str, sample: int) -> SamplingParams:
-        call = self.node.call
-        temperature = call.option("temperature") or 0.0
-        if self.node.num_samples > 1 and temperature == 0:
-            temperature = DEFAULT_SAMPLING_TEMPERATURE
-        seed = None
-        if temperature > 0:
-            # Derived from everything that defines the answer, so dedup/reordering is safe.
-            seed = stable_seed(self.context.engine.fingerprint, prompt, call.options, sample)
-        return SamplingParams(max_tokens=call.option("max_tokens"), temperature=temperature,
-                              top_p=call.option("top_p"), top_k=call.option("top_k"),
-                              stop=tuple(call.option("stop") or ()), seed=seed)
+        return sampling_params(dict(self.node.call.options),
+                               fingerprint=self.context.engine.fingerprint, prompt=prompt,
+                               sample=sample, num_samples=self.node.num_samples)
 
     def decode(self, completion: Completion) -> Any:
         return completion.text

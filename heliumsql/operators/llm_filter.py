@@ -9,8 +9,7 @@ import pyarrow as pa
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
 from heliumsql.operators.base import LlmOperator
-
-CHOICES = ("yes", "no", "Yes", "No")
+from heliumsql.sampling import filter_params, filter_verdict
 
 
 class LlmFilter(LlmOperator):
@@ -21,16 +20,14 @@ class LlmFilter(LlmOperator):
 
     output_type = pa.bool_()
     # Set by an adaptive filter chain: what prompts it never asked answer (the value that
-    # rejects the row; see heliumsql.workflow.chain_spec). None: compute them on demand.
+    # rejects the row; see heliumsql.plan.physical.chains). None: compute them on demand.
     uncomputed_answer: bool | None = None
 
     def sampling_params(self, prompt: str, sample: int) -> SamplingParams:
-        return SamplingParams(max_tokens=8, choices=CHOICES)
+        return filter_params()
 
     def decode(self, completion: Completion) -> Any:
-        if completion.choice is None:
-            return None
-        return CHOICES[completion.choice].lower() == "yes"
+        return filter_verdict(completion.choice)
 
     def compute_missing(self, prompts: list[str]) -> dict[str, Any]:
         # Once the node's LIMIT has its rows, prompts after them are never computed: the

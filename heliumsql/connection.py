@@ -161,8 +161,8 @@ class Connection:
         statement = self._parse(query, query, 0)
         if statement is None:
             statement = exp.Command(this=query)
-        elif self.reorder_fields:
-            statement = statement_kinds.with_reorder(statement)
+        elif statement.find(LlmFunc) is not None:
+            statement = statement_kinds.prepare(statement, self.reorder_fields)
         executor = self._executor()
         if analyze:
             if statement.find(LlmFunc) is None:

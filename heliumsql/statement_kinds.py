@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from heliumsql.binder import Catalog
+from heliumsql.binder import Catalog, Scope, unknown_column_error
 from heliumsql.errors import BindError, PlanError
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.grammar.expressions import LlmFunc, LlmMap
-from heliumsql.grammar.functions import FUNCTIONS, REORDER
+from heliumsql.grammar.expressions import LlmFunc, LlmMap, TableArg
+from heliumsql.grammar.functions import FUNCTIONS, REORDER, bind_arguments
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
@@ -44,17 +44,24 @@ def run(statement: exp.Expr, executor: "Executor", progress: ProgressCallback | 
         reorder_fields: bool = False) -> Result:
     """Run ``statement`` (which holds at least one LLM call) as its kind requires;
     ``reorder_fields`` (``SET helium_reorder_fields``) is the default of ``reorder =>``."""
-    check_nested_table_calls(statement)
-    if reorder_fields:
-        statement = with_reorder(statement)
+    statement = prepare(statement, reorder_fields)
     if isinstance(statement, exp.Describe) and isinstance(statement.this, exp.Query):
         return _describe(statement.this, executor)
     if isinstance(statement, exp.Summarize) and isinstance(statement.this, exp.Query):
         return _summarize(statement.this, executor, progress)
-    statement = as_query(statement)
     _check(statement)
+    check_dml_columns(statement, Catalog(executor.con))
     result, _, _ = executor.run(statement, progress)
     return result
+
+
+def prepare(statement: exp.Expr, reorder_fields: bool = False) -> exp.Expr:
+    """``statement`` with its calls checked, ``reorder => true`` added where the setting asks
+    for it, and as a query if it yields rows (see :func:`as_query`); for EXPLAIN too."""
+    check_calls(statement)
+    if reorder_fields:
+        statement = with_reorder(statement)
+    return as_query(statement)
 
 
 def as_query(statement: exp.Expr) -> exp.Expr:
@@ -76,9 +83,20 @@ def with_reorder(statement: exp.Expr) -> exp.Expr:
     return tree
 
 
-def check_nested_table_calls(statement: exp.Expr) -> None:
-    """An LLM call in ``llm_map``'s prompt or context has no rows to run on (the table function's
-    input is a whole relation), so it is refused; inside the input subquery it is fine."""
+def check_calls(statement: exp.Expr) -> None:
+    """Every call's arguments, checked before anything is planned (the planner binds calls
+    innermost first, and an outer call's bad argument would otherwise surface while an inner
+    call's input is built). An LLM call in ``llm_map``'s prompt or context has no rows to run
+    on (the table function's input is a whole relation), so it is refused; inside the input
+    subquery it is fine. ``TABLE t`` is only ``llm_map``'s first argument."""
+    for table in statement.find_all(TableArg):
+        call = table.parent
+        if not isinstance(call, LlmMap) or call.expressions[0] is not table:
+            where = f"{call.sql_name().lower()}()" if isinstance(call, exp.Func) else "here"
+            raise BindError(f"{where}: TABLE {table.this.sql('duckdb')} is only allowed as the "
+                            "first argument of llm_map")
+    for call in statement.find_all(LlmFunc):
+        bind_arguments(call)
     for call in statement.find_all(LlmMap):
         for argument in call.expressions:
             if isinstance(argument, exp.Subquery):
@@ -88,6 +106,32 @@ def check_nested_table_calls(statement: exp.Expr) -> None:
                 raise BindError(f"llm_map(): {display_sql(inner)} in its arguments has no rows to "
                                 "run on; compute it in the input instead: llm_map((SELECT *, "
                                 "llm(...) AS x FROM t), '... {x} ...')")
+
+
+def check_dml_columns(statement: exp.Expr, catalog: Catalog) -> None:
+    """The columns an UPDATE's or DELETE's calls name (outside subqueries, which the planner
+    binds) must be columns of its tables: else a BindError listing them, rather than DuckDB's
+    error about the internal function the call becomes."""
+    if not isinstance(statement, (exp.Update, exp.Delete)):
+        return
+    from_ = statement.args.get("from_")
+    tables = [statement.this] + ([from_.this] if from_ else []) + list(statement.args.get("using") or [])
+    sources: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        columns = catalog.columns(exp.select("*").from_(table.copy()))
+        if columns is None:
+            return  # DuckDB names the missing table itself
+        sources[table.alias_or_name.lower()] = columns
+    scope = Scope(sources)
+    for call in statement.find_all(LlmFunc):
+        if call.find_ancestor(exp.Select) is not None:
+            continue
+        args = bind_arguments(call)
+        names = [(p.name, True) for p in (args.template.placeholders if args.template else ())]
+        names += [(c.sql("duckdb"), False) for _, v in args.context for c in v.find_all(exp.Column)]
+        for name, in_template in names:
+            if not scope.has(name):
+                raise unknown_column_error(name, args.function.name, scope, in_template)
 
 
 def _check(statement: exp.Expr) -> None:

@@ -110,6 +110,27 @@ def test_a_call_in_llm_map_arguments_is_a_bind_error(no_model):
     still_works(no_model)
 
 
+@pytest.mark.parametrize("sql", [
+    # found by the fuzzer: a ValueError from sqlglot while the inner call's input was built
+    "WITH c AS (SELECT id, llm(llm('x {review}'), TABLE reviews) AS a FROM reviews) SELECT * FROM c",
+    "EXPLAIN SELECT llm(llm('x {review}'), TABLE reviews) FROM reviews",
+    "SELECT * FROM llm_map(TABLE reviews, 'x', TABLE reviews)",
+])
+def test_table_argument_anywhere_but_first_in_llm_map_is_a_bind_error(no_model, sql):
+    with pytest.raises(BindError, match="TABLE reviews is only allowed as the first argument"):
+        no_model.sql(sql)
+    still_works(no_model)
+
+
+def test_unknown_column_in_update_names_the_tables_columns(con):
+    con.sql("CREATE TABLE notes (a VARCHAR)")
+    with pytest.raises(BindError, match=r"\{review\} in the llm\(\) template .* columns in scope: a"):
+        con.sql("UPDATE notes SET a = llm('{review}', max_tokens => 2)")
+    with pytest.raises(BindError, match="column nope in llm_filter"):
+        con.sql("DELETE FROM notes WHERE llm_filter('x', nope)")
+    still_works(con)
+
+
 @pytest.mark.parametrize(("argument", "allowed"), [
     ("top_p => 0", r"top_p => 0 must be greater than 0 \(allowed: \(0, 1\]\)"),
     ("top_p => 1.5", r"top_p => 1.5 must be at most 1"),

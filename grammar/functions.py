@@ -24,7 +24,8 @@ from heliumsql.grammar.templates import Template, parse_template
 
 @dataclass(frozen=True)
 class ArgSpec:
-    """A named argument: ``type`` is int, float, str or str_list; ``choices`` limits a str."""
+    """A named argument: ``type`` is int, float, str, str_list or bool; ``choices`` limits a str;
+    a number lies in [``minimum``, ``maximum``], or (``minimum``, ``maximum``] with ``open_minimum``."""
 
     name: str
     type: str
@@ -32,6 +33,13 @@ class ArgSpec:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    open_minimum: bool = False
+
+    def allowed(self) -> str:
+        """The allowed range as text, e.g. ``(0, 1]`` or ``1 to 1024``."""
+        low = "-inf" if self.minimum is None else _number(self.minimum)
+        high = "inf" if self.maximum is None else _number(self.maximum)
+        return f"({low}, {high}]" if self.open_minimum else f"{low} to {high}"
 
 
 @dataclass(frozen=True)
@@ -50,18 +58,32 @@ class FunctionSpec:
 _MODEL = ArgSpec("model", "str")
 _SYSTEM = ArgSpec("system", "str")
 _ON_ERROR = ArgSpec("on_error", "str", "raise", choices=("raise", "null"))
+# ``reorder => true`` lets the planner put a record-style call's fields in the order that
+# shares the most prompt prefix; it changes the prompt, so it is the user's choice, never the
+# optimizer's (see heliumsql/field_order.py). Row-wise calls only: llm() and llm_filter().
+REORDER = "reorder"
+_REORDER = ArgSpec(REORDER, "bool", False)
+# Bounds are checked at bind time, before a model loads: an out-of-range value would otherwise
+# fail deep in the engine (top_p => 0) or exhaust memory (n => 99999999999). MAX_TOKENS bounds
+# any model's context; the engine checks the real context when the prompt is known.
+MAX_TOKENS = 1 << 20
+MAX_SAMPLES = 1024
+_INT64 = 1 << 63
 _GENERATION = (
-    _MODEL, ArgSpec("max_tokens", "int", 64, minimum=1), ArgSpec("temperature", "float", 0.0, minimum=0),
-    ArgSpec("top_p", "float", 1.0, minimum=0, maximum=1), ArgSpec("top_k", "int", 0, minimum=0),
-    ArgSpec("stop", "str_list", ()), ArgSpec("seed", "int"), _SYSTEM, _ON_ERROR,
+    _MODEL, ArgSpec("max_tokens", "int", 64, minimum=1, maximum=MAX_TOKENS),
+    ArgSpec("temperature", "float", 0.0, minimum=0, maximum=100),
+    ArgSpec("top_p", "float", 1.0, minimum=0, maximum=1, open_minimum=True),
+    ArgSpec("top_k", "int", 0, minimum=0, maximum=MAX_TOKENS),
+    ArgSpec("stop", "str_list", ()), ArgSpec("seed", "int", minimum=-_INT64, maximum=_INT64 - 1),
+    _SYSTEM, _ON_ERROR,
 )
 
 FUNCTIONS: dict[str, FunctionSpec] = {
-    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION),
-    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR)),
+    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION + (_REORDER,)),
+    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR, _REORDER)),
     "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
     "llm_map": FunctionSpec("llm_map", "table", "TABLE", _GENERATION + (
-        ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1))),
+        ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1, maximum=MAX_SAMPLES))),
 }
 
 
@@ -76,6 +98,7 @@ class CallArguments:
     context: tuple[tuple[str, exp.Expr], ...]
     options: tuple[tuple[str, Any], ...]
     source: exp.Expr | None = None
+    reorder: bool = False  # a planning choice, not a generation option: kept out of ``options``
 
     @property
     def template(self) -> Template | None:
@@ -91,6 +114,10 @@ def _literal(spec: FunctionSpec, arg: ArgSpec, value: exp.Expr) -> Any:
     literal = value.this if negative else value
     if arg.type == "str_list" and isinstance(value, exp.Array):
         return tuple(_literal(spec, ArgSpec(arg.name, "str"), v) for v in value.expressions)
+    if arg.type == "bool":
+        if not isinstance(value, exp.Boolean):
+            raise BindError(f"{where} must be {_TYPE_WORDS[arg.type]}")
+        return bool(value.this)
     if not isinstance(literal, exp.Literal):
         raise BindError(f"{where} must be a literal {_TYPE_WORDS[arg.type]}, not an expression")
     if arg.type in ("str", "str_list"):
@@ -106,15 +133,22 @@ def _literal(spec: FunctionSpec, arg: ArgSpec, value: exp.Expr) -> Any:
     except ValueError:
         raise BindError(f"{where} must be a literal {_TYPE_WORDS[arg.type]}") from None
     number = -number if negative else number
-    if arg.minimum is not None and number < arg.minimum:
-        raise BindError(f"{where} must be at least {arg.minimum:g}")
+    if number != number:  # NaN compares false with every bound
+        raise BindError(f"{where} must be a number in {arg.allowed()}")
+    if arg.minimum is not None and (number <= arg.minimum if arg.open_minimum else number < arg.minimum):
+        word = "greater than" if arg.open_minimum else "at least"
+        raise BindError(f"{where} must be {word} {_number(arg.minimum)} (allowed: {arg.allowed()})")
     if arg.maximum is not None and number > arg.maximum:
-        raise BindError(f"{where} must be at most {arg.maximum:g}")
+        raise BindError(f"{where} must be at most {_number(arg.maximum)} (allowed: {arg.allowed()})")
     return number
 
 
 _TYPE_WORDS = {"int": "integer", "float": "number", "str": "string",
-               "str_list": "string or list of strings"}
+               "str_list": "string or list of strings", "bool": "boolean (true or false)"}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def context_name(value: exp.Expr) -> str:
@@ -166,5 +200,5 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
     else:
         prompt = first
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
-    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args)
-    return CallArguments(spec, prompt, context, options, source)
+    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args if a is not _REORDER)
+    return CallArguments(spec, prompt, context, options, source, given.get(REORDER, False))

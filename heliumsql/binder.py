@@ -102,7 +102,8 @@ def placeholder_column(p: Placeholder, qualify: bool = True) -> exp.Column:
     return exp.column(p.column, table=p.table if qualify else None)
 
 
-def _text(value: exp.Expr) -> exp.Expr:
+def text_of(value: exp.Expr) -> exp.Expr:
+    """``value`` as prompt text: VARCHAR, NULL as the empty string."""
     return exp.func("COALESCE", exp.cast(value, "VARCHAR"), exp.Literal.string(""))
 
 
@@ -118,7 +119,7 @@ def _static(text: str) -> list[exp.Expr]:
 
 
 def _aggregate(value: exp.Expr, order: list[exp.Expr]) -> exp.Expr:
-    sql = (f"STRING_AGG({_text(value).sql('duckdb')}, CHR(10) ORDER BY "
+    sql = (f"STRING_AGG({text_of(value).sql('duckdb')}, CHR(10) ORDER BY "
            f"{', '.join(o.sql('duckdb') for o in order)})")
     return sqlglot.parse_one(sql, read="duckdb")
 
@@ -144,7 +145,7 @@ def render_prompt(args: CallArguments, aggregate: bool = False, qualify: bool = 
     order = [v.copy() for v in values] or [exp.Literal.number(1)]
 
     def value(v: exp.Expr) -> exp.Expr:
-        return _aggregate(v.copy(), order) if aggregate else _text(v.copy())
+        return _aggregate(v.copy(), order) if aggregate else text_of(v.copy())
 
     parts: list[exp.Expr] = []
     if template is not None:
@@ -159,7 +160,7 @@ def render_prompt(args: CallArguments, aggregate: bool = False, qualify: bool = 
         # A non-literal prompt keeps its NULL: a NULL prompt gives a NULL answer, not a call.
         if not args.context:
             return exp.cast(args.prompt.copy(), "VARCHAR")
-        parts.append(_text(args.prompt))
+        parts.append(text_of(args.prompt))
     for name, v in args.context:
         parts += [NEWLINE.copy(), exp.Literal.string(f"{name}: "), value(v)]
     if not parts:

@@ -24,6 +24,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
+from heliumsql import statement_kinds
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, ModelLoadError, ParseError
 from heliumsql.executor import Executor
@@ -36,7 +37,7 @@ from heliumsql.result_cache import ResultCache, default_path
 
 _MENTIONS_LLM = re.compile(r"\bllm(?:_filter|_agg|_map)?\s*\(", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:(ANALYZE)\s+)?(.*)$", re.IGNORECASE | re.DOTALL)
-_SETTINGS = {"helium_optimizer", "helium_result_cache"}
+_SETTINGS = {"helium_optimizer", "helium_result_cache", "helium_reorder_fields"}
 # ``connect(result_cache=...)`` default: the user's cache directory (see result_cache.default_path).
 DEFAULT_RESULT_CACHE = "default"
 _NO_RESULT = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Alter, exp.Set,
@@ -100,6 +101,7 @@ class Connection:
         self.optimize = optimize
         self.result_cache = _result_cache(result_cache)
         self.use_result_cache = True
+        self.reorder_fields = False  # SET helium_reorder_fields: reorder => true by default
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -159,6 +161,8 @@ class Connection:
         statement = self._parse(query, query, 0)
         if statement is None:
             statement = exp.Command(this=query)
+        elif statement.find(LlmFunc) is not None:
+            statement = statement_kinds.prepare(statement, self.reorder_fields)
         executor = self._executor()
         if analyze:
             if statement.find(LlmFunc) is None:
@@ -181,6 +185,10 @@ class Connection:
             return None
         except sqlglot.errors.SqlglotError:
             return None
+        except RecursionError:
+            raise ParseError("the statement nests too deeply to parse (e.g. dozens of llm() calls "
+                             "inside each other); compute inner calls in CTEs and refer to their "
+                             "columns") from None
         statements = [s for s in statements if s is not None]
         return statements[0] if len(statements) == 1 else None
 
@@ -199,8 +207,7 @@ class Connection:
             if relation is None or isinstance(statement, _NO_RESULT):
                 return Result.empty()
             return Result.from_relation(relation)
-        result, _, _ = self._executor().run(statement, progress)
-        return result
+        return statement_kinds.run(statement, self._executor(), progress, self.reorder_fields)
 
     def _apply_setting(self, statement: exp.Set) -> bool:
         item = statement.expressions[0] if len(statement.expressions) == 1 else None
@@ -211,6 +218,8 @@ class Connection:
         truthy = value.this if isinstance(value, exp.Boolean) else str(value.name).lower() in ("true", "on", "1")
         if eq.this.name.lower() == "helium_result_cache":
             self.use_result_cache = bool(truthy)
+        elif eq.this.name.lower() == "helium_reorder_fields":
+            self.reorder_fields = bool(truthy)
         else:
             self.optimize = bool(truthy)
         return True

@@ -28,6 +28,7 @@ from sqlglot import exp
 
 from heliumsql.binder import Catalog, Scope, render_prompt, unknown_column_error
 from heliumsql.errors import PlanError
+from heliumsql.field_order import order_fields
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
@@ -265,8 +266,12 @@ class Planner:
                                       in_aggregate)
             if self.catalog.columns(fragment) is None:
                 fragment, reason = None, "its input cannot be bound on its own"
+        declared: tuple[str, ...] = ()
+        if args.reorder and fragment is not None:  # the user's choice; see field_order
+            args, prompt, fragment, declared = order_fields(
+                args, prompt, fragment, self.catalog.con, lambda e: bool(dependencies(e)))
         node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
-                       reason=reason)
+                       reason=reason, declared_fields=declared)
         self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, spec.returns)
         call.replace(exp.Anonymous(this=node.udf_name, expressions=[prompt.copy()]))
         self.nodes.append(node)

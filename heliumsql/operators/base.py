@@ -54,8 +54,13 @@ class OperatorContext:
     run_now: RunNow | None = None
 
 
+def cut(text: str) -> str:
+    """``text`` cut to its first 80 characters (marked with …)."""
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
 def excerpt(text: str) -> str:
-    return repr(text if len(text) <= _EXCERPT else text[:_EXCERPT] + "...")
+    return repr(cut(text))
 
 
 def _stream_now(engine: EngineBackend) -> RunNow:
@@ -250,9 +255,10 @@ class LlmOperator:
 
     def _too_long(self, prompt: str, num_tokens: int, max_context: int) -> ExecutionError:
         return ExecutionError(
-            f"{self.name} ({self.node.call.text}): a row's prompt has {num_tokens} tokens but the "
-            f"model's context is {max_context} tokens; prompt: {excerpt(prompt)}. Shorten the "
-            "input, or pass on_error => 'null' to get NULL for such rows")
+            f"{self.name} ({cut(self.node.call.text)}): the row whose prompt is "
+            f"{excerpt(prompt)} has {num_tokens} prompt tokens but the model's context is "
+            f"{max_context} tokens. Shorten the input, or pass on_error => 'null' to get NULL "
+            "for such rows")
 
     def _report(self, force: bool = False) -> None:
         progress = self.context.progress

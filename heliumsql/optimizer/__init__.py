@@ -22,7 +22,6 @@ from heliumsql.optimizer.factor_prompt_prefixes import factor_prompt_prefixes
 from heliumsql.optimizer.prune_llm_columns import prune_llm_columns
 from heliumsql.optimizer.push_down_filters import push_down_filters
 from heliumsql.optimizer.push_down_limits import push_down_limits
-from heliumsql.optimizer.reorder_context_fields import reorder_context_fields
 from heliumsql.plan.nodes import LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
 from heliumsql.plan.stand_ins import StandIns
@@ -91,9 +90,8 @@ RULES: tuple[Rule, ...] = (
     # After the input-narrowing rules: merged nodes read the union of already-narrowed inputs.
     # Before the prompt-shaping rules: they then see each distinct call once.
     eliminate_common_llm_calls,
-    # After merging, so statistics cover the merged input and one call gets one field order.
-    reorder_context_fields,
-    # Last: the prefixes are those of the final prompts (after field reordering) and nodes.
+    # Last: the prefixes are those of the final prompts and nodes (the field order of a
+    # record-style call is part of its prompt, fixed while planning: see field_order).
     factor_prompt_prefixes,
 )
 

@@ -68,8 +68,8 @@ class LlmNode:
       ignores that static order and learns it from the first batches
       (:mod:`heliumsql.workflow.adaptive_chain`); ``QueryStats.chain_runs`` says what it
       learned.
-    - ``sort_prompts``: issue this node's prompts in sorted order (its context fields were
-      ordered for prefix sharing); ``declared_fields`` is the order the user wrote.
+    - ``declared_fields``: the context-field order the user wrote, when ``reorder => true``
+      chose another one (set by the planner: the order is part of the call).
     """
 
     id: int
@@ -84,7 +84,6 @@ class LlmNode:
     cost: float | None = None
     selectivity: float | None = None
     filter_chain: tuple[int, ...] = ()
-    sort_prompts: bool = False
     declared_fields: tuple[str, ...] = ()
 
     @property

@@ -3,14 +3,16 @@
 While a statement is planned, later fragments read earlier nodes' answers
 (``__helium_<id>(prompt)``) and ``llm_map`` tables (``__helium_map_<id>``) that do not exist
 yet: they are created only when the query runs. To let DuckDB bind such SQL (which runs
-nothing), every reference is swapped for a typed stand-in first: a call for
-``CAST(NULL AS <type>)`` and a table for an empty relation with the table's columns. Planning
-(and so ``EXPLAIN``) then registers nothing on the connection.
+nothing), every reference is swapped for a typed stand-in first: a call for a NULL of its type
+that still reads the prompt once (``CAST(CASE WHEN p IS NULL THEN NULL END AS <type>)``: an
+aggregate in the prompt keeps the expression an aggregate, as ``PIVOT ... USING`` needs) and a table for an empty relation
+with the table's columns. Planning (and so ``EXPLAIN``) then registers nothing on the
+connection.
 
 >>> import sqlglot
 >>> ins = StandIns().with_udf(1, "BOOLEAN").with_table(2, "SELECT 1 AS id, 'x' AS out LIMIT 0")
 >>> ins.sql(sqlglot.parse_one("SELECT id FROM __helium_map_2 AS m WHERE __helium_1(p)"))
-"SELECT id FROM (SELECT 1 AS id, 'x' AS out LIMIT 0) AS m WHERE CAST(NULL AS BOOLEAN)"
+"SELECT id FROM (SELECT 1 AS id, 'x' AS out LIMIT 0) AS m WHERE CAST(CASE WHEN p IS NULL THEN NULL END AS BOOLEAN)"
 >>> ins.udf_type(1), ins.table_sql(2) is not None, ins.table_sql(3)
 ('BOOLEAN', True, None)
 """
@@ -54,7 +56,13 @@ class StandIns:
         def swap(e: exp.Expr) -> exp.Expr:
             node = node_id(e)
             if node is not None and node in udfs:
-                return exp.cast(exp.null(), udfs[node])
+                args = e.expressions
+                if len(args) != 1:
+                    return exp.cast(exp.null(), udfs[node])
+                prompt = args[0].transform(swap)  # it may read other answers (nested calls)
+                # Always NULL, with the prompt once: an aggregate in it stays the only one.
+                value = exp.Case(ifs=[exp.If(this=prompt.is_(exp.null()), true=exp.null())])
+                return exp.cast(value, udfs[node])
             node = map_table_id(e)
             if node is not None and node in tables:
                 alias = e.alias or map_table_name(node)

@@ -92,9 +92,13 @@ RULE_TESTS = [
     # eliminate_common_llm_calls
     f"SELECT id, llm('Say {{review}}', max_tokens => {MT}) AS a, "
     f"upper(llm('Say {{review}}', max_tokens => {MT})) AS b FROM reviews ORDER BY id",
-    # reorder_context_fields
+    # record-style calls, in the declared field order and reordered (while planning)
     f"SELECT id, llm('Summarize', review, category, max_tokens => {MT}) AS s FROM reviews ORDER BY id",
+    f"SELECT id, llm('Summarize', review, category, max_tokens => {MT}, reorder => true) AS s "
+    "FROM reviews ORDER BY id",
     "SELECT id FROM reviews WHERE llm_filter('Complaint?', review, category AS kind) ORDER BY id",
+    "SELECT id FROM reviews WHERE llm_filter('Complaint?', review, category AS kind, reorder => true) "
+    "ORDER BY id",
     # factor_prompt_prefixes
     f"SELECT llm('You are a careful product analyst. Classify: {{review}}', max_tokens => {MT}) AS a, "
     f"llm('You are a careful product analyst. Summarize: {{review}}', max_tokens => {MT}) AS b "

@@ -29,8 +29,7 @@ def plan_of():  # noqa: ANN201
 def test_rules_run_in_the_documented_order():
     names = [rule.__name__ for rule in RULES]
     assert names == ["prune_llm_columns", "push_down_filters", "push_down_limits",
-                     "eliminate_common_llm_calls", "reorder_context_fields",
-                     "factor_prompt_prefixes"]
+                     "eliminate_common_llm_calls", "factor_prompt_prefixes"]
     assert RULES[3] is eliminate_common_llm_calls
 
 

@@ -13,7 +13,6 @@ from heliumsql.binder import Catalog
 from heliumsql.errors import ModelLoadError
 from heliumsql.optimizer import RULES, RuleContext, optimize
 from heliumsql.optimizer.factor_prompt_prefixes import static_text
-from heliumsql.optimizer.reorder_context_fields import greedy_order
 from heliumsql.optimizer.rewrite import node_id, udf_calls
 from heliumsql.plan.names import dependencies
 from heliumsql.planner import build_plan
@@ -113,55 +112,6 @@ def test_limit_over_llm_filter_marks_the_filter_and_orders_its_input(golden_con)
     ids = [r[1] for r in golden_con.sql(
         node.input.sql("duckdb").replace("AS prompt", "AS prompt, id")).fetchall()]
     assert ids == sorted(ids, reverse=True) and ids  # streamed in the query's order
-
-
-# -- reorder_context_fields ----------------------------------------------------------------------
-
-def test_greedy_order_puts_long_repeated_fields_first():
-    shop = "a long shop description every row shares"
-    rows = [("q", f"unique review text number {i}", "tools" if i % 2 else "toys", shop)
-            for i in range(10)]
-    # the long constant first, then the repeated category, then the unique text
-    assert greedy_order(rows) == [2, 1, 0]
-    # a short constant saves less than a longer field with two values
-    assert greedy_order([r[:3] + ("x",) for r in rows]) == [1, 2, 0]
-    assert greedy_order([]) == []
-
-
-def test_reordered_fields_are_rendered_everywhere_the_call_is_used(golden_con):
-    sql = ("SELECT id, llm('Summarize', review, category) AS s FROM reviews "
-           "WHERE llm_filter('Ok?', review, category) ORDER BY id")
-    plan = plan_of(golden_con, sql)
-    for node in plan.nodes:
-        assert node.call.fields == ("category", "review") and node.sort_prompts
-        source = node.input if not node.deps else \
-            sqlglot.exp.select(node.call.prompt.copy()).from_("reviews")
-        prompts = [r[0] for r in golden_con.sql(source.sql("duckdb")).fetchall()]
-        question = "Summarize" if node.call.function == "llm" else "Ok?"
-        assert prompts and all(p.startswith(f"{question}\ncategory: t") and "\nreview: review" in p
-                               for p in prompts)
-    without = plan_of(golden_con, sql, rules=())
-    assert [n.call.fields for n in without.nodes] == [("review", "category")] * 2
-
-
-def test_filter_stopping_under_limit_keeps_its_input_order(golden_con):
-    plan = plan_of(golden_con, "SELECT id FROM reviews WHERE llm_filter('Complaint?', review, "
-                               "category) ORDER BY id LIMIT 2")
-    (node,) = plan.nodes
-    assert node.limit == 2 and node.call.fields == ("category", "review")
-    assert not node.sort_prompts  # sorted prompts would defeat stopping after the first rows
-
-
-def test_record_style_answer_is_the_model_answer_to_the_reordered_prompt(con, reference):
-    sql = f"SELECT id, llm('Summarize', review, category, max_tokens => {MT}) AS s FROM reviews ORDER BY id"
-    (node,) = plan_of(con, sql).nodes
-    if node.call.fields == ("review", "category"):  # statistics kept the declared order
-        pytest.skip("the optimizer kept the declared order on this data")
-    con.sql("SET helium_optimizer = false")  # the reordered query, computed without optimizer
-    rows = con.sql(sql.replace("review, category", "category, review")).fetchall()
-    data = {i: (r, c) for i, r, c in con.sql("SELECT id, review, category FROM reviews").fetchall()}
-    assert rows == [(i, reference(f"Summarize\ncategory: {c}\nreview: {r or ''}", MT))
-                    for i, (r, c) in sorted(data.items())]
 
 
 # -- factor_prompt_prefixes ----------------------------------------------------------------------

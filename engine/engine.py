@@ -40,7 +40,9 @@ class Engine:
 
     ``model`` is anything :func:`~heliumsql.engine.load_model` accepts. Greedy output is
     token-identical to Hugging Face ``generate``. Extra keywords are :class:`EngineConfig`
-    fields (``num_blocks``, ``max_num_seqs``, ``attention``, ``gpu_memory_fraction``).
+    fields (``num_blocks``, ``max_num_seqs``, ``attention``, ``gpu_memory_fraction``). It
+    implements :class:`~heliumsql.engine.interface.PrefixCachingEngine` (the base contract plus
+    pins, cache stamps, eviction priority, block geometry and queue depth).
 
     >>> eng = Engine("path/to/checkpoint", device="cpu")                     # doctest: +SKIP
     >>> [c.text for c in eng.generate(["Hi", "Hello"], SamplingParams(max_tokens=8))]  # doctest: +SKIP

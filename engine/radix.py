@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from bisect import bisect_left, insort
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from heliumsql.engine.interface import Priority
 from heliumsql.engine.kv_pool import KVPool
@@ -232,9 +232,27 @@ class RadixCache:
             if child is None or not old(child):
                 break
             node, n = child, n + bs
-        rest = tuple(tokens[n:n + bs])
-        shared = [closest_key([key], rest)[1] for key, child in node.children.items() if old(child)]
-        return n + max(shared, default=0)
+        return n + self._shared_with_child(node, tuple(tokens[n:n + bs]), old)
+
+    @staticmethod
+    def _shared_with_child(node: RadixNode, rest: BlockKey, old: Callable[[RadixNode], bool]
+                           ) -> int:
+        """The longest prefix ``rest`` shares with a child of ``node`` that ``old`` accepts.
+
+        Keys sharing a prefix with ``rest`` sit around its place in ``node.order``, sharing less
+        the farther they are, so the walk stops at the first key that cannot beat the best.
+        """
+        order, best = node.order, 0
+        i = bisect_left(order, rest)
+        for step, j in ((1, i), (-1, i - 1)):
+            while 0 <= j < len(order):
+                n = common_prefix(order[j], rest)
+                if n <= best:
+                    break
+                if old(node.children[order[j]]):
+                    best = n
+                j += step
+        return best
 
     def _attach(self, parent: RadixNode, key: BlockKey, block: int, now: int) -> RadixNode:
         child = RadixNode(key, block, parent)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.prefix import common_prefix
 from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
 from heliumsql.engine.sampling import SamplingParams
 from heliumsql.engine.scheduler import Scheduler
@@ -51,6 +52,7 @@ class EngineModel(RuleBasedStateMachine):
         self.active: list[Sequence] = []
         self.pins: list[RadixNode] = []
         self.pin_seqs: list[Sequence] = []
+        self.stamps: list[int] = []
 
     @rule(base=st.sampled_from(BASES), tail=tokens, max_new=st.integers(1, 6),
           prefill_only=st.booleans())
@@ -131,6 +133,25 @@ class EngineModel(RuleBasedStateMachine):
         before = set(self.radix.nodes())
         assert self.radix.evict(1) == (want is not None)
         assert before - set(self.radix.nodes()) == ({want} if want is not None else set())
+
+    @rule(base=st.sampled_from(BASES), tail=tokens, data=st.data())
+    def cached_length_matches_a_full_scan(self, base: list[int], tail: list[int],
+                                          data: st.DataObject) -> None:
+        """Token-granular cached length, also counting only nodes older than a stamp."""
+        ids = base + tail
+        self.stamps.append(self.radix.stamp())
+        before = data.draw(st.sampled_from([None, *self.stamps]))
+        node, n, bs = self.radix.root, 0, self.bs
+
+        def old(child: RadixNode) -> bool:
+            return before is None or child.born < before
+
+        while n + bs <= len(ids) and (child := node.children.get(tuple(ids[n:n + bs]))) \
+                and old(child):
+            node, n = child, n + bs
+        rest = ids[n:n + bs]
+        shared = [common_prefix(key, rest) for key, c in node.children.items() if old(c)]
+        assert self.radix.cached_length(ids, before) == n + max(shared, default=0)
 
     def _forget(self, seq: Sequence) -> None:
         for group in (self.active, self.pin_seqs):
@@ -299,3 +320,15 @@ def test_eviction_touches_the_front_of_the_heap_only() -> None:
     for _ in range(100):
         assert radix.evict(1) == 1
     assert len(calls) <= 2 * 100
+
+
+def test_cached_length_finds_the_longest_share_on_either_side_of_the_prompt() -> None:
+    pool = KVPool(1, 8, 3, 1, 2)
+    radix = RadixCache(pool)
+    for key in [(1, 2, 1), (1, 3, 3), (2, 1, 1)]:
+        radix.insert(radix.root, [key], pool.allocate(1))
+    stamp = radix.stamp()
+    radix.insert(radix.root, [(1, 2, 2)], pool.allocate(1))  # sorts between (1, 2, 1) and the prompt
+    assert radix.cached_length([1, 2, 3]) == 2
+    assert radix.cached_length([1, 2, 3], born_before=stamp) == 2  # (1, 2, 1), older, is found
+    assert radix.cached_length([1, 3, 0]) == 2 and radix.cached_length([3, 3, 3]) == 0

@@ -22,8 +22,6 @@ the answers of earlier calls (:mod:`heliumsql.plan.stand_ins`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sqlglot import exp
 
 from heliumsql.binder import Catalog, Scope, render_prompt, unknown_column_error
@@ -35,123 +33,20 @@ from heliumsql.grammar.functions import CallArguments, bind_arguments
 from heliumsql.plan.names import INPUT_ALIAS, PROMPT_COLUMN, dependencies, source_marker
 from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
+from heliumsql.scopes import (
+    between,
+    conjuncts,
+    has_llm,
+    postorder,
+    prune_ctes,
+    read_ctes,
+    scope_of,
+    visible,
+    visible_ctes,
+)
 
 _CLAUSE_RANK = {"from_": 0, "joins": 0, "laterals": 0, "where": 1, "group": 2, "having": 3,
                 "qualify": 3, "order": 4, "expressions": 5}
-
-
-def has_llm(expression: exp.Expr | None) -> bool:
-    return expression is not None and expression.find(LlmFunc) is not None
-
-
-def _children(e: exp.Expr) -> Iterator[exp.Expr]:
-    # Argument order of the class (WITH first, then SELECT list, FROM, ...), not parse order.
-    for key in type(e).arg_types:
-        value = e.args.get(key)
-        for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, exp.Expr):
-                yield v
-
-
-def _postorder(root: exp.Expr) -> dict[int, int]:
-    order: dict[int, int] = {}
-
-    def visit(e: exp.Expr) -> None:
-        for child in _children(e):
-            visit(child)
-        order[id(e)] = len(order)
-
-    visit(root)
-    return order
-
-
-def scope_of(call: exp.Expr) -> tuple[exp.Select | None, str]:
-    """The SELECT a call is evaluated in and the clause (arg key) it sits in."""
-    child, node = call, call.parent
-    while node is not None:
-        if isinstance(node, exp.Query):
-            return (node if isinstance(node, exp.Select) else None), child.arg_key or ""
-        child, node = node, node.parent
-    return None, ""
-
-
-def between(call: exp.Expr, scope: exp.Expr | None, kinds: tuple[type, ...]) -> bool:
-    node = call.parent
-    while node is not None and node is not scope:
-        if isinstance(node, kinds) and not isinstance(node, LlmFunc):
-            return True
-        node = node.parent
-    return False
-
-
-def conjuncts(e: exp.Expr) -> list[exp.Expr]:
-    if isinstance(e, exp.And):
-        return conjuncts(e.left) + conjuncts(e.right)
-    return [e]
-
-
-def _visible(select: exp.Expr) -> tuple[list[exp.CTE], bool]:
-    """The CTE nodes themselves (not copies) ``select`` can read, and whether a WITH on the
-    way is recursive; see :func:`visible_ctes`."""
-    chain, node = [], select
-    while node is not None:
-        chain.append(node)
-        node = node.parent
-    on_path = {id(n) for n in chain}
-    ctes: list[exp.CTE] = []
-    recursive = False
-    for node in chain:
-        with_ = node.args.get("with_") if isinstance(node, exp.Expr) else None
-        if not isinstance(with_, exp.With):
-            continue
-        listed = with_.expressions
-        inside = next((i for i, c in enumerate(listed) if id(c) in on_path), len(listed))
-        ctes = [c for c in listed[:inside]] + ctes
-        recursive = recursive or bool(with_.args.get("recursive"))
-    seen: set[str] = set()
-    kept = []
-    for cte in reversed(ctes):
-        if cte.alias.lower() not in seen:
-            seen.add(cte.alias.lower())
-            kept.append(cte)
-    return list(reversed(kept)), recursive
-
-
-def visible_ctes(select: exp.Expr) -> exp.With | None:
-    """The CTEs ``select`` can read (as copies): every enclosing WITH, but within the WITH that
-    defines ``select``'s own CTE only the CTEs before it. Inner definitions shadow outer ones."""
-    ctes, recursive = _visible(select)
-    if not ctes:
-        return None
-    return exp.With(expressions=[c.copy() for c in ctes], recursive=recursive or None)
-
-
-def _tables(e: exp.Expr) -> set[str]:
-    return {t.name.lower() for t in e.find_all(exp.Table) if not t.args.get("db")}
-
-
-def read_ctes(ctes: list[exp.CTE], body: exp.Expr) -> list[exp.CTE]:
-    """The CTEs among ``ctes`` that ``body`` reads, directly or through each other."""
-    needed = _tables(body)
-    kept = []
-    for cte in reversed(ctes):
-        if cte.alias.lower() in needed:
-            kept.append(cte)
-            needed |= _tables(cte.this)
-    return list(reversed(kept))
-
-
-def prune_ctes(query: exp.Query) -> exp.Query:
-    """Drop the CTEs ``query`` does not read (directly or through other CTEs), so a fragment
-    never depends on LLM results it does not use (and DuckDB binds no more than needed)."""
-    with_ = query.args.get("with_")
-    if not isinstance(with_, exp.With):
-        return query
-    query.set("with_", None)  # detached while reading the body: no copy needed
-    kept = read_ctes(list(with_.expressions), query)
-    query.set("with_", exp.With(expressions=kept, recursive=with_.args.get("recursive"))
-              if kept else None)
-    return query
 
 
 def _name_llm_columns(tree: exp.Expr) -> None:
@@ -208,7 +103,7 @@ class Planner:
         _name_llm_columns(tree)
         calls = list(tree.find_all(LlmFunc))
         texts = {id(c): display_sql(c) for c in calls}
-        post = _postorder(tree)
+        post = postorder(tree)
 
         def key(call: exp.Expr) -> tuple[int, int, int]:
             scope, clause = scope_of(call)
@@ -337,7 +232,7 @@ class Planner:
         from_ = scope.args.get("from_")
         if from_ is not None and (aggregate or q.args.get("group") is not None):
             return None, None
-        ctes, recursive = _visible(scope)
+        ctes, recursive = visible(scope)
         read = read_ctes(ctes, q)
         sources = [from_.this] + [j.this for j in scope.args.get("joins") or []] if from_ else []
         aliases = [source.alias_or_name for source in sources]

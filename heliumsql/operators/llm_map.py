@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from heliumsql.operators.base import Key, LlmOperator
-from heliumsql.planner import PROMPT_COLUMN
+from heliumsql.plan.names import PROMPT_COLUMN
 
 if TYPE_CHECKING:
     from heliumsql.query_objects import QueryObjects

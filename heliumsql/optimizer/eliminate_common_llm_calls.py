@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from heliumsql.optimizer.rewrite import ids, note, rename_calls, toposort
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
-from heliumsql.planner import dependencies
+from heliumsql.plan.names import dependencies
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext

@@ -45,7 +45,7 @@ from heliumsql.optimizer.rewrite import (
 )
 from heliumsql.plan.names import verdict
 from heliumsql.plan.nodes import LogicalPlan
-from heliumsql.planner import conjuncts, scope_of
+from heliumsql.scopes import conjuncts, scope_of
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext

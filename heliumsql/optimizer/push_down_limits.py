@@ -38,7 +38,7 @@ from heliumsql.optimizer.rewrite import (
     with_input,
 )
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
-from heliumsql.planner import between, conjuncts, scope_of
+from heliumsql.scopes import between, conjuncts, scope_of
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext

@@ -38,7 +38,7 @@ from sqlglot import exp
 from heliumsql.plan.names import chain_prompt_column, map_tables, node_id, udf_calls, verdict
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.plan.physical.plan import ChainPlan
-from heliumsql.planner import conjuncts
+from heliumsql.scopes import conjuncts
 
 
 def _source_sql(select: exp.Select) -> str:

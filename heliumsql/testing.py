@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral", "gpt2")
 
@@ -84,3 +85,24 @@ def tiny_model(path: str | os.PathLike, arch: str = "llama", seed: int = 0,
     tokenizer.save_pretrained(out)
     (out / "heliumsql_tiny.json").write_text(json.dumps({"arch": arch, "seed": seed}))
     return out
+
+
+def logical_plan(sql: str, setup: str = "") -> tuple[Any, Any]:
+    """``(plan, con)``: the unoptimized logical plan of ``sql`` over a fresh in-memory DuckDB
+    database made by ``setup``, and that connection (for rules' examples and tests; no model).
+
+    >>> plan, con = logical_plan("SELECT llm('Hi {name}') AS a FROM people",
+    ...                          "CREATE TABLE people(name VARCHAR)")
+    >>> [n.call.text for n in plan.nodes]
+    ["llm('Hi {name}')"]
+    """
+    import duckdb
+    import sqlglot
+
+    from heliumsql.binder import Catalog
+    from heliumsql.planner import build_plan
+
+    con = duckdb.connect()
+    if setup:
+        con.execute(setup)
+    return build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con)), con

@@ -4,7 +4,11 @@ A rule is a pure function ``rule(plan, ctx) -> plan``, one per module named afte
 checks that every rule keeps the output columns and a valid execution order, names the rule in
 any error, and records which rules changed the plan (EXPLAIN prints them).
 
->>> optimize(plan, RuleContext())                        # doctest: +SKIP
+>>> from heliumsql.testing import logical_plan
+>>> plan, con = logical_plan("SELECT llm('Hi {name}') AS a, llm('Hi {name}') AS b FROM people",
+...                          "CREATE TABLE people(name VARCHAR)")
+>>> optimize(plan, RuleContext(con)).applied_rules
+('eliminate_common_llm_calls',)
 """
 
 from __future__ import annotations

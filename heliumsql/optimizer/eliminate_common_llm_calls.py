@@ -8,7 +8,13 @@ the plan cyclic (one call reads the other's result) is skipped, and so is a filt
 early under a LIMIT (its unanswered prompts read as False, which only its own call site may see).
 Every node is marked ``dedupe_prompts``: with the optimizer off each row is its own request.
 
->>> eliminate_common_llm_calls(plan, RuleContext()).nodes      # doctest: +SKIP
+>>> from heliumsql.testing import logical_plan
+>>> from heliumsql.optimizer import RuleContext, optimize
+>>> SCHEMA = "CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER)"
+>>> plan, con = logical_plan("SELECT llm('Hi {review}') AS a, llm('Hi {review}') AS b "
+...                          "FROM reviews", SCHEMA)
+>>> [n.id for n in optimize(plan, RuleContext(con), (eliminate_common_llm_calls,)).nodes]
+[1]
 """
 
 from __future__ import annotations

@@ -12,8 +12,15 @@ tree of all node prefixes), when it is longer than the bare chat wrapper. The pl
 (``LogicalPlan.prefixes``); the runtime prefills each once and keeps it resident from its
 first consumer's first request until its last consumer has been admitted.
 
->>> factor_prompt_prefixes(plan, RuleContext()).prefixes       # doctest: +SKIP
-(PinnedPrefix(consumers=(1, 2), text='You are a careful analyst. ', system=None),)
+>>> from heliumsql.testing import logical_plan
+>>> from heliumsql.optimizer import RuleContext, optimize
+>>> SCHEMA = "CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER)"
+>>> plan, con = logical_plan("SELECT llm('You are a careful analyst. Rate {review}') AS a, "
+...                          "llm('You are a careful analyst. Sum up {review}') AS b FROM reviews",
+...                          SCHEMA)
+>>> prefixes = optimize(plan, RuleContext(con), (factor_prompt_prefixes,)).prefixes
+>>> [(p.consumers, p.text) for p in prefixes]  # shared by both, then each node's own start
+[((1, 2), 'You are a careful analyst. '), ((1,), 'You are a careful analyst. Rate '), ((2,), 'You are a careful analyst. Sum up ')]
 """
 
 from __future__ import annotations

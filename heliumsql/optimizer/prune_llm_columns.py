@@ -11,9 +11,13 @@ then re-derived (nodes that only seemed to read each other can run side by side)
 remaining node or statement reads are dropped. When the analysis cannot be sure (a star over a
 table whose columns are unknown, a column it cannot place) nothing is pruned.
 
->>> # WITH t AS (SELECT id, llm('a {x}') AS a, llm('b {x}') AS b FROM s) SELECT id, a FROM t
->>> [n.call.text for n in prune_llm_columns(plan, RuleContext(con)).nodes]   # doctest: +SKIP
-["llm('a {x}')"]
+>>> from heliumsql.testing import logical_plan
+>>> from heliumsql.optimizer import RuleContext, optimize
+>>> SCHEMA = "CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER)"
+>>> plan, con = logical_plan("WITH t AS (SELECT id, llm('a {review}') AS a, llm('b {review}') AS b "
+...                          "FROM reviews) SELECT id, a FROM t", SCHEMA)
+>>> [n.call.text for n in optimize(plan, RuleContext(con), (prune_llm_columns,)).nodes]
+["llm('a {review}')"]
 """
 
 from __future__ import annotations

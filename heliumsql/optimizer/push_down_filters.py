@@ -15,9 +15,13 @@ one WHERE run cheapest first, each seeing only the rows every earlier one kept.
    the estimated prompt tokens per row (template text, plus the sampled length of its values
    when statistics are available) and ``selectivity`` 0.5 until the runtime learns better.
 
->>> # WITH t AS (SELECT id, stars, llm('{review}') AS s FROM reviews) SELECT * FROM t WHERE stars > 3
->>> push_down_filters(plan, RuleContext()).nodes[0].input.sql()        # doctest: +SKIP
-"SELECT ... AS prompt FROM reviews WHERE stars > 3"
+>>> from heliumsql.testing import logical_plan
+>>> from heliumsql.optimizer import RuleContext, optimize
+>>> SCHEMA = "CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER)"
+>>> plan, con = logical_plan("WITH t AS (SELECT id, stars, llm('{review}') AS s FROM reviews) "
+...                          "SELECT * FROM t WHERE stars > 3", SCHEMA)
+>>> optimize(plan, RuleContext(con), (push_down_filters,)).nodes[0].input.sql("duckdb")
+"SELECT CONCAT(COALESCE(CAST(review AS TEXT), '')) AS prompt FROM reviews WHERE stars > 3"
 """
 
 from __future__ import annotations

@@ -16,9 +16,13 @@
 
 With the optimizer off none of this happens: every row is computed and the final query cuts.
 
->>> # SELECT id, llm('{review}') FROM reviews ORDER BY id LIMIT 2
->>> push_down_limits(plan, RuleContext()).nodes[0].input.sql()     # doctest: +SKIP
-"SELECT ... AS prompt FROM reviews ORDER BY id LIMIT 2"
+>>> from heliumsql.testing import logical_plan
+>>> from heliumsql.optimizer import RuleContext, optimize
+>>> SCHEMA = "CREATE TABLE reviews(id INTEGER, review VARCHAR, stars INTEGER)"
+>>> plan, con = logical_plan("SELECT id, llm('{review}') AS s FROM reviews ORDER BY id LIMIT 2",
+...                          SCHEMA)
+>>> optimize(plan, RuleContext(con), (push_down_limits,)).nodes[0].input.sql("duckdb")
+"SELECT CONCAT(COALESCE(CAST(review AS TEXT), '')) AS prompt FROM reviews ORDER BY id LIMIT 2"
 """
 
 from __future__ import annotations

@@ -6,9 +6,14 @@ the rows the call will see; ``statement`` is the original statement with each ca
 ``__helium_<id>(<prompt expression>)`` (a per-query DuckDB UDF that looks the answer up), and each
 ``llm_map`` by the table ``__helium_map_<id>``.
 
->>> node = LlmNode(1, call, input=None, deps=())          # doctest: +SKIP
->>> node.udf_name                                         # doctest: +SKIP
-'__helium_1'
+>>> from heliumsql.testing import logical_plan
+>>> plan, _ = logical_plan("SELECT llm('Hi {name}') AS hi FROM people",
+...                        "CREATE TABLE people(name VARCHAR)")
+>>> node = plan.nodes[0]
+>>> node.operator, node.udf_name, node.call.function, node.call.option("max_tokens")
+('Llm', '__helium_1', 'llm', 64)
+>>> plan.columns
+('hi',)
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ import duckdb
 import pyarrow as pa
 
 from heliumsql.engine.sampling import SamplingParams
-from heliumsql.errors import ModelLoadError
 from heliumsql.grammar.functions import FUNCTIONS
+from heliumsql.models import require_model
 from heliumsql.operators.base import stable_seed
 from heliumsql.operators.llm_filter import CHOICES as FILTER_CHOICES
 from heliumsql.prompting import chat_token_ids
@@ -78,7 +78,7 @@ class LLMFunctions:
             if self._engine is None:
                 from heliumsql.engine import Engine
 
-                model = self._model if self._model is not None else _builtin_model()
+                model = require_model(self._model, "heliumsql.duckdb.register(con, model=...)")
                 self._engine = Engine(model, device=self._device, **self._engine_options)
             return self._engine
 
@@ -200,18 +200,6 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
 
 def _columns(*arrays: Any) -> list[tuple[Any, ...]]:
     return list(zip(*(a.to_pylist() for a in arrays)))
-
-
-def _builtin_model() -> Any:
-    try:
-        from heliumsql.models import builtin_model_path
-    except ImportError:
-        builtin_model_path = None
-    path = builtin_model_path() if builtin_model_path is not None else None
-    if path is None:
-        raise ModelLoadError("no built-in model is installed; pass model= a checkpoint directory "
-                             "or cached Hugging Face id: heliumsql.duckdb.register(con, model=...)")
-    return path
 
 
 def _sampling_params(engine: Any, prompt: str, options: tuple[tuple[str, Any], ...] | None

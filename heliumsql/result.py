@@ -16,6 +16,7 @@ does), and ``fetchone`` / ``fetchmany`` read one run of the relation a row at a 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -124,7 +125,17 @@ class Result:
         relation = self.relation
         if relation is None:
             raise AttributeError(f"the statement returned no result, so it has no {name!r}")
-        return getattr(relation, name)
+        attribute = getattr(relation, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            # A Result passed on (res.join(other_res, ...)) is its relation to DuckDB.
+            args = tuple(_relation_of(a) for a in args)
+            return attribute(*args, **{k: _relation_of(v) for k, v in kwargs.items()})
+
+        return method
 
     def __getitem__(self, name: str) -> duckdb.DuckDBPyRelation:
         relation = self.relation
@@ -145,3 +156,7 @@ class Result:
     def __repr__(self) -> str:
         relation = self.relation
         return "Result(empty)" if relation is None else repr(relation)
+
+
+def _relation_of(value: Any) -> Any:
+    return value.relation if isinstance(value, Result) else value

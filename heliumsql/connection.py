@@ -337,9 +337,36 @@ class Connection:
         parsed = self._unshadow(self._parse(statement.text, full, statement.offset, llm_at))
         if parsed.find(LlmFunc) is None:
             return self._duckdb(statement.text, params, caller)
-        result, _, _ = self._planned(
-            lambda: self._executor().run(_bind_parameters(parsed, params), progress))
+        registered = self._register_caller_tables(parsed, caller)
+        try:
+            result, _, _ = self._planned(
+                lambda: self._executor().run(_bind_parameters(parsed, params), progress))
+        finally:
+            for name in registered:
+                self.duckdb.unregister(name)
         return result.attached(self.duckdb)
+
+    def _register_caller_tables(self, statement: exp.Expr, caller: FrameType | None) -> list[str]:
+        """The caller's variables the statement reads as tables, registered for the planner and
+        runtime (their DuckDB calls come from heliumsql's frames, which replacement scans would
+        search); as in a replacement scan, a table or view of the catalog wins."""
+        names = {t.name for t in statement.find_all(exp.Table) if t.name and not t.db}
+        variables = {} if caller is None else {**caller.f_globals, **caller.f_locals}
+        names = {name for name in names if name in variables}
+        if not names:
+            return []
+        existing = {name.lower() for (name,) in self.duckdb.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        registered = []
+        for name in sorted(names):
+            if name.lower() in existing:
+                continue
+            try:
+                self.duckdb.register(name, variables[name])
+            except (duckdb.Error, TypeError, ValueError):
+                continue  # not something DuckDB can scan: DuckDB reports the missing table
+            registered.append(name)
+        return registered
 
     def _planned(self, run: Callable[[], Any]) -> Any:
         """``run()``, with a failure of sqlglot inside planning reported as a HeliumSQL error."""

@@ -158,3 +158,19 @@ def test_llm_result_is_a_relation_with_its_figures(con):
     joined = res.join(con.sql("SELECT id, stars FROM reviews"), "id").order("id")
     assert [r[0] for r in joined.fetchall()] == [1, 2, 3, 4, 5]
     assert con.sql("SELECT 1; SELECT llm('hi', max_tokens => 2) AS a").columns == ["a"]
+
+
+def test_llm_query_reads_the_callers_dataframe(con):
+    notes = pd.DataFrame({"id": [1, 2], "note": ["first", "second"]})
+    res = con.sql("SELECT id, llm('{note}', max_tokens => 2) AS a FROM notes ORDER BY id")
+    assert [r[0] for r in res.fetchall()] == [1, 2]
+    # Registered for the query only: nothing named notes is left in the catalog.
+    assert con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'notes'").fetchall() == [(0,)]
+
+
+def test_explain_of_llm_statements_is_heliumsqls_and_explain_api_works(con):
+    text = con.sql("-- plan\nEXPLAIN SELECT llm('{review}', max_tokens => 2) FROM reviews").fetchall()[0][0]
+    assert text == con.explain("SELECT llm('{review}', max_tokens => 2) FROM reviews")
+    assert "Total  rows=5" in con.explain("SELECT * FROM reviews", analyze=True)
+    assert con.sql("EXPLAIN SELECT * FROM reviews").columns == \
+        duckdb.connect().sql("EXPLAIN SELECT 1").columns

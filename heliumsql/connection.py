@@ -12,10 +12,10 @@ Ctrl-C during a query raises :class:`heliumsql.CancelledError` (a ``HeliumError`
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,14 +27,16 @@ import sqlglot.errors
 from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
+from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.engine.interface import EngineBackend
-from heliumsql.errors import CancelledError, ParseError, PlanError
+from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
 from heliumsql.grammar.expressions import LLM_FUNCTIONS, LlmFunc
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import ResultCache, default_path
+from heliumsql.statement_parser import bind_parameters, parse_llm_statement
 from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
 
 _LLM_NAMES = frozenset(cls.sql_names()[0].lower() for cls in LLM_FUNCTIONS)
@@ -55,74 +57,6 @@ _KEEPS_FUNCTIONS = {duckdb.StatementType.SELECT, duckdb.StatementType.INSERT,
                     duckdb.StatementType.ANALYZE, duckdb.StatementType.VACUUM}
 # ``connect(result_cache=...)`` default: the user's cache directory (see result_cache.default_path).
 DEFAULT_RESULT_CACHE = "default"
-_CALL = "__heliumsql_call__"
-_CALL_CODE = compile(f"{_CALL}[0](*{_CALL}[1], **{_CALL}[2])", "<heliumsql>", "eval")
-
-
-def _caller_frame() -> FrameType | None:
-    """The innermost frame outside the heliumsql package: whoever called into it."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "heliumsql":
-        frame = frame.f_back
-    return frame
-
-
-def _called_from(frame: FrameType | None, function: Callable[..., Any], *args: Any,
-                 **kwargs: Any) -> Any:
-    """``function(*args, **kwargs)``, called from a frame with ``frame``'s variables.
-
-    DuckDB's replacement scans (``SELECT * FROM my_df``) read the variables of the first frame
-    outside the duckdb package that called it; called from here that would be heliumsql's own.
-    An ``eval`` frame with the caller's globals and a copy of its locals is that frame instead, so
-    ``function`` must be DuckDB's own (a frame of ours in between would be the one searched).
-    """
-    if frame is None:
-        return function(*args, **kwargs)
-    variables = dict(frame.f_locals)
-    variables[_CALL] = (function, args, kwargs)
-    return eval(_CALL_CODE, frame.f_globals, variables)  # noqa: S307 - fixed code, no user text
-
-
-def _parse_error(error: sqlglot.errors.ParseError, full: str, offset: int) -> ParseError:
-    """Our ParseError with line and column in the whole submitted text and a caret excerpt."""
-    info = error.errors[0] if error.errors else {}
-    description = info.get("description") or str(error).splitlines()[0]
-    line, col = info.get("line"), info.get("col")
-    if line is None or col is None:
-        return ParseError(f"syntax error: {description}")
-    highlight = info.get("highlight") or ""
-    start = max(col - len(highlight) + 1, 1)  # sqlglot's col is where the highlight ends
-    return _located(f"syntax error: {description}", full, offset, line, start, len(highlight))
-
-
-def _located(message: str, full: str, offset: int, line: int, col: int, width: int) -> ParseError:
-    """A ParseError at (line, col) of the statement that starts at ``offset`` of ``full``."""
-    before = full[:offset]
-    if line == 1:
-        col += offset - (before.rfind("\n") + 1)
-    line += before.count("\n")
-    lines = full.splitlines() or [""]
-    source = lines[min(line, len(lines)) - 1]
-    excerpt = f"  {source}\n  {' ' * (col - 1)}{'^' * max(width, 1)}"
-    return ParseError(message, line, col, excerpt)
-
-
-def _bind_parameters(statement: exp.Expr, params: object) -> exp.Expr:
-    """The parameter values written into a statement HeliumSQL plans (DuckDB binds the others)."""
-    if params is None:
-        return statement
-    if isinstance(params, Mapping):
-        bound = exp.replace_placeholders(statement, **params)
-    elif isinstance(params, Sequence) and not isinstance(params, str):
-        bound = exp.replace_placeholders(statement, *params)
-    else:
-        raise duckdb.InvalidInputException("Prepared parameters can only be passed as a list or a dictionary")
-    if bound.find(exp.Placeholder, exp.Parameter) is not None:
-        raise duckdb.InvalidInputException(
-            "Invalid Input Error: the statement has more parameters than values were given")
-    return bound
-
-
 class Connection:
     """A HeliumSQL session. Use :func:`connect` to make one; also a context manager."""
 
@@ -139,6 +73,7 @@ class Connection:
         # LLM function names a user function shadows; None: ask DuckDB's catalog again.
         self._shadowed: frozenset[str] | None = None
         self._pending: Result | None = None  # what execute() left for fetchone() and friends
+        self._pending_rows: Iterator[tuple[Any, ...]] = iter(())
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -182,7 +117,7 @@ class Connection:
         >>> con.sql("SELECT llm('Hi {name}', max_tokens => 8) AS hi FROM people").fetchall()  # doctest: +SKIP
         >>> con.sql("SELECT * FROM people WHERE age > ?", params=[30]).filter("name LIKE 'A%'")  # doctest: +SKIP
         """
-        caller = _caller_frame()
+        caller = caller_frame()
         try:
             return self._run_text(query, params, progress, caller)
         except (KeyboardInterrupt, duckdb.InterruptException):
@@ -204,25 +139,28 @@ class Connection:
         >>> con.execute("SELECT ?::INT + 1", [41]).fetchone()  # doctest: +SKIP
         (42,)
         """
-        caller = _caller_frame()
-        self._pending = None
+        caller = caller_frame()
+        self._pending, self._pending_rows = None, iter(())
         try:
             self._pending = self._run_text(query, parameters, None, caller)
+            # Run now, as DuckDB's execute does (an error is raised here, not at the fetch).
+            self._pending_rows = iter(self._pending.fetchall() if self._pending is not None else ())
         except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
         return self
 
     def fetchone(self) -> tuple[Any, ...] | None:
-        return self._pending.fetchone() if self._pending is not None else None
+        """The next row of :meth:`execute`'s result, ``None`` after the last."""
+        return next(self._pending_rows, None)
 
     def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]:
-        return self._pending.fetchmany(size) if self._pending is not None else []
+        return list(itertools.islice(self._pending_rows, size))
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._pending.fetchmany(sys.maxsize) if self._pending is not None else []
+        return list(self._pending_rows)
 
     def df(self) -> Any:
-        """The rest of :meth:`execute`'s result as a pandas DataFrame."""
+        """:meth:`execute`'s whole result as a pandas DataFrame."""
         if self._pending is None:
             raise duckdb.InvalidInputException("No open result set")
         return self._pending.df()
@@ -254,9 +192,9 @@ class Connection:
 
     def _parse_for_explain(self, query: str) -> exp.Expr | None:
         """``query`` parsed by sqlglot; None for text only DuckDB reads (no LLM call in it)."""
-        llm_at = find_llm_call(query, self._live_llm_names())
+        llm_at = find_llm_call(query, self._live_llm_names()) if "llm" in query.lower() else None
         if llm_at is not None:
-            return self._unshadow(self._parse(query, query, 0, llm_at))
+            return self._unshadow(parse_llm_statement(query, query, 0, llm_at))
         try:
             parsed = [s for s in sqlglot.parse(query, read="helium") if s is not None]
         except Exception:  # noqa: BLE001 - whatever sqlglot cannot read, DuckDB's plan is shown
@@ -266,6 +204,8 @@ class Connection:
     # -- running a text ---------------------------------------------------------------------
     def _run_text(self, query: str, params: object, progress: ProgressCallback | None,
                   caller: FrameType | None) -> Result | None:
+        if not isinstance(query, str):  # a duckdb.Statement, say: DuckDB's to run
+            return self._duckdb(query, params, caller)
         lowered = query.lower()
         # Substrings first: a test that costs little on a megabyte of INSERT ... VALUES.
         if not any(word in lowered for word in _CATALOG_WORDS) or not _CATALOG_WORD.search(lowered):
@@ -317,9 +257,9 @@ class Connection:
         """DuckDB runs ``text`` as written; with ``keep=False`` every statement runs now (not
         lazily) and the result is dropped, as for statements before the last."""
         if keep:
-            relation = _called_from(caller, self.duckdb.sql, text, params=params)
+            relation = call_from(caller, self.duckdb.sql, text, params=params)
             return None if relation is None else Result.from_relation(relation)
-        _called_from(caller, self.duckdb.execute, text).fetchall()
+        call_from(caller, self.duckdb.execute, text).fetchall()
         return None
 
     def _run_llm(self, statement: Statement, full: str, llm_at: int, params: object,
@@ -330,43 +270,21 @@ class Connection:
             analyze, rest = first_word(inner)
             inner = inner[rest:] if analyze == "ANALYZE" else inner
             offset = statement.offset + len(statement.text) - len(inner)
-            parsed = self._unshadow(self._parse(inner, full, offset, 0))
+            parsed = self._unshadow(parse_llm_statement(inner, full, offset, 0))
             if parsed.find(LlmFunc) is not None:
-                text = self._explain(_bind_parameters(parsed, params), analyze == "ANALYZE")
+                text = self._explain(bind_parameters(parsed, params), analyze == "ANALYZE")
                 return Result.from_arrow(pa.table({"plan": [text]}), con=self.duckdb)
-        parsed = self._unshadow(self._parse(statement.text, full, statement.offset, llm_at))
+        parsed = self._unshadow(parse_llm_statement(statement.text, full, statement.offset, llm_at))
         if parsed.find(LlmFunc) is None:
             return self._duckdb(statement.text, params, caller)
-        registered = self._register_caller_tables(parsed, caller)
+        registered = register_tables(self.duckdb, parsed, caller)
         try:
             result, _, _ = self._planned(
-                lambda: self._executor().run(_bind_parameters(parsed, params), progress))
+                lambda: self._executor().run(bind_parameters(parsed, params), progress))
         finally:
             for name in registered:
                 self.duckdb.unregister(name)
         return result.attached(self.duckdb)
-
-    def _register_caller_tables(self, statement: exp.Expr, caller: FrameType | None) -> list[str]:
-        """The caller's variables the statement reads as tables, registered for the planner and
-        runtime (their DuckDB calls come from heliumsql's frames, which replacement scans would
-        search); as in a replacement scan, a table or view of the catalog wins."""
-        names = {t.name for t in statement.find_all(exp.Table) if t.name and not t.db}
-        variables = {} if caller is None else {**caller.f_globals, **caller.f_locals}
-        names = {name for name in names if name in variables}
-        if not names:
-            return []
-        existing = {name.lower() for (name,) in self.duckdb.execute(
-            "SELECT table_name FROM information_schema.tables").fetchall()}
-        registered = []
-        for name in sorted(names):
-            if name.lower() in existing:
-                continue
-            try:
-                self.duckdb.register(name, variables[name])
-            except (duckdb.Error, TypeError, ValueError):
-                continue  # not something DuckDB can scan: DuckDB reports the missing table
-            registered.append(name)
-        return registered
 
     def _planned(self, run: Callable[[], Any]) -> Any:
         """``run()``, with a failure of sqlglot inside planning reported as a HeliumSQL error."""
@@ -376,22 +294,6 @@ class Connection:
             raise PlanError(f"HeliumSQL could not plan this statement ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); simplify "
                             "the expressions around its LLM calls") from None
-
-    def _parse(self, text: str, full: str, offset: int, llm_at: int) -> exp.Expr:
-        """Parse one statement that calls an LLM function; any failure is a ParseError."""
-        try:
-            parsed = [s for s in sqlglot.parse(text, read="helium") if s is not None]
-        except sqlglot.errors.ParseError as error:
-            raise _parse_error(error, full, offset) from None
-        except Exception as exc:  # noqa: BLE001 - sqlglot fails in many ways (RecursionError, ...)
-            before = text[:llm_at]
-            line, col = before.count("\n") + 1, llm_at - (before.rfind("\n") + 1) + 1
-            raise _located(f"HeliumSQL cannot parse this statement ({type(exc).__name__}); "
-                           "simplify it, or move the LLM call into a CTE", full, offset, line, col,
-                           len(text[llm_at:].split("(", 1)[0])) from None
-        if len(parsed) != 1:
-            raise ParseError("expected one statement")
-        return parsed[0]
 
     # -- user functions that shadow LLM functions ---------------------------------------------
     def _live_llm_names(self) -> frozenset[str]:

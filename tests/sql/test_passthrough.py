@@ -131,6 +131,8 @@ def test_params_execute_and_relations(pure):
     assert pure.execute("SELECT ?::INT AS v UNION ALL SELECT 7", [6]) is pure
     assert pure.fetchone() == (6,) and pure.fetchall() == [(7,)] and pure.fetchone() is None
     assert pure.execute("SELECT 1 AS a").description[0][0] == "a"
+    with pytest.raises(duckdb.InvalidInputException, match="now"):
+        pure.execute("SELECT error('now')")  # runs at execute, as DuckDB's does
     res = pure.sql("SELECT range AS i FROM range(10)")
     assert res.filter("i % 2 = 0").aggregate("sum(i) AS s").fetchall() == [(20,)]
     assert res.fetchone() == (0,) and res.fetchmany(2) == [(1,), (2,)]

@@ -247,7 +247,7 @@ class Connection:
                 result = None
             else:
                 result = self._run_llm(statement, query, llm_at, params if last else None,
-                                       progress, caller)
+                                       progress, caller, last)
         if run:
             result = self._duckdb(query[run[0].offset:run[-1].end], params, caller)
         return result
@@ -263,20 +263,22 @@ class Connection:
         return None
 
     def _run_llm(self, statement: Statement, full: str, llm_at: int, params: object,
-                 progress: ProgressCallback | None, caller: FrameType | None) -> Result | None:
+                 progress: ProgressCallback | None, caller: FrameType | None,
+                 last: bool) -> Result | None:
         word, after = first_word(statement.text)
         if word == "EXPLAIN":
             inner = statement.text[after:]
             analyze, rest = first_word(inner)
             inner = inner[rest:] if analyze == "ANALYZE" else inner
-            offset = statement.offset + len(statement.text) - len(inner)
-            parsed = self._unshadow(parse_llm_statement(inner, full, offset, 0))
+            skipped = len(statement.text) - len(inner)
+            parsed = self._unshadow(parse_llm_statement(inner, full, statement.offset + skipped,
+                                                        max(llm_at - skipped, 0)))
             if parsed.find(LlmFunc) is not None:
                 text = self._explain(bind_parameters(parsed, params), analyze == "ANALYZE")
                 return Result.from_arrow(pa.table({"plan": [text]}), con=self.duckdb)
         parsed = self._unshadow(parse_llm_statement(statement.text, full, statement.offset, llm_at))
-        if parsed.find(LlmFunc) is None:
-            return self._duckdb(statement.text, params, caller)
+        if parsed.find(LlmFunc) is None:  # a quoted name, or a shadowed one: DuckDB's
+            return self._duckdb(statement.text, params, caller, keep=last)
         registered = register_tables(self.duckdb, parsed, caller)
         try:
             result, _, _ = self._planned(

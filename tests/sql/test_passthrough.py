@@ -176,3 +176,10 @@ def test_explain_of_llm_statements_is_heliumsqls_and_explain_api_works(con):
     assert "Total  rows=5" in con.explain("SELECT * FROM reviews", analyze=True)
     assert con.sql("EXPLAIN SELECT * FROM reviews").columns == \
         duckdb.connect().sql("EXPLAIN SELECT 1").columns
+
+
+def test_statements_before_the_last_run_even_when_a_macro_shadows_llm(pure):
+    pure.sql("CREATE MACRO llm(x) AS x || '!'; CREATE TABLE t(v VARCHAR)")
+    res = pure.sql("INSERT INTO t SELECT llm('a'); SELECT setseed(0.5) AS s, llm('b') AS v; "
+                   "SELECT random() AS r, (SELECT v FROM t) AS v")
+    assert res.fetchall() == duckdb.connect().sql("SELECT setseed(0.5); SELECT random() AS r, 'a!' AS v").fetchall()

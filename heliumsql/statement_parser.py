@@ -51,7 +51,9 @@ def bind_parameters(statement: exp.Expr, params: object) -> exp.Expr:
     if isinstance(params, Mapping):
         bound = exp.replace_placeholders(statement, **params)
     elif isinstance(params, Sequence) and not isinstance(params, str):
-        bound = exp.replace_placeholders(statement, *params)
+        # ``?`` takes the values in order, ``$1`` by number.
+        numbered = {str(i): value for i, value in enumerate(params, start=1)}
+        bound = exp.replace_placeholders(statement, *params, **numbered)
     else:
         raise duckdb.InvalidInputException("Prepared parameters can only be passed as a list or a dictionary")
     if bound.find(exp.Placeholder, exp.Parameter) is not None:

@@ -183,3 +183,12 @@ def test_statements_before_the_last_run_even_when_a_macro_shadows_llm(pure):
     res = pure.sql("INSERT INTO t SELECT llm('a'); SELECT setseed(0.5) AS s, llm('b') AS v; "
                    "SELECT random() AS r, (SELECT v FROM t) AS v")
     assert res.fetchall() == duckdb.connect().sql("SELECT setseed(0.5); SELECT random() AS r, 'a!' AS v").fetchall()
+
+
+def test_params_bind_in_llm_statements(con):
+    plain = con.sql("SELECT llm('Hi there', max_tokens => 2) AS a").fetchall()
+    assert con.sql("SELECT llm(?, max_tokens => 2) AS a", params=["Hi there"]).fetchall() == plain
+    assert con.sql("SELECT llm($1, max_tokens => $2) AS a", params=["Hi there", 2]).fetchall() == plain
+    assert con.sql("SELECT llm($p, max_tokens => 2) AS a", params={"p": "Hi there"}).fetchall() == plain
+    with pytest.raises(duckdb.InvalidInputException, match="more parameters"):
+        con.sql("SELECT llm(?, max_tokens => ?) AS a", params=["Hi there"])

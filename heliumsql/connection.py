@@ -196,7 +196,8 @@ class Connection:
         if llm_at is not None:
             return self._unshadow(parse_llm_statement(query, query, 0, llm_at))
         try:
-            parsed = [s for s in sqlglot.parse(query, read="helium") if s is not None]
+            parsed = [s for s in sqlglot.parse(query, read="helium")
+                      if s is not None and not isinstance(s, exp.Semicolon)]
         except Exception:  # noqa: BLE001 - whatever sqlglot cannot read, DuckDB's plan is shown
             return None
         return parsed[0] if len(parsed) == 1 else None

@@ -30,7 +30,9 @@ def parse_llm_statement(text: str, full: str, offset: int, llm_at: int) -> exp.E
     """``text`` (which starts at ``offset`` of ``full`` and calls an LLM function at ``llm_at``)
     parsed; any failure is a ParseError located in ``full``."""
     try:
-        parsed = [s for s in sqlglot.parse(text, read="helium") if s is not None]
+        # A comment after the ';' comes back as a Semicolon expression: not a statement.
+        parsed = [s for s in sqlglot.parse(text, read="helium")
+                  if s is not None and not isinstance(s, exp.Semicolon)]
     except sqlglot.errors.ParseError as error:
         raise _parse_error(error, full, offset) from None
     except Exception as exc:  # noqa: BLE001 - sqlglot fails in many ways (RecursionError, ...)

@@ -159,7 +159,7 @@ def test_llm_result_is_a_relation_with_its_figures(con):
     assert res.analyze is not None and len(res.analyze.operators) == 1
     joined = res.join(con.sql("SELECT id, stars FROM reviews"), "id").order("id")
     assert [r[0] for r in joined.fetchall()] == [1, 2, 3, 4, 5]
-    assert con.sql("SELECT 1; SELECT llm('hi', max_tokens => 2) AS a").columns == ["a"]
+    assert con.sql("SELECT 1; SELECT llm('hi', max_tokens => 2) AS a; -- done").columns == ["a"]
 
 
 def test_llm_query_reads_the_callers_dataframe(con):

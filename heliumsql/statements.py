@@ -72,12 +72,19 @@ def find_llm_call(text: str, names: frozenset[str]) -> int | None:
     by ``(``, outside strings and comments. Quoted and qualified names count too, since a false
     positive costs only a parse, while a miss would send an LLM call to DuckDB."""
     tokens = [(start, kind) for start, kind in duckdb.tokenize(text) if kind != _COMMENT]
-    for (start, kind), (after, _) in zip(tokens, tokens[1:]):
-        if kind in _NAME_TOKENS and text[after] == "(":
-            name = text[start:after].strip().strip('"').lower()
-            if name in names:
-                return start
+    words = [text[start:end].strip().strip('"').lower()
+             for (start, _), (end, _) in zip(tokens, [*tokens[1:], (len(text), None)])]
+    for i, ((start, kind), (after, _)) in enumerate(zip(tokens, tokens[1:])):
+        if kind in _NAME_TOKENS and text[after] == "(" and words[i] in names \
+                and not _defines(words, i):
+            return start
     return None
+
+
+def _defines(words: list[str], i: int) -> bool:
+    """Whether word ``i`` is the name in ``CREATE MACRO [schema.]name(`` (not a call)."""
+    before = words[i - 3] if i >= 2 and words[i - 1] == "." else words[i - 1] if i else ""
+    return before in ("macro", "function")
 
 
 def first_word(text: str) -> tuple[str, int]:

@@ -192,3 +192,11 @@ def test_params_bind_in_llm_statements(con):
     assert con.sql("SELECT llm($p, max_tokens => 2) AS a", params={"p": "Hi there"}).fetchall() == plain
     with pytest.raises(duckdb.InvalidInputException, match="more parameters"):
         con.sql("SELECT llm(?, max_tokens => ?) AS a", params=["Hi there"])
+
+
+def test_dropping_the_macro_gives_llm_back(con):
+    con.sql("CREATE TEMP MACRO llm(x, max_tokens := 1) AS 'macro'")
+    assert con.sql("SELECT llm('hi', max_tokens => 2) AS a").fetchall() == [("macro",)]
+    con.sql("DROP MACRO llm")
+    res = con.sql("SELECT llm('hi', max_tokens => 2) AS a")
+    assert res.analyze is not None and res.fetchall() != [("macro",)]

@@ -112,7 +112,10 @@ class Connection:
         A statement without an LLM call is DuckDB's, run as written (a text of only such
         statements is handed to ``duckdb.sql`` whole), and its result is DuckDB's relation;
         ``params`` bind the last statement's parameters, as in DuckDB. ``None`` when the text
-        holds no statement. Variables of the caller are visible to replacement scans.
+        holds no statement. Variables of the caller are visible to replacement scans. (One
+        difference in a text that mixes LLM statements with others: the last statement's result
+        is returned even where DuckDB would keep the rows of an earlier query, as it does for a
+        last statement that returns no rows.)
 
         >>> con.sql("SELECT llm('Hi {name}', max_tokens => 8) AS hi FROM people").fetchall()  # doctest: +SKIP
         >>> con.sql("SELECT * FROM people WHERE age > ?", params=[30]).filter("name LIKE 'A%'")  # doctest: +SKIP

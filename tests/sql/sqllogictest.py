@@ -75,8 +75,7 @@ class FileReport:
 def parse(text: str) -> tuple[list[Record], str]:
     """The records of a file (loops unrolled) and, if the whole file cannot run, why."""
     lines = text.splitlines()
-    records, why = _parse_block(lines, 0, len(lines), {})
-    return records, why
+    return _parse_block(lines, 0, len(lines), {})
 
 
 def _parse_block(lines: list[str], start: int, stop: int, env: dict[str, str]
@@ -143,7 +142,7 @@ def _parse_record(lines: list[str], i: int, stop: int, env: dict[str, str], word
         else:
             body.append(text)
         j += 1
-    extra = words[2:] if words[0] == "statement" else words[2:]
+    extra = words[2:]
     if words[0] == "statement":
         if extra and not skip:
             skip = f"connection {extra[0]}"

@@ -12,82 +12,52 @@ Ctrl-C during a query raises :class:`heliumsql.CancelledError` (a ``HeliumError`
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import sqlglot
 import sqlglot.errors
 from sqlglot import exp
-from sqlglot.tokens import TokenType
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
+from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.engine.interface import EngineBackend
-from heliumsql.errors import CancelledError, ModelLoadError, ParseError
+from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
-from heliumsql.grammar.dialect import Helium
-from heliumsql.grammar.expressions import LlmFunc
+from heliumsql.grammar.expressions import LLM_FUNCTIONS, LlmFunc
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import ResultCache, default_path
+from heliumsql.statement_parser import bind_parameters, parse_llm_statement
+from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
 
-_MENTIONS_LLM = re.compile(r"\bllm(?:_filter|_agg|_map)?\s*\(", re.IGNORECASE)
-_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:(ANALYZE)\s+)?(.*)$", re.IGNORECASE | re.DOTALL)
+_LLM_NAMES = frozenset(cls.sql_names()[0].lower() for cls in LLM_FUNCTIONS)
 _SETTINGS = {"helium_optimizer", "helium_result_cache", "helium_reorder_fields"}
+# A text none of whose lower-cased characters contain these goes to DuckDB whole: it can call no
+# LLM function (every name contains "llm") and sets no HeliumSQL setting.
+_OURS = ("llm", "helium_")
+# Words of every statement that can change which function a name resolves to (a macro or UDF
+# made or dropped, a transaction rolled back, a database attached, the search path set, an
+# extension loaded): seeing one drops the cached list of user functions that shadow LLM names.
+_CATALOG_WORDS = ("create", "drop", "alter", "attach", "detach", "rollback", "abort", "set",
+                  "reset", "use", "load", "install", "import", "pragma", "call", "execute")
+_CATALOG_WORD = re.compile(rf"\b(?:{'|'.join(_CATALOG_WORDS)})\b")
+_KEEPS_FUNCTIONS = {duckdb.StatementType.SELECT, duckdb.StatementType.INSERT,
+                    duckdb.StatementType.UPDATE, duckdb.StatementType.DELETE,
+                    duckdb.StatementType.MERGE_INTO, duckdb.StatementType.COPY,
+                    duckdb.StatementType.EXPLAIN, duckdb.StatementType.EXPORT,
+                    duckdb.StatementType.ANALYZE, duckdb.StatementType.VACUUM}
 # ``connect(result_cache=...)`` default: the user's cache directory (see result_cache.default_path).
 DEFAULT_RESULT_CACHE = "default"
-_NO_RESULT = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Alter, exp.Set,
-              exp.Use, exp.Merge, exp.Copy, exp.TruncateTable, exp.Transaction, exp.Commit,
-              exp.Rollback)
-
-
-def _builtin_model() -> Any:
-    try:
-        from heliumsql.models import builtin_model_path  # written by another part; may be absent
-    except ImportError:
-        return None
-    return builtin_model_path()
-
-
-def _split_statements(text: str) -> list[tuple[int, str]]:
-    """(offset, text) of each statement, split on the tokenizer's semicolons (so a ';' inside
-    a string or comment does not split)."""
-    try:
-        tokens = Helium().tokenize(text)
-    except sqlglot.errors.TokenError:
-        return [(0, text)]
-    pieces, start = [], 0
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            pieces.append((start, text[start:token.start]))
-            start = token.end + 1
-    pieces.append((start, text[start:]))
-    return [(offset, piece) for offset, piece in pieces if piece.strip()]
-
-
-def _parse_error(error: sqlglot.errors.ParseError, full: str, offset: int) -> ParseError:
-    """Our ParseError with line and column in the whole submitted text and a caret excerpt."""
-    info = error.errors[0] if error.errors else {}
-    description = info.get("description") or str(error).splitlines()[0]
-    line, col = info.get("line"), info.get("col")
-    if line is None or col is None:
-        return ParseError(f"syntax error: {description}")
-    highlight = info.get("highlight") or ""
-    before = full[:offset]
-    line += before.count("\n")
-    if line == before.count("\n") + 1:
-        col += offset - (before.rfind("\n") + 1)
-    start = max(col - len(highlight) + 1, 1)  # sqlglot's col is where the highlight ends
-    lines = full.splitlines() or [""]
-    source = lines[min(line, len(lines)) - 1]
-    excerpt = f"  {source}\n  {' ' * (start - 1)}{'^' * max(len(highlight), 1)}"
-    return ParseError(f"syntax error: {description}", line, start, excerpt)
-
-
 class Connection:
     """A HeliumSQL session. Use :func:`connect` to make one; also a context manager."""
 
@@ -102,20 +72,20 @@ class Connection:
         self.result_cache = _result_cache(result_cache)
         self.use_result_cache = True
         self.reorder_fields = False  # SET helium_reorder_fields: reorder => true by default
+        # LLM function names a user function shadows; None: ask DuckDB's catalog again.
+        self._shadowed: frozenset[str] | None = None
+        self._pending: Result | None = None  # what execute() left for fetchone() and friends
+        self._pending_rows: Iterator[tuple[Any, ...]] = iter(())
 
     # -- the engine -------------------------------------------------------------------------
     @property
     def engine(self) -> EngineBackend:
         """The inference engine, loaded on first use (pure-DuckDB statements never load it)."""
         if self._engine is None:
-            model = self._model if self._model is not None else _builtin_model()
-            if model is None:
-                raise ModelLoadError(
-                    "no model to answer LLM calls: pass one to heliumsql.connect(model=...), as a "
-                    "local Hugging Face checkpoint directory, a model id already in the local "
-                    "Hugging Face cache, or a loaded (model, tokenizer) pair")
             from heliumsql.engine import Engine
+            from heliumsql.models import require_model
 
+            model = require_model(self._model, "heliumsql.connect(model=...)")
             self._engine = Engine(model, device=self._device, dtype=self._dtype,
                                   **self._engine_options)
         return self._engine
@@ -137,15 +107,24 @@ class Connection:
                         model_names=self._model_names(), result_cache=cache)
 
     # -- statements -------------------------------------------------------------------------
-    def sql(self, query: str, *, progress: ProgressCallback | None = None) -> Result:
-        """Run one or more ``;``-separated statements; returns the last one's result.
+    def sql(self, query: str, params: object = None, *,
+            progress: ProgressCallback | None = None) -> Result | None:
+        """Run every ``;``-separated statement of ``query`` in order; the last one's result.
+
+        A statement without an LLM call is DuckDB's, run as written (a text of only such
+        statements is handed to ``duckdb.sql`` whole), and its result is DuckDB's relation;
+        ``params`` bind the last statement's parameters, as in DuckDB. ``None`` when the text
+        holds no statement. Variables of the caller are visible to replacement scans. (One
+        difference in a text that mixes LLM statements with others: the last statement's result
+        is returned even where DuckDB would keep the rows of an earlier query, as it does for a
+        last statement that returns no rows.)
 
         >>> con.sql("SELECT llm('Hi {name}', max_tokens => 8) AS hi FROM people").fetchall()  # doctest: +SKIP
+        >>> con.sql("SELECT * FROM people WHERE age > ?", params=[30]).filter("name LIKE 'A%'")  # doctest: +SKIP
         """
-        result = Result.empty()
+        caller = caller_frame()
         try:
-            for offset, text in _split_statements(query):
-                result = self._run(text, query, offset, progress)
+            return self._run_text(query, params, progress, caller)
         except (KeyboardInterrupt, duckdb.InterruptException):
             raise CancelledError("query cancelled; the connection is still usable") from None
         except RuntimeError as exc:
@@ -153,67 +132,212 @@ class Connection:
             if type(exc) is RuntimeError and "interrupted" in str(exc).lower():
                 raise CancelledError("query cancelled; the connection is still usable") from exc
             raise
-        return result
+
+    query = sql
+
+    def execute(self, query: str, parameters: object = None) -> "Connection":
+        """Run ``query`` like :meth:`sql` and keep its result for :meth:`fetchone`,
+        :meth:`fetchmany`, :meth:`fetchall`, :meth:`df` and :attr:`description`; returns the
+        connection, as DuckDB's ``execute`` does. Unlike DuckDB's, the kept result never blocks
+        the next statement (a lazy query is read when first fetched).
+
+        >>> con.execute("SELECT ?::INT + 1", [41]).fetchone()  # doctest: +SKIP
+        (42,)
+        """
+        caller = caller_frame()
+        self._pending, self._pending_rows = None, iter(())
+        try:
+            self._pending = self._run_text(query, parameters, None, caller)
+            # Run now, as DuckDB's execute does (an error is raised here, not at the fetch).
+            self._pending_rows = iter(self._pending.fetchall() if self._pending is not None else ())
+        except (KeyboardInterrupt, duckdb.InterruptException):
+            raise CancelledError("query cancelled; the connection is still usable") from None
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row of :meth:`execute`'s result, ``None`` after the last."""
+        return next(self._pending_rows, None)
+
+    def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]:
+        return list(itertools.islice(self._pending_rows, size))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._pending_rows)
+
+    def df(self) -> Any:
+        """:meth:`execute`'s whole result as a pandas DataFrame."""
+        if self._pending is None:
+            raise duckdb.InvalidInputException("No open result set")
+        return self._pending.df()
+
+    @property
+    def description(self) -> list[tuple[Any, ...]] | None:
+        return self._pending.description if self._pending is not None and self._pending.relation \
+            is not None else None
 
     def explain(self, query: str, analyze: bool = False) -> str:
         """The plan of ``query`` as text; with ``analyze=True`` the query runs and the text
         carries per-operator figures."""
-        statement = self._parse(query, query, 0)
-        if statement is None:
-            statement = exp.Command(this=query)
-        elif statement.find(LlmFunc) is not None:
-            statement = statement_kinds.prepare(statement, self.reorder_fields)
+        statement = self._parse_for_explain(query)
+        if statement is None or statement.find(LlmFunc) is None:
+            plan = render_plan(_pure_plan(statement or exp.Command(this=query)), self.optimize)
+            if not analyze:
+                return plan
+            result = self.sql(query)
+            rows = len(result.fetchall()) if result is not None else 0
+            return plan + f"\n  Total  rows={rows}"
+        return self._explain(statement, analyze)
+
+    def _explain(self, statement: exp.Expr, analyze: bool) -> str:
+        statement = statement_kinds.prepare(statement, self.reorder_fields)
         executor = self._executor()
         if analyze:
-            if statement.find(LlmFunc) is None:
-                result = self.sql(query)
-                return render_plan(_pure_plan(statement), self.optimize) + \
-                    f"\n  Total  rows={result.arrow().num_rows}"
-            _, plan, stats = executor.run(statement)
+            _, plan, stats = self._planned(lambda: executor.run(statement))
             return render_plan(plan, self.optimize, stats)
-        if statement.find(LlmFunc) is None:
-            return render_plan(_pure_plan(statement), self.optimize)
-        return executor.explain(statement)
+        return self._planned(lambda: executor.explain(statement))
 
-    def _parse(self, text: str, full: str, offset: int) -> exp.Expr | None:
-        """Parse one statement; None if sqlglot cannot but DuckDB may (no LLM call in it)."""
+    def _parse_for_explain(self, query: str) -> exp.Expr | None:
+        """``query`` parsed by sqlglot; None for text only DuckDB reads (no LLM call in it)."""
+        llm_at = find_llm_call(query, self._live_llm_names()) if "llm" in query.lower() else None
+        if llm_at is not None:
+            return self._unshadow(parse_llm_statement(query, query, 0, llm_at))
         try:
-            statements = sqlglot.parse(text, read="helium")
-        except sqlglot.errors.ParseError as error:
-            if _MENTIONS_LLM.search(text):
-                raise _parse_error(error, full, offset) from None
+            parsed = [s for s in sqlglot.parse(query, read="helium")
+                      if s is not None and not isinstance(s, exp.Semicolon)]
+        except Exception:  # noqa: BLE001 - whatever sqlglot cannot read, DuckDB's plan is shown
             return None
-        except sqlglot.errors.SqlglotError:
+        return parsed[0] if len(parsed) == 1 else None
+
+    # -- running a text ---------------------------------------------------------------------
+    def _run_text(self, query: str, params: object, progress: ProgressCallback | None,
+                  caller: FrameType | None) -> Result | None:
+        if not isinstance(query, str):  # a duckdb.Statement, say: DuckDB's to run
+            return self._duckdb(query, params, caller)
+        lowered = query.lower()
+        # Substrings first: a test that costs little on a megabyte of INSERT ... VALUES.
+        if not any(word in lowered for word in _CATALOG_WORDS) or not _CATALOG_WORD.search(lowered):
+            return self._run_statements(query, lowered, params, progress, caller)
+        try:
+            return self._run_statements(query, lowered, params, progress, caller)
+        finally:
+            self._shadowed = None
+
+    def _run_statements(self, query: str, lowered: str, params: object,
+                        progress: ProgressCallback | None, caller: FrameType | None
+                        ) -> Result | None:
+        if not any(word in lowered for word in _OURS):
+            return self._duckdb(query, params, caller)
+        statements = split_statements(query)
+        result: Result | None = None
+        run: list[Statement] = []  # consecutive statements for DuckDB, run as one script
+        for index, statement in enumerate(statements):
+            last = index == len(statements) - 1
+            llm_at = None
+            if "llm" in statement.text.lower():
+                if run and any(s.type not in _KEEPS_FUNCTIONS for s in run):
+                    # A statement of the run may create the function this one calls.
+                    self._duckdb(query[run[0].offset:run[-1].end], None, caller, keep=False)
+                    run, self._shadowed = [], None
+                llm_at = find_llm_call(statement.text, self._live_llm_names())
+            setting = self._setting(statement)
+            if llm_at is None and setting is None:
+                run.append(statement)
+                continue
+            if run:
+                self._duckdb(query[run[0].offset:run[-1].end], None, caller, keep=False)
+                run = []
+            if setting is not None:
+                if last and params is not None:
+                    raise duckdb.InvalidInputException(
+                        "Parameters were given, but the last statement of the query takes none")
+                self._apply_setting(setting)
+                result = None
+            else:
+                result = self._run_llm(statement, query, llm_at, params if last else None,
+                                       progress, caller, last)
+        if run:
+            result = self._duckdb(query[run[0].offset:run[-1].end], params, caller)
+        return result
+
+    def _duckdb(self, text: str, params: object, caller: FrameType | None, *,
+                keep: bool = True) -> Result | None:
+        """DuckDB runs ``text`` as written; with ``keep=False`` every statement runs now (not
+        lazily) and the result is dropped, as for statements before the last."""
+        if keep:
+            relation = call_from(caller, self.duckdb.sql, text, params=params)
+            return None if relation is None else Result.from_relation(relation)
+        call_from(caller, self.duckdb.execute, text).fetchall()
+        return None
+
+    def _run_llm(self, statement: Statement, full: str, llm_at: int, params: object,
+                 progress: ProgressCallback | None, caller: FrameType | None,
+                 last: bool) -> Result | None:
+        word, after = first_word(statement.text)
+        if word == "EXPLAIN":
+            inner = statement.text[after:]
+            analyze, rest = first_word(inner)
+            inner = inner[rest:] if analyze == "ANALYZE" else inner
+            skipped = len(statement.text) - len(inner)
+            parsed = self._unshadow(parse_llm_statement(inner, full, statement.offset + skipped,
+                                                        max(llm_at - skipped, 0)))
+            if parsed.find(LlmFunc) is not None:
+                text = self._explain(bind_parameters(parsed, params), analyze == "ANALYZE")
+                return Result.from_arrow(pa.table({"plan": [text]}), con=self.duckdb)
+        parsed = self._unshadow(parse_llm_statement(statement.text, full, statement.offset, llm_at))
+        if parsed.find(LlmFunc) is None:  # a quoted name, or a shadowed one: DuckDB's
+            return self._duckdb(statement.text, params, caller, keep=last)
+        registered = register_tables(self.duckdb, parsed, caller)
+        try:
+            result = self._planned(lambda: statement_kinds.run(
+                bind_parameters(parsed, params), self._executor(), progress, self.reorder_fields))
+        finally:
+            for name in registered:
+                self.duckdb.unregister(name)
+        return result.attached(self.duckdb)
+
+    def _planned(self, run: Callable[[], Any]) -> Any:
+        """``run()``, with a failure of sqlglot inside planning reported as a HeliumSQL error."""
+        try:
+            return run()
+        except (RecursionError, sqlglot.errors.SqlglotError) as exc:
+            raise PlanError(f"HeliumSQL could not plan this statement ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); simplify "
+                            "the expressions around its LLM calls") from None
+
+    # -- user functions that shadow LLM functions ---------------------------------------------
+    def _live_llm_names(self) -> frozenset[str]:
+        """The LLM function names no user function (macro, UDF, extension) shadows."""
+        if self._shadowed is None:
+            names = ", ".join(f"'{name}'" for name in sorted(_LLM_NAMES))
+            rows = self.duckdb.execute(
+                f"SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                f"WHERE lower(function_name) IN ({names})").fetchall()
+            self._shadowed = frozenset(name for (name,) in rows)
+        return _LLM_NAMES - self._shadowed
+
+    def _unshadow(self, statement: exp.Expr) -> exp.Expr:
+        """Calls of shadowed names made plain function calls, for DuckDB to run."""
+        shadowed = _LLM_NAMES - self._live_llm_names()
+        for call in list(statement.find_all(LlmFunc)):
+            if call.function_name in shadowed:
+                call.replace(exp.Anonymous(this=call.function_name, expressions=call.expressions))
+        return statement
+
+    # -- HeliumSQL's own settings ---------------------------------------------------------------
+    def _setting(self, statement: Statement) -> exp.EQ | None:
+        if "helium_" not in statement.text.lower() or first_word(statement.text)[0] != "SET":
             return None
-        except RecursionError:
-            raise ParseError("the statement nests too deeply to parse (e.g. dozens of llm() calls "
-                             "inside each other); compute inner calls in CTEs and refer to their "
-                             "columns") from None
-        statements = [s for s in statements if s is not None]
-        return statements[0] if len(statements) == 1 else None
-
-    def _run(self, text: str, full: str, offset: int, progress: ProgressCallback | None) -> Result:
-        explain = _EXPLAIN.match(text)
-        if explain:
-            plan_text = self.explain(explain[2], analyze=bool(explain[1]))
-            import pyarrow as pa
-
-            return Result.from_arrow(pa.table({"plan": [plan_text]}))
-        statement = self._parse(text, full, offset)
-        if isinstance(statement, exp.Set) and self._apply_setting(statement):
-            return Result.empty()
-        if statement is None or statement.find(LlmFunc) is None:
-            relation = self.duckdb.sql(text)
-            if relation is None or isinstance(statement, _NO_RESULT):
-                return Result.empty()
-            return Result.from_relation(relation)
-        return statement_kinds.run(statement, self._executor(), progress, self.reorder_fields)
-
-    def _apply_setting(self, statement: exp.Set) -> bool:
-        item = statement.expressions[0] if len(statement.expressions) == 1 else None
+        try:
+            parsed = sqlglot.parse_one(statement.text, read="helium")
+        except Exception:  # noqa: BLE001 - not ours to read: DuckDB reports it
+            return None
+        item = parsed.expressions[0] if isinstance(parsed, exp.Set) and len(parsed.expressions) == 1 else None
         eq = item.this if isinstance(item, exp.SetItem) else None
         if not isinstance(eq, exp.EQ) or eq.this.name.lower() not in _SETTINGS:
-            return False
+            return None
+        return eq
+
+    def _apply_setting(self, eq: exp.EQ) -> None:
         value = eq.expression
         truthy = value.this if isinstance(value, exp.Boolean) else str(value.name).lower() in ("true", "on", "1")
         if eq.this.name.lower() == "helium_result_cache":
@@ -222,7 +346,6 @@ class Connection:
             self.reorder_fields = bool(truthy)
         else:
             self.optimize = bool(truthy)
-        return True
 
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:

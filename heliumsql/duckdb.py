@@ -36,8 +36,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from heliumsql.errors import ModelLoadError
 from heliumsql.grammar.functions import FUNCTIONS
+from heliumsql.models import require_model
 from heliumsql.prompting import chat_token_ids
 from heliumsql.sampling import FILTER_CHOICES, filter_params, filter_verdict, sampling_params
 
@@ -76,7 +76,7 @@ class LLMFunctions:
             if self._engine is None:
                 from heliumsql.engine import Engine
 
-                model = self._model if self._model is not None else _builtin_model()
+                model = require_model(self._model, "heliumsql.duckdb.register(con, model=...)")
                 self._engine = Engine(model, device=self._device, **self._engine_options)
             return self._engine
 
@@ -201,17 +201,6 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
 def _columns(*arrays: Any) -> list[tuple[Any, ...]]:
     return list(zip(*(a.to_pylist() for a in arrays)))
 
-
-def _builtin_model() -> Any:
-    try:
-        from heliumsql.models import builtin_model_path
-    except ImportError:
-        builtin_model_path = None
-    path = builtin_model_path() if builtin_model_path is not None else None
-    if path is None:
-        raise ModelLoadError("no built-in model is installed; pass model= a checkpoint directory "
-                             "or cached Hugging Face id: heliumsql.duckdb.register(con, model=...)")
-    return path
 
 
 __all__ = ["FILTER_CHOICES", "LLMFunctions", "register"]

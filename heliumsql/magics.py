@@ -198,7 +198,7 @@ class HeliumMagics(Magics):
                 return Plan(con.explain(sql))
             progress = NotebookProgress()
             result = con.sql(sql, progress=progress)
-            frame = result.df() if result is not None and result.columns else None
+            frame = result.df() if result is not None and result.returns_rows else None
             progress.close()
         finally:
             for name in registered:

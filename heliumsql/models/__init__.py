@@ -13,6 +13,9 @@ True
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from heliumsql.errors import ModelLoadError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
@@ -25,4 +28,22 @@ def builtin_model_path() -> Path | None:
     return BUILTIN_DIR if (BUILTIN_DIR / "config.json").is_file() else None
 
 
-__all__ = ["BUILTIN_DIR", "builtin_model_path"]
+def require_model(model: Any, where: str) -> Any:
+    """``model`` itself, or the built-in checkpoint for ``None``; ``where`` names the argument
+    to pass a model to when neither exists.
+
+    >>> require_model("path/to/checkpoint", "heliumsql.connect(model=...)")
+    'path/to/checkpoint'
+    """
+    if model is not None:
+        return model
+    path = builtin_model_path()
+    if path is None:
+        raise ModelLoadError(
+            f"no model to answer LLM calls and no built-in model is installed: pass one to {where}, "
+            "as a local Hugging Face checkpoint directory, a model id already in the local Hugging "
+            "Face cache, or a loaded (model, tokenizer) pair")
+    return path
+
+
+__all__ = ["BUILTIN_DIR", "builtin_model_path", "require_model"]

@@ -153,7 +153,7 @@ class Session:
             with LiveProgress(self.stdout_console) as bar:
                 result = con.sql(statement, progress=bar)
                 # Table mode reads the result while the bar still shows (LLM work may be lazy).
-                if result is not None:
+                if result is not None and result.returns_rows:
                     print_result(result, self.console, self.mode, self.max_rows)
         except KeyboardInterrupt:
             self.err.print("[yellow]Query cancelled.[/]", highlight=False)

@@ -17,7 +17,7 @@ from heliumsql.repl.statements import Item, is_complete, read_items, split_sql
 def test_semicolons_in_strings_comments_and_identifiers_do_not_end_statements():
     text = "SELECT 'a;b' AS \"x;y\"; -- c;\nSELECT $$p;q$$; SELECT 3"
     statements, rest = split_sql(text)
-    assert statements == ["SELECT 'a;b' AS \"x;y\"", "-- c;\nSELECT $$p;q$$"]
+    assert statements == ["SELECT 'a;b' AS \"x;y\";", "-- c;\nSELECT $$p;q$$;"]
     assert rest.strip() == "SELECT 3"
     assert not is_complete("SELECT llm('unterminated;")
     assert is_complete("SELECT llm('done;');")
@@ -26,12 +26,12 @@ def test_semicolons_in_strings_comments_and_identifiers_do_not_end_statements():
 
 def test_scripts_mix_dot_commands_and_multiline_statements():
     items, rest = read_items(".mode csv\nSELECT\n  1; .timer off\nSELECT 2", final=True)
-    assert items == [Item("dot", ".mode csv"), Item("sql", "SELECT\n  1"),
+    assert items == [Item("dot", ".mode csv"), Item("sql", "SELECT\n  1;"),
                      Item("dot", ".timer off"), Item("sql", "SELECT 2")]
     assert rest == ""
     # A line starting with '.' inside an open statement is SQL, not a command.
     items, _ = read_items("SELECT 1\n.5 AS x;")
-    assert items == [Item("sql", "SELECT 1\n.5 AS x")]
+    assert items == [Item("sql", "SELECT 1\n.5 AS x;")]
 
 
 def _render(table: pa.Table, mode: str, width: int = 60) -> str:
@@ -76,3 +76,10 @@ def test_completion_from_duckdb_catalog_and_llm_function_arguments():
     assert "llm_filter" in _complete(catalog, "SELECT llm_f")
     assert _complete(catalog, "SELECT llm('x', max_t")[0] == "max_tokens => "
     assert "temperature => " not in _complete(catalog, "SELECT llm_filter('x', t")
+
+
+def test_trailing_comment_is_part_of_the_statement_not_a_new_one():
+    assert split_sql("SELECT 1 AS x; -- c") == (["SELECT 1 AS x; -- c"], "")
+    assert is_complete("SELECT 1; /* done */") and not is_complete("SELECT 2 -- c;")
+    items, rest = read_items("SELECT 1;;\n-- only a comment\n", final=True)
+    assert items == [Item("sql", "SELECT 1;;")] and rest == ""  # the comment runs nothing

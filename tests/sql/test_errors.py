@@ -140,9 +140,9 @@ def test_unreadable_model_directory_says_what_was_expected(tmp_path):
 
 
 def test_no_model_says_how_to_pass_one(monkeypatch):
-    import heliumsql.connection as connection
+    import heliumsql.models as models
 
-    monkeypatch.setattr(connection, "_builtin_model", lambda: None)
+    monkeypatch.setattr(models, "builtin_model_path", lambda: None)
     con = heliumsql.connect()
     with pytest.raises(ModelLoadError, match=r"heliumsql.connect\(model=...\)"):
         con.sql("SELECT llm('hi')")

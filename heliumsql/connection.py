@@ -31,6 +31,7 @@ from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
 from heliumsql.grammar.dialect import Helium
 from heliumsql.grammar.expressions import LlmFunc
+from heliumsql.llm_views import LlmViews
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import ResultCache, default_path
@@ -102,6 +103,7 @@ class Connection:
         self.result_cache = _result_cache(result_cache)
         self.use_result_cache = True
         self.reorder_fields = False  # SET helium_reorder_fields: reorder => true by default
+        self.llm_views = LlmViews()
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -161,7 +163,9 @@ class Connection:
         statement = self._parse(query, query, 0)
         if statement is None:
             statement = exp.Command(this=query)
-        elif statement.find(LlmFunc) is not None:
+        else:
+            statement = self.llm_views.expand(statement)
+        if statement.find(LlmFunc) is not None:
             statement = statement_kinds.prepare(statement, self.reorder_fields)
         executor = self._executor()
         if analyze:
@@ -202,6 +206,10 @@ class Connection:
         statement = self._parse(text, full, offset)
         if isinstance(statement, exp.Set) and self._apply_setting(statement):
             return Result.empty()
+        if statement is not None:  # views with LLM calls: see llm_views
+            statement = self.llm_views.expand(statement)
+            if self.llm_views.apply(statement, self.duckdb):
+                return Result.empty()
         if statement is None or statement.find(LlmFunc) is None:
             relation = self.duckdb.sql(text)
             if relation is None or isinstance(statement, _NO_RESULT):

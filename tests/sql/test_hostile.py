@@ -75,13 +75,6 @@ def test_pivot_with_llm_agg_gives_the_rows_of_its_subquery_form(con):
     still_works(con)
 
 
-def test_create_view_with_a_call_says_to_create_a_table(con):
-    with pytest.raises(PlanError, match="CREATE TABLE v AS SELECT"):
-        con.sql(f"CREATE VIEW v AS SELECT id, llm('x {{review}}', max_tokens => {MT}) AS a FROM reviews")
-    assert con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'v'").fetchall() == [(0,)]
-    still_works(con)
-
-
 _TABLE_ONLY_FIRST = "TABLE reviews is only allowed as the first argument"
 
 

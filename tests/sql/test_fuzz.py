@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from connection_checks import still_works
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,6 +119,4 @@ def test_any_statement_gives_rows_or_a_clear_error_and_the_connection_survives(f
         fuzz_con.sql(sql).fetchall()
     except (HeliumError, duckdb.Error):
         pass
-    assert fuzz_con.sql("select 42").fetchall() == [(42,)], sql
-    assert fuzz_con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE "
-                        "'__helium%'").fetchall() == [(0,)], sql
+    still_works(fuzz_con, sql)

@@ -4,17 +4,12 @@ same connection keeps working afterwards (``select 42`` is asked after every cas
 from __future__ import annotations
 
 import pytest
+from connection_checks import still_works
 
 import heliumsql
 from heliumsql import BindError, ExecutionError, ParseError, PlanError
 
 MT = 2
-
-
-def still_works(con: heliumsql.Connection) -> None:
-    assert con.sql("select 42").fetchall() == [(42,)]
-    assert con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE '__helium%'"
-                   ).fetchall() == [(0,)]
 
 
 @pytest.fixture

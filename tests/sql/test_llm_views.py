@@ -5,17 +5,12 @@ with ``__helium_1 does not exist``)."""
 from __future__ import annotations
 
 import pytest
+from connection_checks import still_works
 
 from heliumsql import BindError, PlanError
 
 VIEW = "CREATE VIEW v AS SELECT id, llm('Say {review}', max_tokens => 2) AS a FROM reviews"
 QUERY = "SELECT id, llm('Say {review}', max_tokens => 2) AS a FROM reviews ORDER BY id"
-
-
-def still_works(con) -> None:  # noqa: ANN001
-    assert con.sql("select 42").fetchall() == [(42,)]
-    assert con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE '__helium%'"
-                   ).fetchall() == [(0,)]
 
 
 def test_reading_a_view_gives_the_rows_of_its_query(con):

@@ -9,7 +9,8 @@ connection (``ResourceInUseException``).
 
 - ``VALUES (...)`` and a top-level ``PIVOT`` / ``UNPIVOT`` run as ``SELECT * FROM (...)``.
 - ``DESCRIBE <query>`` plans the query and describes its output columns; no LLM call runs.
-- ``SUMMARIZE <query>`` runs the query, then summarizes its rows.
+- ``SUMMARIZE <query>`` and ``COPY (<query>) TO ...`` run the query, then DuckDB summarizes or
+  writes its rows.
 - ``CREATE MACRO`` / ``FUNCTION`` with an LLM call, LLM calls in column defaults, and
   ``RETURNING`` in a statement with LLM calls are refused. (A view with LLM calls never gets
   here: the connection keeps it, see :mod:`heliumsql.llm_views`.)
@@ -19,6 +20,7 @@ connection (``ResourceInUseException``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -37,7 +39,7 @@ from heliumsql.runtime import QueryRuntime
 if TYPE_CHECKING:
     from heliumsql.executor import Executor
 
-_SUMMARIZED = "__helium_summarize_input"
+_ROWS = "__helium_query_rows"
 _STATEMENTS = (exp.Query, exp.Insert, exp.Update, exp.Delete)
 
 
@@ -49,7 +51,16 @@ def run(statement: exp.Expr, executor: "Executor", progress: ProgressCallback | 
     if isinstance(statement, exp.Describe) and isinstance(statement.this, exp.Query):
         return _describe(statement.this, executor)
     if isinstance(statement, exp.Summarize) and isinstance(statement.this, exp.Query):
-        return _summarize(statement.this, executor, progress)
+        return _over_rows(statement.this, executor, progress,
+                          lambda rows: f"SUMMARIZE SELECT * FROM {rows}")
+    if isinstance(statement, exp.Copy) and isinstance(statement.this, exp.Subquery):
+        def copy(rows: str) -> str:
+            to = statement.copy()
+            to.set("this", exp.Subquery(this=exp.select("*").from_(rows)))
+            return to.sql("duckdb")
+
+        _over_rows(statement.this.this, executor, progress, copy)
+        return Result.empty()
     _check(statement)
     check_dml_columns(statement, Catalog(executor.con))
     result, _, _ = executor.run(statement, progress)
@@ -178,12 +189,14 @@ def _describe(query: exp.Query, executor: "Executor") -> Result:
         runtime.close()
 
 
-def _summarize(query: exp.Query, executor: "Executor", progress: ProgressCallback | None) -> Result:
+def _over_rows(query: exp.Query, executor: "Executor", progress: ProgressCallback | None,
+               statement: Callable[[str], str]) -> Result:
+    """Run ``query``, then the DuckDB statement ``statement(name)`` over its rows, registered
+    under ``name`` (SUMMARIZE, COPY ... TO: DuckDB's own work on the answers)."""
     result, _, _ = executor.run(query, progress)
     rows: pa.Table = result.arrow()
-    executor.con.register(_SUMMARIZED, rows)
+    executor.con.register(_ROWS, rows)
     try:
-        return Result.from_arrow(executor.con.sql(f"SUMMARIZE SELECT * FROM {_SUMMARIZED}")
-                                 .to_arrow_table())
+        return Result.from_arrow(executor.con.sql(statement(_ROWS)).to_arrow_table())
     finally:
-        executor.con.unregister(_SUMMARIZED)
+        executor.con.unregister(_ROWS)

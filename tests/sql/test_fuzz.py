@@ -85,6 +85,9 @@ def statements(draw: st.DrawFn) -> str:
         f"SELECT id, {scalar} AS b FROM v",
         "SELECT * FROM v",
         "DROP VIEW IF EXISTS v",
+        f"COPY (SELECT id, {scalar} AS a FROM t) TO '{{path}}'",
+        f"SET helium_optimizer = {draw(st.booleans())}",
+        f"SET helium_reorder_fields = {draw(st.booleans())}",
         f"CREATE OR REPLACE TABLE c AS SELECT id, {scalar} AS a FROM t",
         f"INSERT INTO log SELECT {scalar} FROM t",
         f"UPDATE log SET a = {scalar}",
@@ -114,9 +117,10 @@ def fuzz_con(engine):  # noqa: ANN001, ANN201
 @settings(max_examples=150, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(sql=statements())
-def test_any_statement_gives_rows_or_a_clear_error_and_the_connection_survives(fuzz_con, sql):
+def test_any_statement_gives_rows_or_a_clear_error_and_the_connection_survives(
+        fuzz_con, tmp_path_factory, sql):
     try:
-        fuzz_con.sql(sql).fetchall()
+        fuzz_con.sql(sql.replace("{path}", str(tmp_path_factory.getbasetemp() / "fuzz.csv"))).fetchall()
     except (HeliumError, duckdb.Error):
         pass
     still_works(fuzz_con, sql)

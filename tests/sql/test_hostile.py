@@ -53,6 +53,14 @@ def test_summarize_runs_the_query_then_summarizes_its_rows(con):
     still_works(con)
 
 
+def test_copy_writes_the_rows_of_the_query(con, tmp_path):
+    sql = f"SELECT id, llm('Say {{review}}', max_tokens => {MT}) AS a FROM reviews ORDER BY id"
+    path = tmp_path / "answers.parquet"
+    con.sql(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+    assert con.sql(f"SELECT * FROM '{path}' ORDER BY id").fetchall() == con.sql(sql).fetchall()
+    still_works(con)
+
+
 def test_unpivot_over_a_call_column(con):
     sql = f"SELECT id, llm('Say {{review}}', max_tokens => {MT}) AS a, category FROM reviews"
     wide = con.sql(sql + " ORDER BY id").fetchall()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from heliumsql.binder import Catalog, Scope, unknown_column_error
+from heliumsql.binder import Catalog, Scope, check_names
 from heliumsql.errors import BindError, PlanError
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, LlmMap, TableArg
@@ -138,12 +138,7 @@ def check_dml_columns(statement: exp.Expr, catalog: Catalog) -> None:
     for call in statement.find_all(LlmFunc):
         if call.find_ancestor(exp.Select) is not None:
             continue
-        args = bind_arguments(call)
-        names = [(p.name, True) for p in (args.template.placeholders if args.template else ())]
-        names += [(c.sql("duckdb"), False) for _, v in args.context for c in v.find_all(exp.Column)]
-        for name, in_template in names:
-            if not scope.has(name):
-                raise unknown_column_error(name, args.function.name, scope, in_template)
+        check_names(bind_arguments(call), scope)
 
 
 def _check(statement: exp.Expr) -> None:

@@ -110,6 +110,13 @@ def test_dml_with_calls_still_runs(con):
     still_works(con)
 
 
+def test_unknown_context_column_of_llm_map_is_a_bind_error(no_model):
+    # found by the fuzzer: DuckDB's binder error about the internal input query
+    with pytest.raises(BindError, match="column title in llm_map.*columns in scope: id, review"):
+        no_model.sql("SELECT * FROM llm_map(TABLE reviews, 'x', title)")
+    still_works(no_model)
+
+
 def test_unknown_column_in_update_names_the_tables_columns(con):
     con.sql("CREATE TABLE notes (a VARCHAR)")
     with pytest.raises(BindError, match=r"\{review\} in the llm\(\) template .* columns in scope: a"):

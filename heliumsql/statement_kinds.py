@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from heliumsql.binder import Catalog, Scope, check_names
+from heliumsql.binder import Catalog, Scope, check_names, referenced_names
 from heliumsql.errors import BindError, PlanError
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.grammar.expressions import LlmFunc, LlmMap, TableArg
-from heliumsql.grammar.functions import FUNCTIONS, REORDER, bind_arguments
+from heliumsql.grammar.expressions import LlmAgg, LlmFunc, LlmMap, TableArg
+from heliumsql.grammar.functions import FUNCTIONS, REORDER, CallArguments, bind_arguments
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
@@ -108,7 +108,9 @@ def check_calls(statement: exp.Expr) -> None:
             raise BindError(f"{where}: TABLE {table.this.sql('duckdb')} is only allowed as the "
                             "first argument of llm_map")
     for call in statement.find_all(LlmFunc):
-        bind_arguments(call)
+        args = bind_arguments(call)
+        if isinstance(call, LlmAgg) and isinstance(call.parent, exp.Pivot):
+            _check_pivot_aggregate(args)
     for call in statement.find_all(LlmMap):
         for argument in call.expressions:
             if isinstance(argument, exp.Subquery):
@@ -118,6 +120,18 @@ def check_calls(statement: exp.Expr) -> None:
                 raise BindError(f"llm_map(): {display_sql(inner)} in its arguments has no rows to "
                                 "run on; compute it in the input instead: llm_map((SELECT *, "
                                 "llm(...) AS x FROM t), '... {x} ...')")
+
+
+def _check_pivot_aggregate(args: CallArguments) -> None:
+    """DuckDB's PIVOT takes exactly one aggregate per USING expression, and an ``llm_agg``
+    prompt aggregates each value it reads separately (one STRING_AGG per placeholder or
+    context column), so in PIVOT it must read exactly one."""
+    num_values = len(referenced_names(args)) + (0 if args.template is not None else 1)
+    if num_values != 1:
+        raise PlanError(f"PIVOT ... USING llm_agg() must read exactly one column (DuckDB's PIVOT "
+                        f"takes one aggregate; this one reads {num_values}): write one "
+                        "{placeholder}, e.g. llm_agg('Summarize: {review}'), or GROUP BY the "
+                        "pivot column instead of PIVOT")
 
 
 def check_dml_columns(statement: exp.Expr, catalog: Catalog) -> None:

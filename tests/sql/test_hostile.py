@@ -87,6 +87,8 @@ _TABLE_ONLY_FIRST = "TABLE reviews is only allowed as the first argument"
     ("INSERT INTO reviews SELECT id + 10, llm('x {review}'), stars, category FROM reviews "
      "RETURNING id", PlanError, "not supported"),
     ("SELECT * FROM llm_map(TABLE reviews, llm('x'))", BindError, "compute it in the input"),
+    ("PIVOT reviews ON category USING llm_agg('{id}: {review}')", PlanError, "reads 2"),
+    ("SELECT * FROM (PIVOT reviews ON category USING llm_agg('x'))", PlanError, "reads 0"),
     # found by the fuzzer: a ValueError from sqlglot while the inner call's input was built
     ("WITH c AS (SELECT id, llm(llm('x {review}'), TABLE reviews) AS a FROM reviews) "
      "SELECT * FROM c", BindError, _TABLE_ONLY_FIRST),

@@ -44,15 +44,18 @@ class ArgSpec:
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One LLM function: ``kind`` is scalar, filter, aggregate or table; ``returns`` its SQL type."""
+    """One LLM function: ``kind`` is scalar, filter, aggregate or table; ``returns`` its SQL type;
+    ``args`` the generation options (part of a call's identity and its sampling seed);
+    ``planning`` the named arguments that only shape the plan."""
 
     name: str
     kind: str
     returns: str
     args: tuple[ArgSpec, ...]
+    planning: tuple[ArgSpec, ...] = ()
 
     def arg(self, name: str) -> ArgSpec | None:
-        return next((a for a in self.args if a.name == name), None)
+        return next((a for a in self.args + self.planning if a.name == name), None)
 
 
 _MODEL = ArgSpec("model", "str")
@@ -79,8 +82,8 @@ _GENERATION = (
 )
 
 FUNCTIONS: dict[str, FunctionSpec] = {
-    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION + (_REORDER,)),
-    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR, _REORDER)),
+    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION, (_REORDER,)),
+    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR), (_REORDER,)),
     "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
     "llm_map": FunctionSpec("llm_map", "table", "TABLE", _GENERATION + (
         ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1, maximum=MAX_SAMPLES))),
@@ -98,7 +101,7 @@ class CallArguments:
     context: tuple[tuple[str, exp.Expr], ...]
     options: tuple[tuple[str, Any], ...]
     source: exp.Expr | None = None
-    reorder: bool = False  # a planning choice, not a generation option: kept out of ``options``
+    reorder: bool = False  # a planning argument (FunctionSpec.planning), not in ``options``
 
     @property
     def template(self) -> Template | None:
@@ -174,7 +177,7 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
             name = value.this.name.lower()
             arg = spec.arg(name)
             if arg is None:
-                allowed = ", ".join(a.name for a in spec.args)
+                allowed = ", ".join(a.name for a in spec.args + spec.planning)
                 raise BindError(f"{spec.name}() has no argument named {name!r}; it takes {allowed}")
             if name in given:
                 raise BindError(f"{spec.name}(): argument {name} is given twice")
@@ -200,5 +203,5 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
     else:
         prompt = first
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
-    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args if a is not _REORDER)
+    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args)
     return CallArguments(spec, prompt, context, options, source, given.get(REORDER, False))

@@ -173,3 +173,20 @@ def render_prompt(args: CallArguments, aggregate: bool = False, qualify: bool = 
 def unknown_column_error(name: str, function: str, scope: Scope, in_template: bool) -> BindError:
     where = f"{{{name}}} in the {function}() template" if in_template else f"column {name} in {function}()"
     return BindError(f"{where} does not name a column in scope; columns in scope: {scope.describe()}")
+
+
+def referenced_names(args: CallArguments) -> list[tuple[str, bool]]:
+    """The column names a call reads, each with whether it is a template placeholder (else a
+    column of a context expression)."""
+    names = [(p.name, True) for p in (args.template.placeholders if args.template else ())]
+    names += [(c.sql("duckdb"), False) for _, v in args.context for c in v.find_all(exp.Column)
+              if not isinstance(c.this, exp.Star)]
+    return names
+
+
+def check_names(args: CallArguments, scope: Scope, qualify: bool = True) -> None:
+    """BindError for the first column the call reads that ``scope`` does not have; without
+    ``qualify`` a placeholder's table part is ignored (as :func:`render_prompt` ignores it)."""
+    for name, in_template in referenced_names(args):
+        if not scope.has(name if qualify or not in_template else name.rpartition(".")[2]):
+            raise unknown_column_error(name, args.function.name, scope, in_template)

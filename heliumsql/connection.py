@@ -34,6 +34,7 @@ from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
 from heliumsql.grammar.expressions import LLM_FUNCTIONS, LlmFunc
+from heliumsql.llm_views import LlmViews
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import ResultCache, default_path
@@ -76,6 +77,7 @@ class Connection:
         self._shadowed: frozenset[str] | None = None
         self._pending: Result | None = None  # what execute() left for fetchone() and friends
         self._pending_rows: Iterator[tuple[Any, ...]] = iter(())
+        self.llm_views = LlmViews()  # views with LLM calls, expanded where read
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -179,6 +181,8 @@ class Connection:
         """The plan of ``query`` as text; with ``analyze=True`` the query runs and the text
         carries per-operator figures."""
         statement = self._parse_for_explain(query)
+        if statement is not None:
+            statement = self.llm_views.expand(statement)
         if statement is None or statement.find(LlmFunc) is None:
             plan = render_plan(_pure_plan(statement or exp.Command(this=query)), self.optimize)
             if not analyze:
@@ -225,7 +229,8 @@ class Connection:
     def _run_statements(self, query: str, lowered: str, params: object,
                         progress: ProgressCallback | None, caller: FrameType | None
                         ) -> Result | None:
-        if not any(word in lowered for word in _OURS):
+        views = tuple(self.llm_views.views)
+        if not any(word in lowered for word in _OURS + views):
             return self._duckdb(query, params, caller)
         statements = split_statements(query)
         result: Result | None = None
@@ -239,6 +244,9 @@ class Connection:
                     self._duckdb(query[run[0].offset:run[-1].end], None, caller, keep=False)
                     run, self._shadowed = [], None
                 llm_at = find_llm_call(statement.text, self._live_llm_names())
+            if llm_at is None and any(view in statement.text.lower() for view in views) \
+                    and self._names_llm_view(statement.text):
+                llm_at = 0  # reads, replaces or drops a view with LLM calls
             setting = self._setting(statement)
             if llm_at is None and setting is None:
                 run.append(statement)
@@ -280,10 +288,14 @@ class Connection:
             skipped = len(statement.text) - len(inner)
             parsed = self._unshadow(parse_llm_statement(inner, full, statement.offset + skipped,
                                                         max(llm_at - skipped, 0)))
+            parsed = self.llm_views.expand(parsed)
             if parsed.find(LlmFunc) is not None:
                 text = self._explain(bind_parameters(parsed, params), analyze == "ANALYZE")
                 return Result.from_arrow(pa.table({"plan": [text]}), con=self.duckdb)
         parsed = self._unshadow(parse_llm_statement(statement.text, full, statement.offset, llm_at))
+        parsed = self.llm_views.expand(parsed)
+        if self.llm_views.apply(parsed, self.duckdb):  # CREATE or DROP of a view with LLM calls
+            return None
         if parsed.find(LlmFunc) is None:  # a quoted name, or a shadowed one: DuckDB's
             return self._duckdb(statement.text, params, caller, keep=last)
         registered = register_tables(self.duckdb, parsed, caller)
@@ -303,6 +315,14 @@ class Connection:
             raise PlanError(f"HeliumSQL could not plan this statement ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); simplify "
                             "the expressions around its LLM calls") from None
+
+    def _names_llm_view(self, text: str) -> bool:
+        """Whether ``text`` names a view with LLM calls (as a table it reads, makes or drops)."""
+        try:
+            parsed = sqlglot.parse_one(text, read="helium")
+        except Exception:  # noqa: BLE001 - what sqlglot cannot read is DuckDB's to run
+            return False
+        return any(t.name.lower() in self.llm_views.views for t in parsed.find_all(exp.Table))
 
     # -- user functions that shadow LLM functions ---------------------------------------------
     def _live_llm_names(self) -> frozenset[str]:

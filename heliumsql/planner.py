@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from heliumsql.binder import Catalog, Scope, render_prompt, unknown_column_error
+from heliumsql.binder import (Catalog, Scope, check_names, referenced_names, render_prompt,
+                              unknown_column_error)
 from heliumsql.errors import PlanError
 from heliumsql.field_order import order_fields
 from heliumsql.grammar.dialect import display_sql
@@ -174,11 +175,8 @@ class Planner:
     def _resolve(self, call: LlmFunc, args: CallArguments, scope: exp.Select, local: Scope) -> bool:
         """Check every placeholder and context column; False if one only resolves in an outer
         query (correlated), BindError if it resolves nowhere."""
-        names = [(p.name, True) for p in (args.template.placeholders if args.template else ())]
-        names += [(c.sql("duckdb"), False) for _, v in args.context for c in v.find_all(exp.Column)
-                  if not isinstance(c.this, exp.Star)]
         correlated = False
-        for name, in_template in names:
+        for name, in_template in referenced_names(args):
             if local.has(name):
                 continue
             outer = scope.parent
@@ -278,10 +276,7 @@ class Planner:
             prune_ctes(source)
         columns = self.catalog.columns_or_raise(source, "cannot bind the input of llm_map()")
         local = Scope({"": columns})
-        placeholders = args.template.placeholders if args.template else ()
-        for p in placeholders:
-            if not local.has(p.column):
-                raise unknown_column_error(p.name, "llm_map", local, True)
+        check_names(args, local, qualify=False)
         output, n = args.option("as"), args.option("n")
         added = [output] + (["sample"] if n > 1 else [])
         clash = next((c for c in columns if c.lower() in (a.lower() for a in added)), None)

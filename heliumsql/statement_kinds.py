@@ -9,25 +9,28 @@ connection (``ResourceInUseException``).
 
 - ``VALUES (...)`` and a top-level ``PIVOT`` / ``UNPIVOT`` run as ``SELECT * FROM (...)``.
 - ``DESCRIBE <query>`` plans the query and describes its output columns; no LLM call runs.
-- ``SUMMARIZE <query>`` runs the query, then summarizes its rows.
-- ``CREATE VIEW`` / ``MACRO`` / ``FUNCTION`` with an LLM call, LLM calls in column defaults, and
-  ``RETURNING`` in a statement with LLM calls are refused.
+- ``SUMMARIZE <query>`` and ``COPY (<query>) TO ...`` run the query, then DuckDB summarizes or
+  writes its rows.
+- ``CREATE MACRO`` / ``FUNCTION`` with an LLM call, LLM calls in column defaults, and
+  ``RETURNING`` in a statement with LLM calls are refused. (A view with LLM calls never gets
+  here: the connection keeps it, see :mod:`heliumsql.llm_views`.)
 
 >>> run(statement, executor, progress)                                    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlglot import exp
 
-from heliumsql.binder import Catalog, Scope, unknown_column_error
+from heliumsql.binder import Catalog, Scope, check_names, referenced_names
 from heliumsql.errors import BindError, PlanError
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.grammar.expressions import LlmFunc, LlmMap, TableArg
-from heliumsql.grammar.functions import FUNCTIONS, REORDER, bind_arguments
+from heliumsql.grammar.expressions import LlmAgg, LlmFunc, LlmMap, TableArg
+from heliumsql.grammar.functions import FUNCTIONS, REORDER, CallArguments, bind_arguments
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
@@ -35,7 +38,7 @@ from heliumsql.result import Result
 if TYPE_CHECKING:
     from heliumsql.executor import Executor
 
-_SUMMARIZED = "__helium_summarize_input"
+_ROWS = "__helium_query_rows"
 _STATEMENTS = (exp.Query, exp.Insert, exp.Update, exp.Delete)
 
 
@@ -47,7 +50,16 @@ def run(statement: exp.Expr, executor: "Executor", progress: ProgressCallback | 
     if isinstance(statement, exp.Describe) and isinstance(statement.this, exp.Query):
         return _describe(statement.this, executor)
     if isinstance(statement, exp.Summarize) and isinstance(statement.this, exp.Query):
-        return _summarize(statement.this, executor, progress)
+        return _over_rows(statement.this, executor, progress,
+                          lambda rows: f"SUMMARIZE SELECT * FROM {rows}")
+    if isinstance(statement, exp.Copy) and isinstance(statement.this, exp.Subquery):
+        def copy(rows: str) -> str:
+            to = statement.copy()
+            to.set("this", exp.Subquery(this=exp.select("*").from_(rows)))
+            return to.sql("duckdb")
+
+        _over_rows(statement.this.this, executor, progress, copy)
+        return Result.empty()
     _check(statement)
     check_dml_columns(statement, Catalog(executor.con))
     result, _, _ = executor.run(statement, progress)
@@ -95,7 +107,9 @@ def check_calls(statement: exp.Expr) -> None:
             raise BindError(f"{where}: TABLE {table.this.sql('duckdb')} is only allowed as the "
                             "first argument of llm_map")
     for call in statement.find_all(LlmFunc):
-        bind_arguments(call)
+        args = bind_arguments(call)
+        if isinstance(call, LlmAgg) and isinstance(call.parent, exp.Pivot):
+            _check_pivot_aggregate(args)
     for call in statement.find_all(LlmMap):
         for argument in call.expressions:
             if isinstance(argument, exp.Subquery):
@@ -105,6 +119,18 @@ def check_calls(statement: exp.Expr) -> None:
                 raise BindError(f"llm_map(): {display_sql(inner)} in its arguments has no rows to "
                                 "run on; compute it in the input instead: llm_map((SELECT *, "
                                 "llm(...) AS x FROM t), '... {x} ...')")
+
+
+def _check_pivot_aggregate(args: CallArguments) -> None:
+    """DuckDB's PIVOT takes exactly one aggregate per USING expression, and an ``llm_agg``
+    prompt aggregates each value it reads separately (one STRING_AGG per placeholder or
+    context column), so in PIVOT it must read exactly one."""
+    num_values = len(referenced_names(args)) + (0 if args.template is not None else 1)
+    if num_values != 1:
+        raise PlanError(f"PIVOT ... USING llm_agg() must read exactly one column (DuckDB's PIVOT "
+                        f"takes one aggregate; this one reads {num_values}): write one "
+                        "{placeholder}, e.g. llm_agg('Summarize: {review}'), or GROUP BY the "
+                        "pivot column instead of PIVOT")
 
 
 def check_dml_columns(statement: exp.Expr, catalog: Catalog) -> None:
@@ -125,12 +151,7 @@ def check_dml_columns(statement: exp.Expr, catalog: Catalog) -> None:
     for call in statement.find_all(LlmFunc):
         if call.find_ancestor(exp.Select) is not None:
             continue
-        args = bind_arguments(call)
-        names = [(p.name, True) for p in (args.template.placeholders if args.template else ())]
-        names += [(c.sql("duckdb"), False) for _, v in args.context for c in v.find_all(exp.Column)]
-        for name, in_template in names:
-            if not scope.has(name):
-                raise unknown_column_error(name, args.function.name, scope, in_template)
+        check_names(bind_arguments(call), scope)
 
 
 def _check(statement: exp.Expr) -> None:
@@ -149,12 +170,6 @@ def _check(statement: exp.Expr) -> None:
 def _check_create(statement: exp.Create) -> None:
     kind = str(statement.args.get("kind") or "").upper()
     body = statement.expression
-    if kind == "VIEW":
-        name = statement.this.sql("duckdb")
-        raise PlanError(f"CREATE VIEW {name}: a view with LLM calls would run them again on every "
-                        f"read and cannot keep its per-query functions; store the answers with "
-                        f"CREATE TABLE {name} AS SELECT ... (or keep the SELECT and run it when "
-                        "needed)")
     outside = [c for c in statement.find_all(LlmFunc)
                if not isinstance(body, exp.Query) or not _inside(c, body)]
     if kind != "TABLE" or outside:
@@ -178,12 +193,14 @@ def _describe(query: exp.Query, executor: "Executor") -> Result:
                              .to_arrow_table())
 
 
-def _summarize(query: exp.Query, executor: "Executor", progress: ProgressCallback | None) -> Result:
+def _over_rows(query: exp.Query, executor: "Executor", progress: ProgressCallback | None,
+               statement: Callable[[str], str]) -> Result:
+    """Run ``query``, then the DuckDB statement ``statement(name)`` over its rows, registered
+    under ``name`` (SUMMARIZE, COPY ... TO: DuckDB's own work on the answers)."""
     result, _, _ = executor.run(query, progress)
     rows: pa.Table = result.arrow()
-    executor.con.register(_SUMMARIZED, rows)
+    executor.con.register(_ROWS, rows)
     try:
-        return Result.from_arrow(executor.con.sql(f"SUMMARIZE SELECT * FROM {_SUMMARIZED}")
-                                 .to_arrow_table())
+        return Result.from_arrow(executor.con.sql(statement(_ROWS)).to_arrow_table())
     finally:
-        executor.con.unregister(_SUMMARIZED)
+        executor.con.unregister(_ROWS)

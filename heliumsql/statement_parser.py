@@ -38,8 +38,12 @@ def parse_llm_statement(text: str, full: str, offset: int, llm_at: int) -> exp.E
     except Exception as exc:  # noqa: BLE001 - sqlglot fails in many ways (RecursionError, ...)
         before = text[:llm_at]
         line, col = before.count("\n") + 1, llm_at - (before.rfind("\n") + 1) + 1
-        raise _located(f"HeliumSQL cannot parse this statement ({type(exc).__name__}); "
-                       "simplify it, or move the LLM call into a CTE", full, offset, line, col,
+        why = ("the statement nests too deeply to parse (e.g. dozens of llm() calls inside each "
+               "other); compute inner calls in CTEs and refer to their columns"
+               if isinstance(exc, RecursionError) else
+               f"HeliumSQL cannot parse this statement ({type(exc).__name__}); simplify it, or "
+               "move the LLM call into a CTE")
+        raise _located(why, full, offset, line, col,
                        len(text[llm_at:].split("(", 1)[0])) from None
     if len(parsed) != 1:
         raise ParseError("expected one statement")

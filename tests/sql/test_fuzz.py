@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from connection_checks import still_works
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,7 +81,13 @@ def statements(draw: st.DrawFn) -> str:
         f"SUMMARIZE SELECT {scalar} AS a FROM t",
         f"PIVOT t ON grp USING {agg}",
         f"UNPIVOT (SELECT id, {scalar} AS a, txt FROM t) ON a, txt INTO NAME k VALUE v",
-        f"CREATE VIEW v AS SELECT {scalar} AS a FROM t",
+        f"CREATE OR REPLACE VIEW v AS SELECT id, {scalar} AS a FROM t",
+        f"SELECT id, {scalar} AS b FROM v",
+        "SELECT * FROM v",
+        "DROP VIEW IF EXISTS v",
+        f"COPY (SELECT id, {scalar} AS a FROM t) TO '{{path}}'",
+        f"SET helium_optimizer = {draw(st.booleans())}",
+        f"SET helium_reorder_fields = {draw(st.booleans())}",
         f"CREATE OR REPLACE TABLE c AS SELECT id, {scalar} AS a FROM t",
         f"INSERT INTO log SELECT {scalar} FROM t",
         f"UPDATE log SET a = {scalar}",
@@ -110,11 +117,12 @@ def fuzz_con(engine):  # noqa: ANN001, ANN201
 @settings(max_examples=150, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(sql=statements())
-def test_any_statement_gives_rows_or_a_clear_error_and_the_connection_survives(fuzz_con, sql):
+def test_any_statement_gives_rows_or_a_clear_error_and_the_connection_survives(
+        fuzz_con, tmp_path_factory, sql):
     try:
-        fuzz_con.sql(sql).fetchall()
+        result = fuzz_con.sql(sql.replace("{path}", str(tmp_path_factory.getbasetemp() / "fuzz.csv")))
+        if result is not None:  # statements without rows give None, as in DuckDB
+            result.fetchall()
     except (HeliumError, duckdb.Error):
         pass
-    assert fuzz_con.sql("select 42").fetchall() == [(42,)], sql
-    assert fuzz_con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE "
-                        "'__helium%'").fetchall() == [(0,)], sql
+    still_works(fuzz_con, sql)

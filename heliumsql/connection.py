@@ -33,15 +33,15 @@ from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
-from heliumsql.grammar.expressions import LLM_FUNCTIONS, LlmFunc
+from heliumsql.grammar.expressions import LlmFunc
 from heliumsql.llm_views import LlmViews
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import ResultCache, default_path
+from heliumsql.shadowing import ShadowedNames
 from heliumsql.statement_parser import bind_parameters, parse_llm_statement
 from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
 
-_LLM_NAMES = frozenset(cls.sql_names()[0].lower() for cls in LLM_FUNCTIONS)
 _SETTINGS = {"helium_optimizer", "helium_result_cache", "helium_reorder_fields"}
 # A text none of whose lower-cased characters contain these goes to DuckDB whole: it can call no
 # LLM function (every name contains "llm") and sets no HeliumSQL setting.
@@ -74,7 +74,7 @@ class Connection:
         self.use_result_cache = True
         self.reorder_fields = False  # SET helium_reorder_fields: reorder => true by default
         # LLM function names a user function shadows; None: ask DuckDB's catalog again.
-        self._shadowed: frozenset[str] | None = None
+        self._names = ShadowedNames(self.duckdb)
         self._pending: Result | None = None  # what execute() left for fetchone() and friends
         self._pending_rows: Iterator[tuple[Any, ...]] = iter(())
         self.llm_views = LlmViews()  # views with LLM calls, expanded where read
@@ -202,9 +202,9 @@ class Connection:
 
     def _parse_for_explain(self, query: str) -> exp.Expr | None:
         """``query`` parsed by sqlglot; None for text only DuckDB reads (no LLM call in it)."""
-        llm_at = find_llm_call(query, self._live_llm_names()) if "llm" in query.lower() else None
+        llm_at = find_llm_call(query, self._names.live()) if "llm" in query.lower() else None
         if llm_at is not None:
-            return self._unshadow(parse_llm_statement(query, query, 0, llm_at))
+            return self._names.unshadow(parse_llm_statement(query, query, 0, llm_at))
         try:
             parsed = [s for s in sqlglot.parse(query, read="helium")
                       if s is not None and not isinstance(s, exp.Semicolon)]
@@ -224,7 +224,7 @@ class Connection:
         try:
             return self._run_statements(query, lowered, params, progress, caller)
         finally:
-            self._shadowed = None
+            self._names.forget()
 
     def _run_statements(self, query: str, lowered: str, params: object,
                         progress: ProgressCallback | None, caller: FrameType | None
@@ -242,10 +242,11 @@ class Connection:
                 if run and any(s.type not in _KEEPS_FUNCTIONS for s in run):
                     # A statement of the run may create the function this one calls.
                     self._duckdb(query[run[0].offset:run[-1].end], None, caller, keep=False)
-                    run, self._shadowed = [], None
-                llm_at = find_llm_call(statement.text, self._live_llm_names())
+                    run = []
+                    self._names.forget()
+                llm_at = find_llm_call(statement.text, self._names.live())
             if llm_at is None and any(view in statement.text.lower() for view in views) \
-                    and self._names_llm_view(statement.text):
+                    and self.llm_views.named_in(statement.text):
                 llm_at = 0  # reads, replaces or drops a view with LLM calls
             setting = self._setting(statement)
             if llm_at is None and setting is None:
@@ -286,13 +287,13 @@ class Connection:
             analyze, rest = first_word(inner)
             inner = inner[rest:] if analyze == "ANALYZE" else inner
             skipped = len(statement.text) - len(inner)
-            parsed = self._unshadow(parse_llm_statement(inner, full, statement.offset + skipped,
+            parsed = self._names.unshadow(parse_llm_statement(inner, full, statement.offset + skipped,
                                                         max(llm_at - skipped, 0)))
             parsed = self.llm_views.expand(parsed)
             if parsed.find(LlmFunc) is not None:
                 text = self._explain(bind_parameters(parsed, params), analyze == "ANALYZE")
                 return Result.from_arrow(pa.table({"plan": [text]}), con=self.duckdb)
-        parsed = self._unshadow(parse_llm_statement(statement.text, full, statement.offset, llm_at))
+        parsed = self._names.unshadow(parse_llm_statement(statement.text, full, statement.offset, llm_at))
         parsed = self.llm_views.expand(parsed)
         if self.llm_views.apply(parsed, self.duckdb):  # CREATE or DROP of a view with LLM calls
             return None
@@ -315,33 +316,6 @@ class Connection:
             raise PlanError(f"HeliumSQL could not plan this statement ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); simplify "
                             "the expressions around its LLM calls") from None
-
-    def _names_llm_view(self, text: str) -> bool:
-        """Whether ``text`` names a view with LLM calls (as a table it reads, makes or drops)."""
-        try:
-            parsed = sqlglot.parse_one(text, read="helium")
-        except Exception:  # noqa: BLE001 - what sqlglot cannot read is DuckDB's to run
-            return False
-        return any(t.name.lower() in self.llm_views.views for t in parsed.find_all(exp.Table))
-
-    # -- user functions that shadow LLM functions ---------------------------------------------
-    def _live_llm_names(self) -> frozenset[str]:
-        """The LLM function names no user function (macro, UDF, extension) shadows."""
-        if self._shadowed is None:
-            names = ", ".join(f"'{name}'" for name in sorted(_LLM_NAMES))
-            rows = self.duckdb.execute(
-                f"SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-                f"WHERE lower(function_name) IN ({names})").fetchall()
-            self._shadowed = frozenset(name for (name,) in rows)
-        return _LLM_NAMES - self._shadowed
-
-    def _unshadow(self, statement: exp.Expr) -> exp.Expr:
-        """Calls of shadowed names made plain function calls, for DuckDB to run."""
-        shadowed = _LLM_NAMES - self._live_llm_names()
-        for call in list(statement.find_all(LlmFunc)):
-            if call.function_name in shadowed:
-                call.replace(exp.Anonymous(this=call.function_name, expressions=call.expressions))
-        return statement
 
     # -- HeliumSQL's own settings ---------------------------------------------------------------
     def _setting(self, statement: Statement) -> exp.EQ | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+import sqlglot
 from sqlglot import exp
 
 from heliumsql.binder import Catalog
@@ -81,6 +82,14 @@ class LlmViews:
         if views:
             con.sql(f"DROP VIEW {target.sql('duckdb')}")
         self.views[name.lower()] = (columns, query.copy())
+
+    def named_in(self, text: str) -> bool:
+        """Whether ``text`` names one of these views (as a table it reads, makes or drops)."""
+        try:
+            parsed = sqlglot.parse_one(text, read="helium")
+        except Exception:  # noqa: BLE001 - what sqlglot cannot read is DuckDB's to run
+            return False
+        return any(t.name.lower() in self.views for t in parsed.find_all(exp.Table))
 
     def expand(self, statement: exp.Expr) -> exp.Expr:
         """``statement`` with every read of a view with LLM calls replaced by its query (a

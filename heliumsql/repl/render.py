@@ -193,10 +193,18 @@ def print_result(result: Any, console: Console, mode: str = "table", max_rows: i
     >>> c = Console(file=io.StringIO(), width=60)
     >>> print_result(pa.table({"x": [1, 2]}), c, "csv"), c.file.getvalue()
     (2, '"x"\\n1\\n2\\n')
+    >>> c = Console(file=io.StringIO(), width=60)
+    >>> print_result(pa.table({"plan": ["Query\\n  Llm #1  llm('x')"]}), c), c.file.getvalue()
+    (1, "Query\\n  Llm #1  llm('x')\\n")
     """
     schema, batches = batches_of(result)
     if not schema.names:
         return 0
+    if mode == "table" and schema.names in (["plan"], ["explain_key", "explain_value"]):
+        # An EXPLAIN (HeliumSQL's or DuckDB's): the plan text as it is, not a table cell.
+        rows = [r for b in batches for r in _rows(b)]
+        console.print("\n".join(str(r[-1]) for r in rows), highlight=False, markup=False)
+        return len(rows)
     if mode == "table":
         p = preview(schema, batches, max_rows)
         console.print(render_table(p, console.width))

@@ -193,3 +193,17 @@ def test_demo_flag_runs_the_builtin_demo(env):
     done = run_cli(["--demo"], env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and done.stdout.strip()
+
+
+def test_explain_prints_the_plan_as_indented_text(model_path, env):
+    sql = ("CREATE TABLE people AS SELECT 'Ada' AS name; "
+           "EXPLAIN SELECT llm('Hi {name}', max_tokens => 2) AS hi FROM people")
+    done = run_cli(["--model", str(model_path), "-c", sql], env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # The plan's own lines, one per line and indented as EXPLAIN writes them (not a table cell).
+    assert "Query" in lines and "  Llm #1  llm('Hi {name}', max_tokens => 2)" in lines
+    assert "    strategy  batch: all prompts at once, no upstream LLM node" in lines
+    assert "↵" not in done.stdout
+    duck = run_cli(["-c", "EXPLAIN SELECT 42"], env)  # DuckDB's own plan, as text too
+    assert duck.returncode == 0 and "↵" not in duck.stdout and "Projections: 42" in duck.stdout

@@ -97,7 +97,7 @@ class AdaptiveChain:
             ready, self._ready = self._ready, []
             asks: dict[int, list[str]] = defaultdict(list)
             for row, member in ready:
-                self._verdict(row, member, asks)
+                self._on_verdict(row, member, asks)
             self._ask(asks)
 
     def run(self) -> ChainRun:
@@ -165,7 +165,7 @@ class AdaptiveChain:
             asks[member].append(prompt)
         waiting[prompt].append(row)
 
-    def _verdict(self, row: int, member: int, asks: dict[int, list[str]]) -> None:
+    def _on_verdict(self, row: int, member: int, asks: dict[int, list[str]]) -> None:
         prompt = self._rows[row][self._column[member]]
         self._settle(row, member, self.ops[member].answers.get((prompt, 0)), asks)
 

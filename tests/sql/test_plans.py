@@ -52,3 +52,26 @@ def test_optimizer_off_is_shown_and_keeps_duplicates(schema_con) -> None:
 def test_pure_sql_plan_is_just_relational(schema_con) -> None:
     assert schema_con.explain("SELECT count(*) FROM reviews") == \
         "Query\n  Relational  SELECT count(*) FROM reviews"
+
+
+def test_planning_creates_nothing_on_the_connection(schema_con) -> None:
+    """EXPLAIN and planning bind SQL that reads LLM answers without registering any function or
+    table: the query's objects exist only while it runs."""
+    import sqlglot
+
+    from heliumsql.executor import Executor
+
+    def helium_objects() -> list[tuple]:
+        return schema_con.duckdb.sql(
+            "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE '__helium%' "
+            "UNION ALL SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__helium%' "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__helium%'"
+        ).fetchall()
+
+    sql = ("WITH m AS (SELECT * FROM llm_map(TABLE categories, 'Describe {title}', as => 'd')) "
+           "SELECT r.id, llm('Sum up {review} for {m.d}') AS s FROM reviews r JOIN m USING (category) "
+           "WHERE llm_filter('Kind? {review}')")
+    plan = Executor(schema_con.duckdb, lambda: None).plan(sqlglot.parse_one(sql, read="helium"))
+    assert [n.strategy for n in plan.nodes] == ["batch", "batch", "batch"]
+    assert helium_objects() == []  # the plan exists, and nothing was registered for it
+    assert "LlmMap #1" in schema_con.explain(sql) and helium_objects() == []

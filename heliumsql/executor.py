@@ -160,13 +160,13 @@ class Executor:
 
     def _run_statement(self, plan: PhysicalPlan, objects: QueryObjects, stats: QueryStats) -> Result:
         relational = time.perf_counter()
-        sql = plan.statement_sql
+        # Read before the query's functions go: a query's rows, or what DuckDB reports for the
+        # statement (the Count of an INSERT, UPDATE, DELETE or CREATE TABLE AS), as DuckDB does.
+        relation = self.con.sql(plan.statement_sql)
+        result = Result.empty(stats) if relation is None else \
+            Result.from_arrow(relation.to_arrow_table(), stats)
         if isinstance(plan.logical.statement, exp.Query):
-            result = Result.from_arrow(self.con.sql(sql).to_arrow_table(), stats)
             stats.rows = result.arrow().num_rows
-        else:
-            self.con.execute(sql)
-            result = Result.empty(stats)
         stats.relational_s = time.perf_counter() - relational
         return result
 

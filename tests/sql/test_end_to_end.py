@@ -104,7 +104,7 @@ def test_ctes_in_order_and_several_calls_per_select(con, reference):
 
 def test_create_table_as_and_insert(con, reference):
     assert con.sql(f"CREATE TABLE labeled AS SELECT id, llm('{{review}}', max_tokens => {MT}) AS l "
-                   "FROM reviews WHERE id = 3").columns == []
+                   "FROM reviews WHERE id = 3").fetchall() == [(1,)]  # DuckDB's Count
     con.sql(f"INSERT INTO labeled SELECT id, llm('{{review}}', max_tokens => {MT}) FROM reviews WHERE id = 1")
     rows = con.sql("SELECT * FROM labeled ORDER BY id").fetchall()
     assert rows == [(1, reference("great stuff, works well", MT)), (3, reference("meh", MT))]
@@ -176,3 +176,19 @@ def test_explain_statement_returns_one_plan_row(con):
 def test_unaliased_call_is_named_by_its_text(con):
     res = con.sql(f"SELECT id, llm('{{review}}', max_tokens => {MT}) FROM reviews WHERE id = 1")
     assert res.columns == ["id", f"llm('{{review}}', max_tokens => {MT})"]
+
+
+def test_statements_with_llm_calls_report_duckdbs_counts(con):
+    """CREATE TABLE AS, INSERT, UPDATE and DELETE with LLM calls give the Count row DuckDB gives
+    for the same statement (the count used to be dropped)."""
+    (n,) = con.sql("SELECT count(*) FROM reviews").fetchone()
+    assert con.sql("CREATE TABLE s AS SELECT id, llm('Sum up {review}', max_tokens => 2) AS s "
+                   "FROM reviews").fetchall() == [(n,)]
+    assert con.sql("INSERT INTO s SELECT id, llm('Again {review}', max_tokens => 2) FROM reviews "
+                   "WHERE id = 1").fetchall() == [(1,)]
+    assert con.sql("UPDATE s SET s = llm('Redo {s}', max_tokens => 2) WHERE id = 1").fetchall() \
+        == [(2,)]
+    kept = con.sql("SELECT count(*) FROM s WHERE NOT llm_filter('Drop? {s}')").fetchone()[0]
+    deleted = con.sql("DELETE FROM s WHERE llm_filter('Drop? {s}')").fetchall()
+    assert deleted == [(n + 1 - kept,)]
+    assert con.sql("SELECT count(*) FROM s").fetchall() == [(kept,)]

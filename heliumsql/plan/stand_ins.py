@@ -70,4 +70,5 @@ class StandIns:
                                     alias=exp.TableAlias(this=exp.to_identifier(alias)))
             return e
 
-        return tree.transform(swap).sql("duckdb")
+        # transform() copied the tree, so the generator may work on it without its own copy.
+        return tree.transform(swap).sql("duckdb", copy=False)

@@ -28,6 +28,7 @@ from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
+from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
 from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, PlanError
@@ -41,7 +42,8 @@ from heliumsql.statement_parser import bind_parameters, parse_llm_statement
 from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
 
 _LLM_NAMES = frozenset(cls.sql_names()[0].lower() for cls in LLM_FUNCTIONS)
-_SETTINGS = {"helium_optimizer", "helium_result_cache", "helium_reorder_fields"}
+_SETTINGS = {"helium_optimizer", "helium_result_cache", "helium_reorder_fields",
+             "helium_max_requests"}
 # A text none of whose lower-cased characters contain these goes to DuckDB whole: it can call no
 # LLM function (every name contains "llm") and sets no HeliumSQL setting.
 _OURS = ("llm", "helium_")
@@ -66,6 +68,8 @@ class Connection:
                  result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
         self._model, self._device, self._dtype = model, device, dtype
+        # Requests one statement may send to a remote model (None: no limit).
+        self.max_requests: int | None = engine_options.pop("max_requests", None)
         self._engine_options = engine_options
         self._engine = engine
         self.optimize = optimize
@@ -81,6 +85,9 @@ class Connection:
     @property
     def engine(self) -> EngineBackend:
         """The inference engine, loaded on first use (pure-DuckDB statements never load it)."""
+        if self._engine is None and is_remote(self._model):
+            self._engine = remote_backend(self._model, max_requests=self.max_requests,
+                                          **self._engine_options)
         if self._engine is None:
             from heliumsql.engine import Engine
             from heliumsql.models import require_model
@@ -103,6 +110,8 @@ class Connection:
 
     def _executor(self) -> Executor:
         cache = self.result_cache if self.use_result_cache else None
+        if isinstance(self._engine, StatementBudgeted):  # a new statement: a new budget
+            self._engine.start_statement(self.max_requests)
         return Executor(self.duckdb, lambda: self.engine, self.optimize,
                         model_names=self._model_names(), result_cache=cache)
 
@@ -342,6 +351,10 @@ class Connection:
         truthy = value.this if isinstance(value, exp.Boolean) else str(value.name).lower() in ("true", "on", "1")
         if eq.this.name.lower() == "helium_result_cache":
             self.use_result_cache = bool(truthy)
+        elif eq.this.name.lower() == "helium_max_requests":
+            if not isinstance(value, exp.Null) and not str(value.name).isdigit():
+                raise PlanError("SET helium_max_requests takes a whole number of requests, or NULL")
+            self.max_requests = None if isinstance(value, exp.Null) else int(value.name)
         elif eq.this.name.lower() == "helium_reorder_fields":
             self.reorder_fields = bool(truthy)
         else:
@@ -383,7 +396,11 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
 
     ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face
     checkpoint directory, a model id already in the local cache, or a loaded
-    ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed. ``engine``
+    ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed;
+    ``"openai:NAME"`` a model of an OpenAI-compatible server (``base_url=``, ``api_key=``,
+    ``max_concurrency=``, ``timeout=``, ``max_retries=``; ``max_requests=N``, or
+    ``SET helium_max_requests = N``, refuses a statement that would send more than N requests:
+    see :mod:`heliumsql.backends.budget` for when). ``engine``
     passes an already built engine instead (shared between connections). The model loads on
     the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
     optimizer rules and the workflow scheduling (the "vLLM-style" baseline).

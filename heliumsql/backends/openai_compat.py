@@ -26,6 +26,7 @@ import asyncio
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -46,6 +47,10 @@ DEFAULT_MAX_RETRIES = 4
 # byte count would only over-estimate the server's token count.
 UNKNOWN_CONTEXT = 1 << 30
 _EXCERPT = 80
+# Statuses the client retries (besides 5xx), and what to check after a status it does not.
+_RETRIED = (408, 409, 429)
+_HINTS = {401: " (check api_key= or $OPENAI_API_KEY)",
+          404: " (check the model name after 'openai:' and base_url, which usually ends in /v1)"}
 _STATS = ("requests", "failed_requests", "prompt_tokens", "cached_tokens",
           "computed_prefill_tokens", "generated_tokens")
 
@@ -171,7 +176,9 @@ class OpenAICompatBackend:
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="heliumsql-openai", daemon=True).start()
+            threading.Thread(target=_serve, args=(loop,), name="heliumsql-openai", daemon=True).start()
+            # The thread holds the loop, not the backend: a dropped backend stops its thread.
+            weakref.finalize(self, loop.call_soon_threadsafe, loop.stop)
             self._loop, self._slots = loop, asyncio.Semaphore(self._max_concurrency)
         return self._loop
 
@@ -269,13 +276,19 @@ class OpenAICompatBackend:
         shown = repr(prompt if len(prompt) <= _EXCERPT else prompt[:_EXCERPT] + "…")
         retried = f" after {self.max_retries} retries" if self.max_retries else ""
         if isinstance(exc, self._openai.APIStatusError):
-            what = f"answered HTTP {exc.status_code} ({exc.message}){retried}"
+            status = exc.status_code
+            body = exc.body if isinstance(exc.body, dict) else {}
+            detail = body.get("message") or exc.message
+            what = f"answered HTTP {status} ({detail})"
+            if status in _RETRIED or status >= 500:
+                what += retried
+            what += _HINTS.get(status, "")
         elif isinstance(exc, self._openai.APITimeoutError):
             what = f"did not answer within the {self.timeout:g} s timeout{retried}"
         elif isinstance(exc, self._openai.APIConnectionError):
             what = f"could not be reached ({exc.__cause__ or exc}){retried}"
         else:
-            what = f"sent a malformed answer (HTTP 200: {type(exc).__name__}: {exc})"
+            what = f"sent a malformed answer ({type(exc).__name__}: {exc})"
         return ExecutionError(f"{self.base_url} {what} for the request whose prompt is {shown}; "
                               "the answers received before it are kept, so with a result cache "
                               "a rerun sends only the missing requests")
@@ -284,3 +297,10 @@ class OpenAICompatBackend:
         with self._lock:
             for name, delta in deltas.items():
                 self._counts[name] += delta
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The background thread: run ``loop`` until stopped, then release its worker threads."""
+    loop.run_forever()
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()

@@ -6,8 +6,10 @@ clear errors where they cannot, a rerun that sends only what is missing, and the
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -195,3 +197,20 @@ def test_importing_heliumsql_does_not_import_openai_and_its_absence_is_explained
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "pip install 'heliumsql[remote]'" in out.stdout
+
+
+def test_a_dropped_connection_leaves_no_thread_behind(server) -> None:
+    def loop_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "heliumsql-openai"}
+
+    before = loop_threads()
+    con = remote(server)
+    con.sql(SAY).fetchall()
+    assert loop_threads() - before  # its requests ran on a background loop
+    con.close()
+    del con
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while loop_threads() - before:
+        assert time.monotonic() < deadline, "the backend's loop thread outlived its connection"
+        time.sleep(0.05)

@@ -16,8 +16,9 @@ import pytest
 from faulty_openai_server import Fault, FaultyOpenAIServer
 
 import heliumsql
+from heliumsql.backends.openai_compat import OpenAICompatBackend
 from heliumsql.connection import Connection
-from heliumsql.engine import Engine
+from heliumsql.engine import Engine, SamplingParams
 from heliumsql.errors import ExecutionError
 
 NAMES = ["apple", "banana", "cherry", "apple", "date", "elder", "fig", "grape", "banana", "kiwi"]
@@ -214,3 +215,28 @@ def test_a_dropped_connection_leaves_no_thread_behind(server) -> None:
     while loop_threads() - before:
         assert time.monotonic() < deadline, "the backend's loop thread outlived its connection"
         time.sleep(0.05)
+
+
+def test_the_client_reads_openai_base_url_and_key_from_the_environment(server, monkeypatch,
+                                                                       engine) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    con = heliumsql.connect(model="openai:tiny", result_cache=None)
+    con.sql(ITEMS)
+    assert con.sql(SAY).fetchall() == local(engine, SAY)
+    assert con.engine.fingerprint == f"openai:{server.base_url}#tiny"
+
+
+def test_cancel_stops_sending_and_generate_keeps_request_order(server) -> None:
+    backend = OpenAICompatBackend("tiny", base_url=server.base_url, max_concurrency=1)
+    params = SamplingParams(max_tokens=2)
+    prompts = [f"Say {n}" for n in NAMES[:6]]
+    assert [c.index for c in backend.generate(prompts, params)] == list(range(6))
+    server.reset()
+    server.faults.extend(Fault("slow", delay=0.3) for _ in prompts)
+    stream = backend.stream(prompts, params)
+    first = next(stream)
+    backend.cancel(stream)
+    assert first.index == 0 and list(stream) == []
+    time.sleep(0.8)  # what was still queued is never sent
+    assert server.num_requests <= 2

@@ -161,12 +161,6 @@ class OpenAICompatBackend:
         """A statement begins: its requests count against ``max_requests`` (None: no limit)."""
         self.budget.start(max_requests)
 
-    def close(self) -> None:
-        """Stop the background loop (a later call starts a new one)."""
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-
     # -- requests ---------------------------------------------------------------------------
     def _messages(self, prompt: Prompt) -> list[dict[str, str]]:
         if isinstance(prompt, str):

@@ -62,6 +62,7 @@ class FaultyOpenAIServer:
             self.free_answer: str | None = None
             self.num_requests = 0
             self.arrivals: list[str] = []  # each request's user message, in arrival order
+            self.bodies: list[dict[str, Any]] = []  # each request's JSON body, in arrival order
             self.answered: list[str] = []  # user messages answered with HTTP 200 and a body
             self.in_flight = 0
             self.max_in_flight = 0
@@ -78,6 +79,7 @@ class FaultyOpenAIServer:
         with self._lock:
             self.num_requests += 1
             self.arrivals.append(user)
+            self.bodies.append(body)
             fault = self.faults.popleft() if self.faults else None
             failing = any(text in user for text in self.failing)
         if failing or (fault is not None and fault.kind == "status"):

@@ -68,6 +68,22 @@ def test_remote_rows_equal_the_local_engines(server, engine, name: str) -> None:
     assert server.num_requests == len(server.answered) > 0  # each answered once, none failed
 
 
+def test_generation_parameters_go_through_and_samples_get_their_own_seeds(server) -> None:
+    sql = ("SELECT id, a FROM llm_map(TABLE items, 'Say {name}', as => 'a', n => 2, "
+           "max_tokens => 4, temperature => 0.5, top_p => 0.9, top_k => 5, stop => ['x']) "
+           "WHERE name = 'kiwi'")
+    remote(server).sql(sql).fetchall()
+    first = server.bodies
+    assert len(first) == 2  # one request per sample
+    for body in first:
+        assert (body["model"], body["max_tokens"], body["temperature"], body["top_p"],
+                body["top_k"], body["stop"]) == ("tiny", 4, 0.5, 0.9, 5, ["x"])
+    assert first[0]["seed"] != first[1]["seed"]
+    server.reset()
+    remote(server).sql(sql).fetchall()  # derived seeds: the same requests again
+    assert sorted(b["seed"] for b in server.bodies) == sorted(b["seed"] for b in first)
+
+
 def test_requests_go_out_in_prefix_tree_order_one_at_a_time(server) -> None:
     remote(server, max_concurrency=1).sql(SAY).fetchall()
     # Identical prompts merged, the rest sent in the sorted order of their token ids.

@@ -19,7 +19,7 @@ import heliumsql
 from heliumsql.backends.openai_compat import OpenAICompatBackend
 from heliumsql.connection import Connection
 from heliumsql.engine import Engine, SamplingParams
-from heliumsql.errors import ExecutionError
+from heliumsql.errors import ExecutionError, PlanError
 
 NAMES = ["apple", "banana", "cherry", "apple", "date", "elder", "fig", "grape", "banana", "kiwi"]
 DESCRS = ["red fruit, sweet", "yellow fruit", "red, small", "red fruit, sweet", "brown fruit",
@@ -180,6 +180,11 @@ def test_max_requests_refuses_before_sending_anything(server) -> None:
     con.sql(SAY).fetchall()
     con.sql(SAY.replace("Say", "Tell")).fetchall()
     assert server.num_requests == 2 * NUM_NAMES
+    with pytest.raises(PlanError, match="whole number of requests, or NULL"):
+        con.sql("SET helium_max_requests = 'many'")
+    con.sql("SET helium_max_requests = NULL")  # no limit again
+    con.sql(SAY.replace("Say", "Name")).fetchall()
+    assert server.num_requests == 3 * NUM_NAMES
 
 
 def test_filter_falls_back_to_the_free_answer_without_structured_output(server) -> None:

@@ -28,6 +28,7 @@ from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
+from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
 from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, PlanError
@@ -38,11 +39,11 @@ from heliumsql.llm_views import LlmViews
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import ResultCache, default_path
+from heliumsql.settings import Setting, parse_setting
 from heliumsql.shadowing import ShadowedNames
 from heliumsql.statement_parser import bind_parameters, parse_llm_statement
 from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
 
-_SETTINGS = {"helium_optimizer", "helium_result_cache", "helium_reorder_fields"}
 # A text none of whose lower-cased characters contain these goes to DuckDB whole: it can call no
 # LLM function (every name contains "llm") and sets no HeliumSQL setting.
 _OURS = ("llm", "helium_")
@@ -67,6 +68,8 @@ class Connection:
                  result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
         self._model, self._device, self._dtype = model, device, dtype
+        # Requests one statement may send to a remote model (None: no limit).
+        self.max_requests: int | None = engine_options.pop("max_requests", None)
         self._engine_options = engine_options
         self._engine = engine
         self.optimize = optimize
@@ -83,6 +86,9 @@ class Connection:
     @property
     def engine(self) -> EngineBackend:
         """The inference engine, loaded on first use (pure-DuckDB statements never load it)."""
+        if self._engine is None and is_remote(self._model):
+            self._engine = remote_backend(self._model, max_requests=self.max_requests,
+                                          **self._engine_options)
         if self._engine is None:
             from heliumsql.engine import Engine
             from heliumsql.models import require_model
@@ -105,6 +111,8 @@ class Connection:
 
     def _executor(self) -> Executor:
         cache = self.result_cache if self.use_result_cache else None
+        if isinstance(self._engine, StatementBudgeted):  # a new statement: a new budget
+            self._engine.start_statement(self.max_requests)
         return Executor(self.duckdb, lambda: self.engine, self.optimize,
                         model_names=self._model_names(), result_cache=cache)
 
@@ -318,28 +326,13 @@ class Connection:
                             "the expressions around its LLM calls") from None
 
     # -- HeliumSQL's own settings ---------------------------------------------------------------
-    def _setting(self, statement: Statement) -> exp.EQ | None:
+    def _setting(self, statement: Statement) -> Setting | None:
         if "helium_" not in statement.text.lower() or first_word(statement.text)[0] != "SET":
             return None
-        try:
-            parsed = sqlglot.parse_one(statement.text, read="helium")
-        except Exception:  # noqa: BLE001 - not ours to read: DuckDB reports it
-            return None
-        item = parsed.expressions[0] if isinstance(parsed, exp.Set) and len(parsed.expressions) == 1 else None
-        eq = item.this if isinstance(item, exp.SetItem) else None
-        if not isinstance(eq, exp.EQ) or eq.this.name.lower() not in _SETTINGS:
-            return None
-        return eq
+        return parse_setting(statement.text)
 
-    def _apply_setting(self, eq: exp.EQ) -> None:
-        value = eq.expression
-        truthy = value.this if isinstance(value, exp.Boolean) else str(value.name).lower() in ("true", "on", "1")
-        if eq.this.name.lower() == "helium_result_cache":
-            self.use_result_cache = bool(truthy)
-        elif eq.this.name.lower() == "helium_reorder_fields":
-            self.reorder_fields = bool(truthy)
-        else:
-            self.optimize = bool(truthy)
+    def _apply_setting(self, setting: Setting) -> None:
+        setattr(self, setting.attribute, setting.value)
 
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -377,7 +370,11 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
 
     ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face
     checkpoint directory, a model id already in the local cache, or a loaded
-    ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed. ``engine``
+    ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed;
+    ``"openai:NAME"`` a model of an OpenAI-compatible server (``base_url=``, ``api_key=``,
+    ``max_concurrency=``, ``timeout=``, ``max_retries=``; ``max_requests=N``, or
+    ``SET helium_max_requests = N``, refuses a statement that would send more than N requests:
+    see :mod:`heliumsql.backends.budget` for when). ``engine``
     passes an already built engine instead (shared between connections). The model loads on
     the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
     optimizer rules and the workflow scheduling (the "vLLM-style" baseline).

@@ -26,6 +26,9 @@ from heliumsql.engine.sampling import SamplingParams
 
 # The answers llm_filter may give; the first two spellings and their capitalised forms.
 FILTER_CHOICES = ("yes", "no", "Yes", "No")
+# The finish reason of a choice request whose answer named no choice (a backend that cannot
+# constrain decoding read the free answer): llm_filter raises, or gives NULL with on_error => 'null'.
+UNPARSED_CHOICE = "unparsed"
 # With n > 1 and no temperature, samples would all be identical; this is the documented default.
 DEFAULT_SAMPLING_TEMPERATURE = 0.7
 

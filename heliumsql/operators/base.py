@@ -122,6 +122,10 @@ class LlmOperator:
     def decode(self, completion: Completion) -> Any:
         return completion.text
 
+    def decode_row(self, prompt: str, completion: Completion) -> Any:
+        """``decode`` for the row whose prompt is ``prompt`` (named when the answer is bad)."""
+        return self.decode(completion)
+
     def read_keys(self) -> list[Key]:
         """The (prompt, sample) answers the node's input needs; repeats kept unless deduped."""
         keys: list[Key] = []
@@ -192,7 +196,7 @@ class LlmOperator:
     # -- taking answers back --------------------------------------------------------------
     def accept(self, request: LlmRequest, completion: Completion, source: str) -> None:
         """Record one answer; ``source`` is "engine", "result_cache" or "shared"."""
-        self.answers[request.key] = self.decode(completion)
+        self.answers[request.key] = self.decode_row(request.prompt, completion)
         self.num_answered += 1
         self._count(completion, source)
         if self.done:
@@ -221,7 +225,7 @@ class LlmOperator:
         run_now = self.context.run_now or _stream_now(self.context.engine)
         answers = {k: self.answers[k] for k in keys if k in self.answers}
         for req, (completion, source) in zip(requests, run_now(requests)):
-            answers[req.key] = self.decode(completion)
+            answers[req.key] = self.decode_row(req.prompt, completion)
             self._count(completion, source)
         return answers
 

@@ -1,4 +1,6 @@
-"""``llm_filter(...)``: the model picks "yes" or "no" (constrained, never parsed from free text)."""
+"""``llm_filter(...)``: the model picks "yes" or "no" (constrained where the backend can; a
+remote backend that could only read a free answer marks one that names no choice, and the
+filter raises for it, naming the row, or gives NULL with ``on_error => 'null'``)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import pyarrow as pa
 
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
-from heliumsql.operators.base import LlmOperator
-from heliumsql.sampling import filter_params, filter_verdict
+from heliumsql.errors import ExecutionError
+from heliumsql.operators.base import LlmOperator, cut, excerpt
+from heliumsql.sampling import UNPARSED_CHOICE, filter_params, filter_verdict
 
 
 class LlmFilter(LlmOperator):
@@ -28,6 +31,14 @@ class LlmFilter(LlmOperator):
 
     def decode(self, completion: Completion) -> Any:
         return filter_verdict(completion.choice)
+
+    def decode_row(self, prompt: str, completion: Completion) -> Any:
+        if completion.finish_reason == UNPARSED_CHOICE and self.node.call.option("on_error") != "null":
+            raise ExecutionError(
+                f"{self.name} ({cut(self.node.call.text)}): the answer {excerpt(completion.text)} "
+                f"to the row whose prompt is {excerpt(prompt)} is neither yes nor no; pass "
+                "on_error => 'null' to get NULL for such rows")
+        return self.decode(completion)
 
     def compute_missing(self, prompts: list[str]) -> dict[str, Any]:
         # Once the node's LIMIT has its rows, prompts after them are never computed: the

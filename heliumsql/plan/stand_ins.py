@@ -52,23 +52,24 @@ class StandIns:
         if not self.udfs and not self.tables:
             return tree.sql("duckdb")
         udfs, tables = dict(self.udfs), dict(self.tables)
-
-        def swap(e: exp.Expr) -> exp.Expr:
+        copy = tree.copy()
+        # Outer references first (find_all is breadth-first); a swapped call keeps its own
+        # argument node, so references nested in it are still in the tree when their turn comes.
+        for e in list(copy.find_all(exp.Anonymous, exp.Table)):
             node = node_id(e)
             if node is not None and node in udfs:
                 args = e.expressions
                 if len(args) != 1:
-                    return exp.cast(exp.null(), udfs[node])
-                prompt = args[0].transform(swap)  # it may read other answers (nested calls)
+                    e.replace(exp.cast(exp.null(), udfs[node]))
+                    continue
                 # Always NULL, with the prompt once: an aggregate in it stays the only one.
-                value = exp.Case(ifs=[exp.If(this=prompt.is_(exp.null()), true=exp.null())])
-                return exp.cast(value, udfs[node])
+                value = exp.Case(ifs=[exp.If(this=exp.Is(this=args[0], expression=exp.null()),
+                                             true=exp.null())])
+                e.replace(exp.Cast(this=value, to=exp.DataType.build(udfs[node])))  # no copy
+                continue
             node = map_table_id(e)
             if node is not None and node in tables:
                 alias = e.alias or map_table_name(node)
-                return exp.Subquery(this=sqlglot.parse_one(tables[node], read="duckdb"),
-                                    alias=exp.TableAlias(this=exp.to_identifier(alias)))
-            return e
-
-        # transform() copied the tree, so the generator may work on it without its own copy.
-        return tree.transform(swap).sql("duckdb", copy=False)
+                e.replace(exp.Subquery(this=sqlglot.parse_one(tables[node], read="duckdb"),
+                                       alias=exp.TableAlias(this=exp.to_identifier(alias))))
+        return copy.sql("duckdb", copy=False)  # the generator may work on our copy

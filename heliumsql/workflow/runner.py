@@ -92,8 +92,8 @@ class WorkflowRunner:
             for member in chain_plan.members:
                 self.runs[member].chain = chain
         for run in self.runs.values():
-            if run.plan.partial_sql is not None:
-                run.pipe = PipedNode(run.plan.id, run.plan.upstream, run.plan.partial_sql)
+            if run.plan.strategy == "pipelined":
+                run.pipe = PipedNode(run.plan.id, run.plan.upstream, run.plan.partial_sql or "")
         self.feeds = {u: [self.runs[d].pipe for d in ds] for u, ds in plan.feeds().items()}
         self._hooked = False
 

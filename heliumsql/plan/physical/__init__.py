@@ -17,7 +17,7 @@ from sqlglot import exp
 from heliumsql.optimizer.factor_prompt_prefixes import static_text
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.plan.physical.chains import adaptive_chains
-from heliumsql.plan.physical.pipelining import pipelined_input
+from heliumsql.plan.physical.pipelining import can_pipeline
 from heliumsql.plan.physical.plan import STRATEGIES, ChainPlan, NodePlan, PhysicalPlan
 
 
@@ -32,27 +32,24 @@ def _static(node: LlmNode) -> dict[str, str | None]:
 
 def _node_plan(node: LlmNode, chain: ChainPlan | None, scheduled: bool, pipelining: bool,
                plan: LogicalPlan) -> NodePlan:
+    static = _static(node)
     if node.input is None:
-        return NodePlan(node, "on_demand", node.reason, None, **_static(node))
-    input_sql = node.input.sql("duckdb")
+        return NodePlan(node, "on_demand", node.reason, **static)
     reads = f"after {_ids(node.deps)}" if node.deps else "no upstream LLM node"
     if not scheduled:
         return NodePlan(node, "batch", f"optimizer off: every row a request, in arrival order, "
-                        f"{reads}", input_sql, node.deps, **_static(node))
+                        f"{reads}", node.deps, **static)
     if chain is not None:
         waits = tuple(d for d in node.deps if d not in chain.members)
         return NodePlan(node, "chain", f"adaptive chain of {_ids(chain.members)} "
-                        "(same WHERE, no LIMIT)", input_sql, waits, chain=chain, **_static(node))
+                        "(same WHERE, no LIMIT)", waits, chain=chain, **static)
     if node.call.kind == "filter" and node.limit is not None:
-        return NodePlan(node, "limit", f"stop once {node.limit} rows pass, {reads}", input_sql,
-                        node.deps, limit=node.limit, **_static(node))
-    partial = pipelined_input(node, plan) if pipelining else None
-    if partial is not None:
+        return NodePlan(node, "limit", f"stop once {node.limit} rows pass, {reads}", node.deps,
+                        limit=node.limit, **static)
+    if pipelining and can_pipeline(node, plan):
         return NodePlan(node, "pipelined", f"row-wise over {_ids(node.deps)}: starts on rows "
-                        "whose answers exist", input_sql, node.deps, upstream=node.deps,
-                        partial_sql=partial, **_static(node))
-    return NodePlan(node, "batch", f"all prompts at once, {reads}", input_sql, node.deps,
-                    **_static(node))
+                        "whose answers exist", node.deps, upstream=node.deps, **static)
+    return NodePlan(node, "batch", f"all prompts at once, {reads}", node.deps, **static)
 
 
 def plan_physical(plan: LogicalPlan, *, scheduled: bool = True, adaptive_filters: bool = True,

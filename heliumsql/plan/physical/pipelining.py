@@ -65,19 +65,17 @@ def partial_input(source: exp.Select, upstream: set[int]) -> exp.Select:
     return query
 
 
-def pipelined_input(node: LlmNode, plan: LogicalPlan) -> str | None:
-    """The partial input SQL of ``node`` if pipelining it is sound and useful: a scalar or
-    filter node without a LIMIT or filter chain, deduplicating its prompts, reading only
-    per-prompt answers of upstream nodes that have inputs, row-wise; else None."""
+def can_pipeline(node: LlmNode, plan: LogicalPlan) -> bool:
+    """Whether pipelining ``node`` is sound and useful: a scalar or filter node without a LIMIT
+    or filter chain, deduplicating its prompts, reading only per-prompt answers of upstream
+    nodes that have inputs, row-wise."""
     if node.call.kind not in _PER_PROMPT or node.limit is not None or not node.deps:
-        return None
+        return False
     if not node.dedupe_prompts or node.filter_chain or map_tables(node.input):
-        return None
+        return False
     nodes = {n.id: n for n in plan.nodes}
     for dep in node.deps:
         upstream = nodes.get(dep)
         if upstream is None or upstream.input is None or upstream.call.kind not in _PER_PROMPT:
-            return None
-    if not isinstance(node.input, exp.Select) or not row_wise(node.input):
-        return None
-    return partial_input(node.input, set(node.deps)).sql("duckdb")
+            return False
+    return isinstance(node.input, exp.Select) and row_wise(node.input)

@@ -23,9 +23,11 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from heliumsql.plan.names import chain_prompt_column
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.physical.pipelining import partial_input
 
 STRATEGIES = ("batch", "limit", "chain", "pipelined", "on_demand")
 
@@ -61,21 +63,20 @@ class ChainPlan:
 
 @dataclass(frozen=True)
 class NodePlan:
-    """How one LLM node runs. ``input_sql`` is None for ``on_demand``; ``waits_for`` are the
-    nodes that must be done before it starts (its chain's other members excluded);
-    ``upstream`` and ``partial_sql`` are set for ``pipelined``; ``static_text`` is the text
-    every prompt of the node starts with (its entry in the prompt tree before its input is
-    read), ``system`` its system message."""
+    """How one LLM node runs. ``waits_for`` are the nodes that must be done before it starts
+    (its chain's other members excluded); ``upstream`` is set for ``pipelined`` (the nodes whose
+    answers its partial input waits for); ``static_text`` is the text every prompt of the node
+    starts with (its entry in the prompt tree before its input is read), ``system`` its system
+    message. The SQL texts (``input_sql``, ``partial_sql``) are rendered once, when first read:
+    EXPLAIN never needs them, running a query does."""
 
     node: LlmNode
     strategy: str
     why: str
-    input_sql: str | None
     waits_for: tuple[int, ...] = ()
     limit: int | None = None
     chain: ChainPlan | None = None
     upstream: tuple[int, ...] = ()
-    partial_sql: str | None = None
     static_text: str = ""
     system: str | None = None
 
@@ -83,12 +84,24 @@ class NodePlan:
     def id(self) -> int:
         return self.node.id
 
+    @cached_property
+    def input_sql(self) -> str | None:
+        """The DuckDB SQL of the node's input (None for ``on_demand``)."""
+        return None if self.node.input is None else self.node.input.sql("duckdb")
+
+    @cached_property
+    def partial_sql(self) -> str | None:
+        """A ``pipelined`` node's partial input: the rows whose upstream answers all exist."""
+        if not self.upstream or self.node.input is None:
+            return None
+        return partial_input(self.node.input, set(self.upstream)).sql("duckdb")  # type: ignore[arg-type]
+
     def describe(self) -> str:
         """The EXPLAIN line: the strategy and why.
 
         >>> from heliumsql.plan.nodes import LlmCall
         >>> call = LlmCall("llm", "scalar", "VARCHAR", "llm('x')", None, None, ())
-        >>> NodePlan(LlmNode(1, call, None), "on_demand", "in a JOIN condition", None).describe()
+        >>> NodePlan(LlmNode(1, call, None), "on_demand", "in a JOIN condition").describe()
         'on_demand: in a JOIN condition'
         """
         return f"{self.strategy}: {self.why}" if self.why else self.strategy

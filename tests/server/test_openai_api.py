@@ -4,6 +4,8 @@ streaming, usage, OpenAI's errors, and many clients sharing the engine's steps."
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import httpx
 import openai
@@ -190,3 +192,26 @@ async def _concurrent(served: Served, reference: Engine) -> None:
     sequential = (served.engine.stats()["steps"] - before) / 4 * len(prompts)
     print(f"\n64 concurrent clients: {concurrent} engine steps; 64 sequential: {sequential:.0f}")
     assert concurrent < sequential / 4
+
+
+def test_short_answer_is_not_held_behind_a_long_one(served: Served) -> None:
+    c = client(served)
+    long_done = threading.Event()
+
+    def ask_long() -> None:
+        c.completions.create(model=served.model, prompt="a long answer", max_tokens=300,
+                             temperature=0, extra_body={"ignore_eos": True})
+        long_done.set()
+
+    long = threading.Thread(target=ask_long)
+    long.start()
+    deadline = time.monotonic() + 30
+    while served.engine.num_queued() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The long request is the oldest, so the server steps the engine through its stream; the
+    # short one still comes back as soon as the shared steps have finished it.
+    short = c.completions.create(model=served.model, prompt="short", max_tokens=4, temperature=0)
+    assert short.choices[0].text is not None
+    assert not long_done.is_set()
+    long.join(timeout=60)
+    assert long_done.is_set()

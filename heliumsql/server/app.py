@@ -24,7 +24,7 @@ from heliumsql.engine.request import Completion
 from heliumsql.server import responses as r
 from heliumsql.server.errors import APIError
 from heliumsql.server.prompts import chat_prompt_ids
-from heliumsql.server.protocol import ChatCompletionRequest, CompletionRequest, _Sampling
+from heliumsql.server.protocol import ChatCompletionRequest, CompletionRequest, SamplingRequest
 from heliumsql.server.pump import EnginePump, Submission
 
 # OpenAI's default for /v1/completions; chat answers may run to the end of the context.
@@ -136,7 +136,7 @@ async def _submit(pump: EnginePump, prompts: Callable[[], list[Any]], params: li
         raise APIError(400, str(exc)) from exc
 
 
-async def _answer(pump: EnginePump, sub: Submission, body: _Sampling, request: Request,
+async def _answer(pump: EnginePump, sub: Submission, body: SamplingRequest, request: Request,
                   model: str, prefix: str, chunk_object: str, whole: Callable[..., dict],
                   chunks: Callable[..., list[dict]]) -> Any:
     rid, created = r.new_id(prefix), r.now()

@@ -127,8 +127,8 @@ def test_usage_reports_cached_prompt_tokens(served: Served) -> None:
                                        max_tokens=4)
     # The first time only the chat template's opening can be cached (earlier tests sent it).
     assert first.usage.prompt_tokens_details.cached_tokens < served.engine.block_size
-    cached = second.usage.prompt_tokens_details.cached_tokens
-    assert first.usage.prompt_tokens - served.engine.block_size <= cached < first.usage.prompt_tokens
+    cached, total = second.usage.prompt_tokens_details.cached_tokens, first.usage.prompt_tokens
+    assert total - served.engine.block_size <= cached < total
 
 
 def test_wrong_key_gets_401(served: Served) -> None:
@@ -215,3 +215,17 @@ def test_short_answer_is_not_held_behind_a_long_one(served: Served) -> None:
     assert not long_done.is_set()
     long.join(timeout=60)
     assert long_done.is_set()
+
+
+def test_conversation_goes_through_the_chat_template(served: Served, reference: Engine) -> None:
+    turns = [{"role": "system", "content": "Answer briefly."},
+             {"role": "user", "content": "Name a city."},
+             {"role": "assistant", "content": "Paris"},
+             {"role": "user", "content": "Another one?"}]
+    ids = reference.tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True)
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    want = reference.generate([ids], SamplingParams(max_tokens=8))[0]
+    got = client(served).chat.completions.create(model=served.model, messages=turns,
+                                                 temperature=0, max_tokens=8)
+    assert got.choices[0].message.content == want.text
+    assert got.usage.prompt_tokens == len(ids)

@@ -8,7 +8,7 @@ over one engine, plus ``/health`` and ``/stats``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -57,10 +57,13 @@ def create_app(engine: EngineBackend, served_model_name: str, api_key: str | Non
     @app.get("/stats", dependencies=auth)
     async def stats() -> dict[str, int]:
         """The engine's cumulative counters (steps, prefill tokens computed, ...)."""
-        out = dict(engine.stats())
-        if isinstance(engine, PrefixCachingEngine):
-            out["num_queued"] = engine.num_queued()
-        return out
+        def read() -> dict[str, int]:  # takes the engine lock: off the event loop
+            out = dict(engine.stats())
+            if isinstance(engine, PrefixCachingEngine):
+                out["num_queued"] = engine.num_queued()
+            return out
+
+        return await anyio.to_thread.run_sync(read)
 
     @app.get("/v1/models", dependencies=auth)
     async def models() -> dict[str, Any]:
@@ -86,7 +89,9 @@ def create_app(engine: EngineBackend, served_model_name: str, api_key: str | Non
         _check_model(body.model, served_model_name)
         body.check()
         params = body.sampling_params(engine.max_context)
-        prompts = lambda: [chat_prompt_ids(engine.tokenizer, body.messages)] * body.n  # noqa: E731
+        def prompts() -> list[Any]:  # the chat template runs in the worker thread
+            return [chat_prompt_ids(engine.tokenizer, body.messages)] * body.n
+
         sub = await _submit(pump, prompts, params, "messages")
         return await _answer(pump, sub, body, request, served_model_name, "chatcmpl",
                              "chat.completion.chunk", r.chat_body, r.chat_chunks)
@@ -105,8 +110,8 @@ def _check_model(model: str, served: str) -> None:
                        param="model", code="model_not_found")
 
 
-def _key_check(api_key: str | None) -> Callable[[Request], None]:
-    def check(request: Request) -> None:
+def _key_check(api_key: str | None) -> Callable[[Request], Awaitable[None]]:
+    async def check(request: Request) -> None:  # async: FastAPI runs a sync one in a thread
         if api_key is None:
             return
         given = request.headers.get("authorization", "")

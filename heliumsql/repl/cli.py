@@ -1,4 +1,5 @@
-"""The ``heliumsql`` command: ``heliumsql [DATABASE] [--model M] [-c SQL] [--demo]``.
+"""The ``heliumsql`` command: ``heliumsql [DATABASE] [--model M] [-c SQL] [--demo]``, and
+``heliumsql serve ...`` (see :mod:`heliumsql.server.cli`).
 
 >>> main(["-c", "SELECT 42 AS answer"])                                  # doctest: +SKIP
 0
@@ -45,6 +46,14 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the status."""
+    rest = list(sys.argv[1:] if argv is None else argv)
+    if rest[:1] == ["serve"]:  # `heliumsql serve ...`: the OpenAI-compatible server
+        from heliumsql.server.cli import main as serve
+
+        status = serve(rest[1:])
+        if argv is None:
+            sys.exit(status)
+        return status
     args = parser().parse_args(argv)
     # The REPL draws its own progress; Hugging Face's download/loading bars would garble it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

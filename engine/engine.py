@@ -262,6 +262,8 @@ class Engine:
                 if call.ready:
                     yield call.ready.popleft()
                     continue
+                if call.cancelled:
+                    break  # cancelled from another thread: stop stepping, let it take the lock
                 with self._lock:
                     if not call.ready and call.error is None and call.outstanding:
                         if not self.scheduler.has_work:

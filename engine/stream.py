@@ -21,6 +21,7 @@ class Call:
         self.ready: deque[Completion] = deque()
         self.outstanding = 0
         self.error: BaseException | None = None
+        self.cancelled = False  # set without the lock, so a reading thread stops stepping
 
 
 class Completions:
@@ -44,9 +45,15 @@ class Completions:
         return len(self._call.ready)
 
     def close(self) -> None:
-        """Abort the requests not yet finished and free their blocks; idempotent."""
-        self._inner.close()
+        """Abort the requests not yet finished and free their blocks; idempotent. Safe from any
+        thread: the abort takes the engine's lock, and a thread reading this stream meanwhile
+        gets the completions already finished, then the end of the stream."""
+        self._call.cancelled = True  # a reader between steps stops: the lock comes free
         self._abort(self._call)
+        try:
+            self._inner.close()
+        except ValueError:
+            pass  # another thread is inside next(): with nothing outstanding, it ends by itself
 
     def __del__(self) -> None:
         if self._call.outstanding:

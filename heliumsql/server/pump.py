@@ -8,8 +8,8 @@ with work left; the steps it runs serve all streams, whose completions wait in t
 answered as soon as it is done, not when the driven one is.
 
 A stream is read by one thread at a time (the driver, or its handler when it has completions
-ready); that is what makes ``cancel`` safe: a stream the driver is not reading is cancelled at
-once, the one it is reading as soon as its next completion returns.
+ready). ``cancel`` aborts a request at once, even the one the driver is reading: the engine's
+cancel is safe from any thread, and that read then ends.
 """
 
 from __future__ import annotations
@@ -119,9 +119,10 @@ class EnginePump:
                 return
             sub.closed = True
             if sub.driving:
-                sub.cancel_after_read = True
-                return
-            self._forget(sub)
+                sub.cancel_after_read = True  # the driver forgets it when its read returns
+            else:
+                self._forget(sub)
+        # Safe from any thread: a read of this stream in progress ends at once.
         self._closer.submit(self.engine.cancel, sub.stream)
 
     async def results(self, sub: Submission,
@@ -169,8 +170,9 @@ class EnginePump:
             completion, error = None, None
             try:
                 completion = next(sub.stream)  # runs engine steps that serve every stream
-            except StopIteration:
-                error = RuntimeError("internal error: the engine's stream ended early")
+            except StopIteration:  # cancelled while being read, or an engine fault
+                error = None if sub.closed else \
+                    RuntimeError("internal error: the engine's stream ended early")
             except BaseException as exc:  # noqa: BLE001 - handed to the request's handler
                 error = exc
             with self._mutex:
@@ -181,11 +183,8 @@ class EnginePump:
                 if error is not None:
                     sub.error = error
                     self._forget(sub)
-                cancel = sub.cancel_after_read
-                if cancel:
+                if sub.cancel_after_read:
                     self._forget(sub)
-            if cancel:
-                self._closer.submit(self.engine.cancel, sub.stream)
 
     def _forget(self, sub: Submission) -> None:
         sub.closed = True

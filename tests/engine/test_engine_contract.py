@@ -65,6 +65,27 @@ def test_cancel_aborts_a_stream_and_frees_its_blocks(engine, references) -> None
            [c.token_ids for c in references["llama"].generate(prompts[:2], PARAMS)]
 
 
+def test_cancel_from_another_thread_stops_a_stream_being_read(engine) -> None:  # noqa: ANN001
+    """A server's client leaves while another thread reads its stream: cancel takes effect at
+    once (the reader sees the end of the stream) instead of when its answer finishes."""
+    import threading
+
+    import time
+
+    stream = engine.stream(["a long answer nobody waits for"],
+                           SamplingParams(max_tokens=200, ignore_eos=True))
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(stream))
+    started = engine.stats()["steps"]
+    reader.start()
+    time.sleep(0.05)  # the reader is stepping the engine (stats() would wait for its lock)
+    engine.cancel(stream)
+    reader.join(timeout=60)
+    assert not reader.is_alive() and got == []  # ended without its 200 tokens
+    assert engine.stats()["steps"] < started + 150
+    assert engine.num_queued() == 0 and engine.radix.num_protected == 0
+
+
 def test_prefix_capability_methods_work_through_the_protocol(engine) -> None:  # noqa: ANN001
     ids = engine.encode("a shared instruction for every row: ")
     stamp = engine.cache_stamp()

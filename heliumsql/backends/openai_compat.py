@@ -123,6 +123,7 @@ class OpenAICompatBackend:
         # Result-cache keys and derived seeds: answers of different endpoints never mix.
         self.fingerprint = f"openai:{self.base_url}#{model}"
         self.structured_choices = structured_choices
+        self.guided_choices = structured_choices  # vLLM's guided_choice, tried first
         self.budget = RequestBudget(max_requests)
         self._max_concurrency = max_concurrency
         self._counts = dict.fromkeys(_STATS, 0)
@@ -227,21 +228,30 @@ class OpenAICompatBackend:
             request["stop"] = list(params.stop)
         if params.top_k:
             request["extra_body"] = {"top_k": params.top_k}  # vLLM and SGLang read it
-        structured = params.choices is not None and self.structured_choices
-        if structured:
+        if params.choices is not None and self.guided_choices:
+            # vLLM's extension, which heliumsql serve also takes: decoded as the local engine
+            # decodes a choice (the answer is the choice itself, so greedy verdicts agree).
+            request.setdefault("extra_body", {})["guided_choice"] = list(params.choices)
+        elif params.choices is not None and self.structured_choices:
             request["response_format"] = response_format(params.choices)
         self._count(requests=1)
-        try:
-            response = await self._client.chat.completions.create(**request)
-        except self._openai.BadRequestError:
-            if not structured:
-                raise
-            # The server does not take a JSON schema: ask again and read the free answer.
-            self.structured_choices = False
-            del request["response_format"]
-            self._count(requests=1)
-            response = await self._client.chat.completions.create(**request)
-        return self._completion(index, response, params)
+        while True:
+            try:
+                response = await self._client.chat.completions.create(**request)
+                return self._completion(index, response, params)
+            except self._openai.BadRequestError:
+                # The server refuses the constraint: the next one down, then the free answer.
+                if "guided_choice" in request.get("extra_body", {}):
+                    self.guided_choices = False
+                    del request["extra_body"]["guided_choice"]
+                    if self.structured_choices:
+                        request["response_format"] = response_format(params.choices)
+                elif "response_format" in request:
+                    self.structured_choices = False
+                    del request["response_format"]
+                else:
+                    raise
+                self._count(requests=1)
 
     def _completion(self, index: int, response: Any, params: SamplingParams) -> Completion:
         if not getattr(response, "choices", None):

@@ -43,6 +43,9 @@ class SamplingRequest(BaseModel):
     logit_bias: dict[str, float] | None = None
     # vLLM's extension (``extra_body={"ignore_eos": True}``): generate exactly max_tokens.
     ignore_eos: bool = False
+    # vLLM's extension (``extra_body={"guided_choice": [...]}``): the answer is one of these
+    # strings, decoded as the SQL path decodes llm_filter's yes/no.
+    guided_choice: list[str] | None = Field(default=None, min_length=1)
 
     def refuse_unsupported(self, names: tuple[str, ...]) -> None:
         """A 400 for a parameter set to something the engine cannot do."""
@@ -73,9 +76,11 @@ class SamplingRequest(BaseModel):
         max_tokens = self.max_tokens if self.max_tokens is not None else default_max_tokens
         stop = self.stop_strings()
         try:
+            choices = tuple(self.guided_choice) if self.guided_choice else None
             return [SamplingParams(max_tokens=max_tokens, temperature=self.temperature,
                                    top_p=self.top_p, stop=stop, ignore_eos=self.ignore_eos,
-                                   seed=None if self.seed is None else self.seed + i)
+                                   seed=None if self.seed is None else self.seed + i,
+                                   choices=choices)
                     for i in range(self.n)]
         except EngineError as exc:  # the engine's own checks, worded for the user
             raise APIError(400, str(exc)) from exc

@@ -2,11 +2,12 @@
 
 It answers ``POST /v1/chat/completions`` with a real local engine (greedy by default), building
 the prompt's token ids the way the SQL layer does for that engine, so its answers equal the
-local engine's. A ``response_format`` JSON schema whose one property is an enum is decoded as a
-constrained choice (what a server with structured output does). It can be told to misbehave:
+local engine's. vLLM's ``guided_choice`` and a ``response_format`` JSON schema whose one
+property is an enum are decoded as a constrained choice (what a server with structured output
+does). It can be told to misbehave:
 queued ``Fault``s apply to the next requests in arrival order (a status with an optional
 ``Retry-After``, a slow answer, a malformed body), prompts containing a ``failing`` text always
-get HTTP 500, ``structured=False`` rejects ``response_format`` with HTTP 400, and
+get HTTP 500, ``structured=False`` rejects ``guided_choice`` and ``response_format`` with HTTP 400, and
 ``free_answer`` replaces every answer's text. It counts what it receives.
 """
 
@@ -91,7 +92,10 @@ class FaultyOpenAIServer:
             return 200, {}, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess'
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
-        choices = _enum(body.get("response_format"))
+        guided = body.get("guided_choice")  # vLLM's extension: the answer is the choice itself
+        if guided is not None and not self.structured:
+            return 400, {}, _error("guided_choice is not supported", "invalid_request_error")
+        choices = tuple(guided) if guided is not None else _enum(body.get("response_format"))
         if body.get("response_format") is not None and (choices is None or not self.structured):
             return 400, {}, _error("response_format is not supported", "invalid_request_error")
         params = SamplingParams(max_tokens=body.get("max_tokens") or 16,
@@ -101,8 +105,8 @@ class FaultyOpenAIServer:
         ids = chat_token_ids(self.engine.tokenizer, user, system)
         with self._engine_lock:
             completion = self.engine.generate([ids], params)[0]
-        text = completion.text if choices is None else \
-            json.dumps({"answer": choices[completion.choice]})
+        text = completion.text if choices is None else choices[completion.choice] \
+            if guided is not None else json.dumps({"answer": choices[completion.choice]})
         if self.free_answer is not None:
             text = self.free_answer
         with self._lock:

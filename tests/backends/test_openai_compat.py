@@ -192,7 +192,8 @@ def test_filter_falls_back_to_the_free_answer_without_structured_output(server) 
     rows = remote(server, max_concurrency=1).sql(
         "SELECT count(*) FROM items WHERE llm_filter('Red? {descr}')").fetchall()
     assert rows == [(10,)]
-    assert server.num_requests == NUM_NAMES + 1  # one refused schema, then free answers
+    # One refused guided_choice, one refused schema, then free answers.
+    assert server.num_requests == NUM_NAMES + 2
 
 
 def test_an_unparsable_filter_answer_names_the_row_or_gives_null(server) -> None:

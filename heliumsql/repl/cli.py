@@ -27,6 +27,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", default=os.environ.get("HELIUMSQL_MODEL") or None,
                    help="model checkpoint directory or cached Hugging Face id "
                         "(default: $HELIUMSQL_MODEL, else the built-in model)")
+    p.add_argument("--base-url", default=None,
+                   help="with --model openai:NAME, the OpenAI-compatible server's URL "
+                        "(default: $OPENAI_BASE_URL)")
+    p.add_argument("--api-key", default=None,
+                   help="with --model openai:NAME, the server's API key (default: $OPENAI_API_KEY)")
     p.add_argument("-c", "--command", metavar="SQL",
                    help="run these statements (and dot commands) and exit: status 0, or 1 on error")
     p.add_argument("--demo", action="store_true", help="run the built-in demo and exit")
@@ -81,7 +86,9 @@ def _run(args: argparse.Namespace) -> int:
     from heliumsql.repl.session import Session
 
     interactive = args.command is None and sys.stdin.isatty()
-    session = Session(args.database, args.model, device=args.device, interactive=interactive)
+    remote = {k: v for k, v in (("base_url", args.base_url), ("api_key", args.api_key)) if v}
+    session = Session(args.database, args.model, device=args.device, interactive=interactive,
+                      options=remote)
     session.mode = args.mode
     if args.timer is not None:
         session.timer = args.timer

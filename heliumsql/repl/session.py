@@ -34,7 +34,8 @@ class Session:
     def __init__(self, database: str = ":memory:", model: str | None = None, *,
                  device: str = "cpu", console: Console | None = None,
                  err_console: Console | None = None, interactive: bool = False,
-                 connect: Callable[..., Any] | None = None) -> None:
+                 connect: Callable[..., Any] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.database = database
         self.model = model
         self.device = device
@@ -49,6 +50,7 @@ class Session:
         self.quit_requested = False
         self._output_file: TextIO | None = None
         self._connect = connect
+        self._options = dict(options or {})  # e.g. base_url / api_key of a remote model
         self._con: Any = None
 
     # -- the connection ------------------------------------------------------------------------
@@ -66,7 +68,10 @@ class Session:
         # A named in-memory database outlives this connection while another one holds it,
         # which lets `.model` reopen the session on another model without losing its tables.
         database = f":memory:heliumsql_{id(self)}" if self.database == ":memory:" else self.database
-        return connect(database, model=model, device=self.device)
+        from heliumsql.backends import is_remote
+
+        return connect(database, model=model, device=self.device,
+                       **(self._options if is_remote(model) else {}))
 
     def switch_model(self, model: str) -> None:
         """Answer later LLM calls with ``model``; tables (and in-memory data) stay."""

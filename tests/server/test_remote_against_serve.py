@@ -49,3 +49,21 @@ def test_remote_backend_on_heliumsql_serve_gives_the_local_rows(served: Served, 
                                     api_key=served.api_key, result_cache=None), QUERIES[name])
     assert remote == local
     assert served.engine.stats()["steps"] > steps  # the server's engine did the work
+
+
+def test_the_shell_reaches_a_remote_model_with_base_url(served: Served, reference: Engine) -> None:
+    import csv
+    import io
+    import subprocess
+    import sys
+
+    sql = ITEMS + "; " + QUERIES["llm"]
+    local = rows(heliumsql.connect(engine=reference, result_cache=None), QUERIES["llm"])
+    done = subprocess.run(
+        [sys.executable, "-m", "heliumsql.repl.cli", "--model", f"openai:{served.model}",
+         "--base-url", served.base_url, "--api-key", served.api_key, "--mode", "csv", "-c", sql],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    header, *got = csv.reader(io.StringIO(done.stdout))
+    assert header == ["id", "a"]
+    assert got == [[str(i), a] for i, a in local]

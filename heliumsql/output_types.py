@@ -15,7 +15,7 @@ call is a ``BindError`` before anything runs.
 >>> t = parse_output_type("STRUCT(name VARCHAR, age INT)")
 >>> t.sql, [name for name, _ in t.fields]
 ('STRUCT("name" VARCHAR, age INTEGER)', ['name', 'age'])
->>> decode_value(t, '{"name": "Ann", "age": 41}')
+>>> decode_json(t, '{"name": "Ann", "age": 41}')
 {'name': 'Ann', 'age': 41}
 >>> json_schema(parse_output_type("INTEGER"), max_tokens=16)["type"]
 'integer'
@@ -180,10 +180,8 @@ def json_schema(t: OutputType, max_tokens: int) -> dict[str, Any]:
                     f"give max_tokens => {need} or more")
 
 
-def decode_value(t: OutputType, text: str) -> Any:
-    """The answer ``text`` (JSON, or plain text for VARCHAR) as a Python value of ``t``."""
-    if not t.constrained:
-        return text
+def decode_json(t: OutputType, text: str) -> Any:
+    """The JSON answer ``text`` as a Python value of ``t`` (ValueError if it is not one)."""
     return _value(t, json.loads(text))
 
 

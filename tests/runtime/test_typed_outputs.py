@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from heliumsql.engine import SamplingParams
 from heliumsql.errors import BindError
+from heliumsql.result_cache import ResultCache
 from heliumsql.output_types import parse_output_type
 
 SCALARS = st.sampled_from(["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DATE", "VARCHAR"]) | st.builds(
@@ -172,3 +174,16 @@ def test_optimizer_on_and_off_give_the_same_typed_rows(shared_engine, connect, q
 def test_bad_typed_calls_are_bind_errors(shared_engine, connect, call, message):
     with pytest.raises(BindError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         connect(shared_engine).sql(f"SELECT {call} FROM items")
+
+
+def test_result_cache_keys_include_the_answer_type(shared_engine, connect, tmp_path):
+    con = connect(shared_engine, result_cache=tmp_path / "results.duckdb")
+    first = con.sql("SELECT llm('Rate {name}', returns => 'INTEGER', max_tokens => 16) FROM items")
+    assert first.analyze.engine_requests == 8
+    again = con.sql("SELECT llm('Rate {name}', returns => 'INTEGER', max_tokens => 16) FROM items")
+    assert again.analyze.result_cache_hits == 8 and again.fetchall() == first.fetchall()
+    # Same prompt tokens, other type: a new key, never the INTEGER answer read as a DATE.
+    schemas = (None, '{"type": "integer"}', '{"type": "string", "format": "date"}')
+    keys = {ResultCache.key("m", [1, 2, 3], SamplingParams(max_tokens=16, json_schema=s), 0)
+            for s in schemas}
+    assert len(keys) == 3

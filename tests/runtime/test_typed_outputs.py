@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from heliumsql.engine import SamplingParams
 from heliumsql.errors import BindError
-from heliumsql.result_cache import ResultCache
+from heliumsql.result_cache import CacheSession
 from heliumsql.output_types import parse_output_type
 
 SCALARS = st.sampled_from(["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DATE", "VARCHAR"]) | st.builds(
@@ -184,6 +184,6 @@ def test_result_cache_keys_include_the_answer_type(shared_engine, connect, tmp_p
     assert again.analyze.result_cache_hits == 8 and again.fetchall() == first.fetchall()
     # Same prompt tokens, other type: a new key, never the INTEGER answer read as a DATE.
     schemas = (None, '{"type": "integer"}', '{"type": "string", "format": "date"}')
-    keys = {ResultCache.key("m", [1, 2, 3], SamplingParams(max_tokens=16, json_schema=s), 0)
+    keys = {CacheSession.key("m", [1, 2, 3], SamplingParams(max_tokens=16, json_schema=s), 0)
             for s in schemas}
     assert len(keys) == 3

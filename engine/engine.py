@@ -307,10 +307,12 @@ class Engine:
                 sampling.append(seq)
             c = seq.num_computed
             prefill += max(0, min(c + n, seq.prefill_end) - c)
+        masks = None
+        if any(s.matcher is not None for s in sampling):
+            masks = self._grammars.start([s.matcher for s in sampling])  # overlaps the forward
         logits = self.runner.run(batch, keep)
         self._counters["computed_prefill_tokens"] += prefill
-        if any(s.matcher is not None for s in sampling):
-            self._grammars.apply(logits, [s.matcher for s in sampling])
+        self._grammars.finish(logits, masks)
         tokens = self.sampler(
             logits, [s.params for s in sampling], [s.generator for s in sampling],
             [s.choice.allowed(s.token_ids[s.num_prompt_tokens:]) if s.choice else None

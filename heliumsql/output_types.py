@@ -49,6 +49,7 @@ _DOUBLE_DIGITS, _DOUBLE_DECIMALS = 15, 6
 _STRING_PATTERN = '^[^"\\\\\\x00-\\x1f]*$'
 _BYTES_PER_CHAR = 4
 _MAX_ITEMS = 8
+_USEFUL_CHARS = 16  # lists get fewer items before strings get shorter than this
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,20 @@ def json_schema(t: OutputType, max_tokens: int) -> dict[str, Any]:
     """The JSON schema of ``t`` with the largest string/list bounds whose longest value fits in
     ``max_tokens`` (one token kept for end-of-sequence); BindError when even empty ones do not."""
     budget = max_tokens - 1
+    fits = []  # (list items, the most characters per string that still fit)
     for items in (_MAX_ITEMS, 4, 2, 1, 0):
         if _worst_bytes(t, 0, items) > budget:
             continue
         low, high = 0, budget
-        while low < high:  # the most characters per string that still fits
+        while low < high:
             mid = (low + high + 1) // 2
             low, high = (mid, high) if _worst_bytes(t, mid, items) <= budget else (low, mid - 1)
-        return _schema(t, low, items)
+        fits.append((items, low))
+    if fits:
+        # Most list items that leave strings a useful length; else the longest strings.
+        items, chars = next(((i, c) for i, c in fits if c >= _USEFUL_CHARS),
+                            max(fits, key=lambda f: f[1]))
+        return _schema(t, chars, items)
     need = _worst_bytes(t, 0, 0) + 1
     raise BindError(f"max_tokens => {max_tokens} is too small for an answer of type {t.sql}: "
                     f"give max_tokens => {need} or more")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from heliumsql.engine import SamplingParams
 from heliumsql.errors import BindError
 from heliumsql.result_cache import CacheSession
-from heliumsql.output_types import parse_output_type
+from heliumsql.output_types import _worst_bytes, parse_output_type
 
 SCALARS = st.sampled_from(["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DATE", "VARCHAR"]) | st.builds(
     lambda p, s: f"DECIMAL({p},{min(s, p)})", st.integers(1, 18), st.integers(0, 6))
@@ -187,3 +187,19 @@ def test_result_cache_keys_include_the_answer_type(shared_engine, connect, tmp_p
     keys = {CacheSession.key("m", [1, 2, 3], SamplingParams(max_tokens=16, json_schema=s), 0)
             for s in schemas}
     assert len(keys) == 3
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(type_text=TYPES, extra=st.integers(0, 40))
+def test_a_tight_max_tokens_still_closes_every_answer(shared_engine, connect, type_text, extra):
+    """The smallest budget binding allows (plus a little): the grammar's length bounds close
+    the value in time, with a byte-level tokenizer (the worst case: a token per byte)."""
+    declared = parse_output_type(type_text)
+    need = _worst_bytes(declared, 0, 0) + 1  # the least max_tokens the binder accepts
+    with pytest.raises(BindError, match="too small"):
+        connect(shared_engine).sql(f"EXPLAIN SELECT llm('x', returns => '{type_text}', "
+                                   f"max_tokens => {need - 1})")
+    rows = connect(shared_engine).sql(
+        f"SELECT llm('Describe {{name}}', returns => '{type_text}', max_tokens => {need + extra}, "
+        "temperature => 1.0) AS r FROM items WHERE id <= 2").fetchall()
+    assert all(_python_type_ok(declared, value) for (value,) in rows), (type_text, rows)

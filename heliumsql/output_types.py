@@ -1,7 +1,7 @@
 """Typed LLM answers: a DuckDB type string (``returns => 'STRUCT(name VARCHAR, age INTEGER)'``)
 as the JSON schema the engine decodes under, and the JSON answer back as a value of that type.
 
-DuckDB parses and names the type (so ``INT`` and ``INTEGER`` are one type, spelled as DuckDB
+DuckDB parses and names the type (``duckdb.type``) (so ``INT`` and ``INTEGER`` are one type, spelled as DuckDB
 spells it); a whitelist says which types have a JSON form here.
 
 Why every answer fits ``max_tokens``: the schema bounds each value's length (strings get
@@ -37,7 +37,7 @@ from heliumsql.errors import BindError
 
 SUPPORTED = ("BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL(p,s)", "DATE", "VARCHAR",
              "lists of these (T[])", "STRUCT(name T, ...)")
-# Characters a type string may hold: DuckDB parses it inside a SELECT, so nothing else gets in.
+# Characters a type string may hold (a cheap first check before DuckDB parses it).
 _TYPE_TEXT = re.compile(r'^[A-Za-z0-9_ ,()\[\]"]+$')
 # BIGINT answers stay within 18 digits: the grammar library cannot build the full 64-bit range.
 _BIGINT_LIMIT = 10**18 - 1
@@ -78,13 +78,10 @@ def parse_output_type(text: str, where: str = "returns") -> OutputType:
     problem = f"{where} => {text!r} is not a supported type; supported: {', '.join(SUPPORTED)}"
     if not _TYPE_TEXT.match(text):
         raise BindError(problem)
-    con = duckdb.connect()
     try:
-        duck = con.sql(f"SELECT NULL::{text}").types[0]
+        duck = duckdb.type(text)  # DuckDB's own type parser (no statement runs)
     except duckdb.Error as exc:
         raise BindError(f"{problem} ({str(exc).splitlines()[0]})") from None
-    finally:
-        con.close()
     return _from_duckdb(duck, problem)
 
 

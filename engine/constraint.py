@@ -115,9 +115,13 @@ class GrammarConstraints:
         """``start`` and ``finish`` in one go (when there is nothing to overlap with)."""
         self.finish(logits, self.start(matchers))
 
-    @staticmethod
-    def advance(matcher: Any, token: int) -> None:
-        """Feed the sampled token to its matcher (the mask allowed it, so this cannot fail)."""
-        if not matcher.consume_token(token):
-            raise EngineError(f"internal error: the grammar rejected token {token} it allowed: "
-                              f"{matcher.get_error()}; please report this")
+    def advance(self, steps: Sequence[tuple[Any, int]]) -> None:
+        """Feed each sampled token to its matcher, all in one library call (the masks allowed
+        these tokens, so none can be rejected)."""
+        if not steps:
+            return
+        accepted = self._executor.consume_token_par(list(steps))
+        for (matcher, token), ok in zip(steps, accepted):
+            if not ok:
+                raise EngineError(f"internal error: the grammar rejected token {token} it allowed: "
+                                  f"{matcher.get_error()}; please report this")

@@ -320,10 +320,10 @@ class Engine:
         self.scheduler.postprocess(batch)
         self._counters["steps"] += 1
         self._counters["generated_tokens"] += len(tokens)
+        if masks is not None:
+            self._grammars.advance([(s.matcher, t) for s, t in zip(sampling, tokens) if s.matcher])
         for seq, tok in zip(sampling, tokens):
             seq.token_ids.append(tok)
-            if seq.matcher is not None:
-                self._grammars.advance(seq.matcher, tok)
             done = self._finished(seq)
             if done is not None:
                 self.scheduler.finish(seq)

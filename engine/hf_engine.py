@@ -133,8 +133,8 @@ class _GrammarMask:
         self.grammars, self.matcher, self.done = grammars, grammars.matcher(schema), prompt_len
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        for token in input_ids[0, self.done:].tolist():
-            self.grammars.advance(self.matcher, token)
+        for token in input_ids[0, self.done:].tolist():  # one at a time: one matcher
+            self.grammars.advance([(self.matcher, token)])
         self.done = input_ids.shape[1]
         self.grammars.apply(scores, [self.matcher])
         return scores

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import datetime
 import decimal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from runtime_helpers import ITEMS
+
+import heliumsql
 
 from heliumsql.engine import SamplingParams
 from heliumsql.errors import BindError
@@ -33,6 +38,18 @@ def _types(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 TYPES = st.recursive(SCALARS, _types, max_leaves=5)
 
 
+@contextmanager
+def _connection(engine: Any) -> Iterator[heliumsql.connection.Connection]:
+    """A connection over ``items`` closed after one hypothesis example (not after the test:
+    hundreds of examples would otherwise hold hundreds of connections)."""
+    con = heliumsql.connect(engine=engine, result_cache=None)
+    try:
+        con.sql(ITEMS)
+        yield con
+    finally:
+        con.close()
+
+
 def _python_type_ok(t: Any, value: Any) -> bool:
     """``value`` (as DuckDB returns it) is a complete, non-NULL value of the OutputType ``t``."""
     if value is None:
@@ -49,11 +66,13 @@ def _python_type_ok(t: Any, value: Any) -> bool:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(type_text=TYPES, temperature=st.sampled_from([0.0, 1.0]))
-def test_every_answer_parses_into_the_declared_type(shared_engine, connect, type_text, temperature):
+def test_every_answer_parses_into_the_declared_type(shared_engine, type_text, temperature):
     declared = parse_output_type(type_text)
-    con = connect(shared_engine)
-    rows = con.sql(f"SELECT llm('Describe {{name}}', returns => '{type_text}', max_tokens => 96, "
-                   f"temperature => {temperature}) AS r, typeof(r) FROM items WHERE id <= 3").fetchall()
+    max_tokens = max(96, _worst_bytes(declared, 0, 0) + 1)  # big types need more than 96
+    with _connection(shared_engine) as con:
+        rows = con.sql(f"SELECT llm('Describe {{name}}', returns => '{type_text}', "
+                       f"max_tokens => {max_tokens}, temperature => {temperature}) AS r, typeof(r) "
+                       "FROM items WHERE id <= 3").fetchall()
     assert len(rows) == 3
     for value, typeof in rows:
         assert typeof == declared.sql
@@ -145,8 +164,9 @@ TYPED_QUERIES = [
     "FROM items WHERE id > 2",
     "SELECT name, llm_score('Rate {name}', 1, 5) AS s, llm_classify('Kind of {descr}', ['fruit', 'berry']) AS k "
     "FROM items",
-    """WITH x AS (SELECT id, llm('Tags of {descr}', returns => 'VARCHAR[]', max_tokens => 40) AS tags FROM items)
-       SELECT id, tag, llm_score('Rate {tag}', 0, 9) AS s FROM (SELECT id, unnest(tags) AS tag FROM x)""",
+    """WITH x AS (SELECT id, llm('Tag of {descr}', returns => 'STRUCT(tag VARCHAR, n INTEGER[])',
+                                max_tokens => 60) AS r FROM items)
+       SELECT id, r.tag, llm_score('Rate {tag}', 0, 9) AS s FROM (SELECT id, r, r.tag AS tag FROM x)""",
     "SELECT * FROM llm_map((SELECT DISTINCT name FROM items), 'About {name}', "
     "returns => 'STRUCT(ok BOOLEAN, d DATE)')",
 ]
@@ -191,15 +211,15 @@ def test_result_cache_keys_include_the_answer_type(shared_engine, connect, tmp_p
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(type_text=TYPES, extra=st.integers(0, 40))
-def test_a_tight_max_tokens_still_closes_every_answer(shared_engine, connect, type_text, extra):
+def test_a_tight_max_tokens_still_closes_every_answer(shared_engine, type_text, extra):
     """The smallest budget binding allows (plus a little): the grammar's length bounds close
     the value in time, with a byte-level tokenizer (the worst case: a token per byte)."""
     declared = parse_output_type(type_text)
     need = _worst_bytes(declared, 0, 0) + 1  # the least max_tokens the binder accepts
-    with pytest.raises(BindError, match="too small"):
-        connect(shared_engine).sql(f"EXPLAIN SELECT llm('x', returns => '{type_text}', "
-                                   f"max_tokens => {need - 1})")
-    rows = connect(shared_engine).sql(
-        f"SELECT llm('Describe {{name}}', returns => '{type_text}', max_tokens => {need + extra}, "
-        "temperature => 1.0) AS r FROM items WHERE id <= 2").fetchall()
+    with _connection(shared_engine) as con:
+        with pytest.raises(BindError, match="too small"):
+            con.sql(f"EXPLAIN SELECT llm('x', returns => '{type_text}', max_tokens => {need - 1})")
+        rows = con.sql(
+            f"SELECT llm('Describe {{name}}', returns => '{type_text}', max_tokens => {need + extra}, "
+            "temperature => 1.0) AS r FROM items WHERE id <= 2").fetchall()
     assert all(_python_type_ok(declared, value) for (value,) in rows), (type_text, rows)

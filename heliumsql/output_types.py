@@ -48,6 +48,15 @@ _DOUBLE_DIGITS, _DOUBLE_DECIMALS = 15, 6
 # four bytes of its UTF-8 form (escapes would need six).
 _STRING_PATTERN = '^[^"\\\\\\x00-\\x1f]*$'
 _BYTES_PER_CHAR = 4
+# Real calendar dates from 0001-01-01 to 9999-12-31 (February 29 in leap years only): the
+# library's own "date" format admits year 0 and February 29 of every year, which DuckDB and
+# Python reject.
+_YEAR = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_DATE_PATTERN = (
+    f"^(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    f"|{_LEAP_YEAR}-02-29)$")
 _MAX_ITEMS = 8
 _USEFUL_CHARS = 16  # lists get fewer items before strings get shorter than this
 
@@ -131,7 +140,7 @@ def _schema(t: OutputType, chars: int, items: int) -> dict[str, Any]:
             out["type"] = "integer"
         return out
     if t.kind == "date":
-        return {"type": "string", "format": "date"}
+        return {"type": "string", "pattern": _DATE_PATTERN}
     if t.kind == "varchar":
         return {"type": "string", "maxLength": chars, "pattern": _STRING_PATTERN}
     if t.kind == "list":

@@ -54,3 +54,20 @@ def test_types_are_named_as_duckdb_names_them(text, canonical):
 def test_unsupported_types_are_bind_errors_listing_what_is_supported(text):
     with pytest.raises(BindError, match="supported: BOOLEAN, INTEGER, BIGINT, DOUBLE"):
         parse_output_type(text)
+
+
+def test_date_answers_are_exactly_the_real_calendar_dates():
+    import datetime
+    import re
+
+    pattern = re.compile(json_schema(parse_output_type("DATE"), 16)["pattern"])
+    for year in [0, 1, 4, 100, 400, 1900, 1999, 2000, 2023, 2024, 2100, 9999]:
+        for month in range(0, 14):
+            for day in range(0, 33):
+                text = f"{year:04d}-{month:02d}-{day:02d}"
+                try:
+                    datetime.date(year, month, day)
+                    real = True
+                except ValueError:
+                    real = False
+                assert bool(pattern.match(text)) == real, text

@@ -44,6 +44,7 @@ _BIGINT_LIMIT = 10**18 - 1
 _INTEGER_LIMIT = 2**31 - 1
 # DOUBLE answers: |x| < 1e15 with at most 6 decimals (a bounded JSON number; see module doc).
 _DOUBLE_DIGITS, _DOUBLE_DECIMALS = 15, 6
+_DECIMAL_DIGITS = 15  # integer digits of a DECIMAL with a scale (see _number_shape)
 # A string holds no quote, backslash or control character, so each character is at most the
 # four bytes of its UTF-8 form (escapes would need six).
 _STRING_PATTERN = '^[^"\\\\\\x00-\\x1f]*$'
@@ -130,15 +131,13 @@ def _schema(t: OutputType, chars: int, items: int) -> dict[str, Any]:
         limit = _INTEGER_LIMIT if t.kind == "integer" else _BIGINT_LIMIT
         return {"type": "integer", "minimum": -limit, "maximum": limit}
     if t.kind in ("double", "decimal"):
-        digits, decimals = ((_DOUBLE_DIGITS, _DOUBLE_DECIMALS) if t.kind == "double"
-                            else (t.precision - t.scale, t.scale))
-        limit = 10**digits - 10**-decimals if digits else 1 - 10**-decimals
-        out: dict[str, Any] = {"type": "number", "minimum": -limit, "maximum": limit}
-        if decimals:
-            out["multipleOf"] = 10**-decimals
-        else:
-            out["type"] = "integer"
-        return out
+        digits, decimals = _number_shape(t)
+        if not decimals:
+            return {"type": "integer", "minimum": -(10**digits - 1), "maximum": 10**digits - 1}
+        # Exclusive integer bounds: exact in JSON, where 10**digits - 10**-decimals as a float
+        # may round up to 10**digits (one digit too many for the DECIMAL).
+        return {"type": "number", "exclusiveMinimum": -10**digits, "exclusiveMaximum": 10**digits,
+                "multipleOf": 10**-decimals}
     if t.kind == "date":
         return {"type": "string", "pattern": _DATE_PATTERN}
     if t.kind == "varchar":
@@ -150,6 +149,15 @@ def _schema(t: OutputType, chars: int, items: int) -> dict[str, Any]:
             "required": [n for n, _ in t.fields], "additionalProperties": False}
 
 
+def _number_shape(t: OutputType) -> tuple[int, int]:
+    """(integer digits, decimals) a DOUBLE or DECIMAL answer may have; the grammar library
+    builds number ranges up to 10**18 (integers) or 10**15 (with decimals)."""
+    if t.kind == "double":
+        return _DOUBLE_DIGITS, _DOUBLE_DECIMALS
+    digits = t.precision - t.scale
+    return min(digits, _DECIMAL_DIGITS if t.scale else 18), t.scale
+
+
 def _worst_bytes(t: OutputType, chars: int, items: int) -> int:
     """The most bytes a JSON value of ``_schema(t, chars, items)`` can take (compact form)."""
     if t.kind == "boolean":
@@ -157,8 +165,7 @@ def _worst_bytes(t: OutputType, chars: int, items: int) -> int:
     if t.kind in ("integer", "bigint"):
         return 1 + len(str(_INTEGER_LIMIT if t.kind == "integer" else _BIGINT_LIMIT))
     if t.kind in ("double", "decimal"):
-        digits, decimals = ((_DOUBLE_DIGITS, _DOUBLE_DECIMALS) if t.kind == "double"
-                            else (t.precision - t.scale, t.scale))
+        digits, decimals = _number_shape(t)
         return 2 + max(digits, 1) + 1 + decimals
     if t.kind == "date":
         return 12

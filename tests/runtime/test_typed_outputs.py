@@ -23,7 +23,7 @@ from heliumsql.result_cache import CacheSession
 from heliumsql.output_types import _worst_bytes, parse_output_type
 
 SCALARS = st.sampled_from(["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DATE", "VARCHAR"]) | st.builds(
-    lambda p, s: f"DECIMAL({p},{min(s, p)})", st.integers(1, 18), st.integers(0, 6))
+    lambda p, s: f"DECIMAL({p},{min(s, p)})", st.integers(1, 38), st.integers(0, 10))
 NAMES = st.sampled_from(["name", "age", "tags", "score", "day", "ok", "\"when\""])
 
 

@@ -12,7 +12,8 @@ engine's decode-step time with and without the mask.
    mask's own share is the time the step waits for the fill (which overlaps the forward pass)
    plus applying it, measured inside those same steps.
 
-Run: ``python benchmarks/constrained.py [--threads N] [--walks N]``; prints a table and JSON.
+Run: ``python -m benchmarks.constrained [--threads N] [--walks N] [--skip-libraries]``; prints
+JSON. The library comparison needs ``pip install xgrammar`` (not a dependency of HeliumSQL).
 """
 
 from __future__ import annotations

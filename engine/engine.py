@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from heliumsql.engine.config import EngineConfig
+from heliumsql.engine.constraint import GrammarConstraints
 from heliumsql.engine.errors import EngineError, PromptTooLongError, excerpt
 from heliumsql.engine.flash import flash_available
 from heliumsql.engine.interface import CompletionStream, Params, Priority, Prompt
@@ -82,6 +83,7 @@ class Engine:
         self._pins: dict[int, RadixNode] = {}
         self._pin_ids = itertools.count(1)
         self._tries: dict[tuple[str, ...], ChoiceTrie] = {}
+        self._grammars = GrammarConstraints(self.tokenizer, self._vocab_size)
         self._counters = dict.fromkeys(_STAT_KEYS, 0)
         self._base = dict.fromkeys(_STAT_KEYS, 0)
 
@@ -231,8 +233,9 @@ class Engine:
         max_new = min(p.max_tokens, self.max_context - len(ids))
         if choice is not None:
             max_new = 1 + max(len(s) for s in choice.seqs)
+        matcher = self._grammars.matcher(p.json_schema) if p.json_schema is not None else None
         seq = Sequence(ids, p, max_new, self.config.block_size, index, call, generator=gen,
-                       choice=choice)
+                       choice=choice, matcher=matcher)
         if p.stop:
             seq.stop_tail = max(len(s.encode()) for s in p.stop) + 8
         seq.stop_ids = self._stop_ids(p)
@@ -306,8 +309,12 @@ class Engine:
                 sampling.append(seq)
             c = seq.num_computed
             prefill += max(0, min(c + n, seq.prefill_end) - c)
+        masks = None
+        if any(s.matcher is not None for s in sampling):
+            masks = self._grammars.start([s.matcher for s in sampling])  # overlaps the forward
         logits = self.runner.run(batch, keep)
         self._counters["computed_prefill_tokens"] += prefill
+        self._grammars.finish(logits, masks)
         tokens = self.sampler(
             logits, [s.params for s in sampling], [s.generator for s in sampling],
             [s.choice.allowed(s.token_ids[s.num_prompt_tokens:]) if s.choice else None
@@ -315,6 +322,8 @@ class Engine:
         self.scheduler.postprocess(batch)
         self._counters["steps"] += 1
         self._counters["generated_tokens"] += len(tokens)
+        if masks is not None:
+            self._grammars.advance([(s.matcher, t) for s, t in zip(sampling, tokens) if s.matcher])
         for seq, tok in zip(sampling, tokens):
             seq.token_ids.append(tok)
             done = self._finished(seq)
@@ -329,7 +338,9 @@ class Engine:
 
     def _finished(self, seq: Sequence) -> Completion | None:
         """The completion if ``seq``'s newest token ends it, else ``None``."""
-        hit_stop = seq.token_ids[-1] in seq.stop_ids
+        # A grammar that admits nothing more ends the answer as a stop token would.
+        hit_stop = seq.token_ids[-1] in seq.stop_ids or (
+            seq.matcher is not None and seq.matcher.is_stopped())
         if (seq.choice is None and not hit_stop and not seq.stop_tail
                 and seq.num_generated < seq.max_new_tokens):
             return None  # the common case, decided without copying anything

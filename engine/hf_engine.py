@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from heliumsql.engine.constraint import GrammarConstraints
 from heliumsql.engine.errors import PromptTooLongError, excerpt
 from heliumsql.engine.interface import CompletionStream, Params, Prompt
 from heliumsql.engine.model_loader import (ModelSpec, context_length, load_model,
@@ -26,6 +27,8 @@ class HFGenerateEngine:
 
     def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None) -> None:
         self.model, self.tokenizer = load_model(model, device, dtype)
+        self._grammars = GrammarConstraints(self.tokenizer,
+                                            self.model.get_input_embeddings().num_embeddings)
         self.device = device
         self.max_context = context_length(self.model)
         self.fingerprint = model_fingerprint(self.model)
@@ -77,6 +80,8 @@ class HFGenerateEngine:
         kwargs["eos_token_id"] = stop_ids or None
         if p.choices is not None:
             kwargs["prefix_allowed_tokens_fn"] = _choice_constraint(self.tokenizer, p.choices, len(ids))
+        if p.json_schema is not None:
+            kwargs["logits_processor"] = [_GrammarMask(self._grammars, p.json_schema, len(ids))]
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
             if p.seed is not None:
                 torch.manual_seed(p.seed)
@@ -119,6 +124,20 @@ class _Lazy:
 
     def close(self) -> None:
         self._answers.close()
+
+
+class _GrammarMask:
+    """A ``logits_processor`` masking each step to the JSON schema (as the engine does)."""
+
+    def __init__(self, grammars: GrammarConstraints, schema: str, prompt_len: int) -> None:
+        self.grammars, self.matcher, self.done = grammars, grammars.matcher(schema), prompt_len
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for token in input_ids[0, self.done:].tolist():  # one at a time: one matcher
+            self.grammars.advance([(self.matcher, token)])
+        self.done = input_ids.shape[1]
+        self.grammars.apply(scores, [self.matcher])
+        return scores
 
 
 def _choice_constraint(tokenizer: Any, choices: Sequence[str], prompt_len: int):

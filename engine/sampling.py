@@ -18,10 +18,12 @@ class SamplingParams:
     with a generator seeded by ``seed`` (the SQL layer derives it from the prompt and
     parameters, so a result never depends on batching or order). ``choices`` constrains the
     answer to exactly one of the given strings (``llm_filter`` uses ``("yes", "no", ...)``);
-    the completion's ``choice`` is then the index of the chosen string.
+    the completion's ``choice`` is then the index of the chosen string. ``json_schema`` (a JSON
+    schema as text) constrains the answer to a JSON value the schema accepts, token by token
+    (see ``constraint.py``); the completion's text is then that JSON.
 
     >>> SamplingParams(max_tokens=8, stop=("\\n",))
-    SamplingParams(max_tokens=8, temperature=0.0, top_p=1.0, top_k=0, seed=None, stop=('\\n',), stop_token_ids=(), ignore_eos=False, choices=None)
+    SamplingParams(max_tokens=8, temperature=0.0, top_p=1.0, top_k=0, seed=None, stop=('\\n',), stop_token_ids=(), ignore_eos=False, choices=None, json_schema=None)
     """
 
     max_tokens: int = 16
@@ -33,6 +35,7 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = field(default=())
     ignore_eos: bool = False
     choices: tuple[str, ...] | None = None
+    json_schema: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -45,6 +48,8 @@ class SamplingParams:
             raise EngineError(f"top_k must be >= 0, got {self.top_k}")
         if self.choices is not None and len(self.choices) < 2:
             raise EngineError("choices needs at least two alternatives")
+        if self.choices is not None and self.json_schema is not None:
+            raise EngineError("give choices or json_schema, not both")
 
     @property
     def greedy(self) -> bool:

@@ -35,12 +35,12 @@ class Sequence:
                  "status", "block_table", "num_tree_blocks", "node", "num_computed",
                  "num_cached_tokens", "prefill_end", "admitted", "generator", "choice",
                  "prefill_only", "index", "owner", "block_size", "_keys", "_hashes", "stop_tail", "stop_ids",
-                 "waited_partial")
+                 "waited_partial", "matcher")
 
     def __init__(self, token_ids: list[int], params: SamplingParams, max_new_tokens: int,
                  block_size: int = 16, index: int = 0, owner: Any = None,
                  prefill_only: bool = False, generator: Any = None,
-                 choice: ChoiceTrie | None = None) -> None:
+                 choice: ChoiceTrie | None = None, matcher: Any = None) -> None:
         self.seq_id = next(_ids)
         self.token_ids = list(token_ids)
         self.num_prompt_tokens = len(token_ids)
@@ -57,6 +57,7 @@ class Sequence:
         self.waited_partial = False  # waited once for an in-flight block sharing its tokens
         self.generator = generator
         self.choice = choice
+        self.matcher = matcher  # the grammar state of a json_schema request (constraint.py)
         self.prefill_only = prefill_only
         self.index, self.owner = index, owner
         self.block_size = block_size

@@ -40,10 +40,18 @@ class LlmMap(LlmFunc):
     """``llm_map(TABLE t | (subquery), template, ...)`` -> the input rows plus an output column."""
 
 
+class LlmClassify(LlmFunc):
+    """``llm_classify(template, labels, multi => false)`` -> VARCHAR (VARCHAR[] with multi)."""
+
+
+class LlmScore(LlmFunc):
+    """``llm_score(template, low, high)`` -> INTEGER in [low, high]."""
+
+
 class TableArg(exp.Expression):
     """``TABLE t`` passed as a function argument (``this`` is the ``exp.Table``)."""
 
     arg_types = {"this": True}
 
 
-LLM_FUNCTIONS: tuple[type[LlmFunc], ...] = (Llm, LlmFilter, LlmAgg, LlmMap)
+LLM_FUNCTIONS: tuple[type[LlmFunc], ...] = (Llm, LlmFilter, LlmAgg, LlmMap, LlmClassify, LlmScore)

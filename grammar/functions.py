@@ -1,7 +1,8 @@
 """The catalog of LLM functions: what each takes, its defaults, and the checks on a call.
 
 ``max_tokens`` defaults to 64: enough for a label or a sentence, small enough that a forgotten
-limit does not stall a query. ``temperature`` defaults to 0 (greedy), so results are repeatable.
+limit does not stall a query; a typed call (``returns =>``, ``llm_classify``, ``llm_score``)
+defaults to 256, since its strings' length bound comes out of that budget. ``temperature`` defaults to 0 (greedy), so results are repeatable.
 
 >>> import sqlglot, heliumsql.grammar
 >>> call = sqlglot.parse_one("SELECT llm('Hi {name}', max_tokens => 8)", read="helium").expressions[0]
@@ -20,6 +21,9 @@ from sqlglot import exp
 from heliumsql.errors import BindError
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.templates import Template, parse_template
+from heliumsql.grammar.typed_calls import (TYPED_MAX_TOKENS, answer_schema, check_budget,
+                                           classify_labels, instruction, score_bound)
+from heliumsql.output_types import parse_output_type
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,18 @@ _GENERATION = (
     _SYSTEM, _ON_ERROR,
 )
 
+# ``returns => 'TYPE'``: the answer's DuckDB type (see heliumsql.output_types).
+_RETURNS = ArgSpec("returns", "str")
+_MULTI = ArgSpec("multi", "bool", False)
+
 FUNCTIONS: dict[str, FunctionSpec] = {
-    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION, (_REORDER,)),
+    "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION + (_RETURNS,), (_REORDER,)),
+    "llm_classify": FunctionSpec("llm_classify", "scalar", "VARCHAR", _GENERATION + (_MULTI,)),
+    "llm_score": FunctionSpec("llm_score", "scalar", "INTEGER", _GENERATION),
     "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR), (_REORDER,)),
     "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
     "llm_map": FunctionSpec("llm_map", "table", "TABLE", _GENERATION + (
-        ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1, maximum=MAX_SAMPLES))),
+        _RETURNS, ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1, maximum=MAX_SAMPLES))),
 }
 
 
@@ -109,6 +119,11 @@ class CallArguments:
 
     def option(self, name: str) -> Any:
         return dict(self.options)[name]
+
+    @property
+    def returns(self) -> str:
+        """The DuckDB type of each answer (``returns =>``, or the function's own type)."""
+        return dict(self.options).get("returns") or self.function.returns
 
 
 def _literal(spec: FunctionSpec, arg: ArgSpec, value: exp.Expr) -> Any:
@@ -197,11 +212,45 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
         if isinstance(value, TableArg):
             raise BindError(f"{spec.name}(): TABLE {value.this.sql('duckdb')} is only allowed as "
                             "the first argument of llm_map")
+    typed = _typed_options(spec, rest, given)
+    if typed and "max_tokens" not in given:
+        given["max_tokens"] = TYPED_MAX_TOKENS
+    options = dict((a.name, given.get(a.name, a.default)) for a in spec.args)
+    options.update(typed)
+    if options.get("returns") is None:
+        # Untyped calls keep their options (and so their identity and sampling seeds) as before.
+        options.pop("returns", None)
+    check_budget(options)
+    if options.get("returns") is not None:
+        options["returns"] = parse_output_type(options["returns"]).sql  # DuckDB's spelling
+        answer_schema(options)  # BindError now when max_tokens cannot hold any answer
+    head = instruction(options)  # static, so it goes before the row's data: a shared prefix
     prompt: Template | exp.Expr
     if isinstance(first, exp.Literal) and first.is_string:
-        prompt = parse_template(first.this)
+        prompt = parse_template(head.replace("{", "{{").replace("}", "}}") + first.this)
     else:
-        prompt = first
+        prompt = exp.DPipe(this=exp.Literal.string(head), expression=first) if head else first
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
-    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args)
-    return CallArguments(spec, prompt, context, options, source, given.get(REORDER, False))
+    return CallArguments(spec, prompt, context, tuple(options.items()), source,
+                         given.get(REORDER, False))
+
+
+def _typed_options(spec: FunctionSpec, rest: list[exp.Expr], given: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """The options a typed call adds (and takes its positional arguments from ``rest``)."""
+    if spec.name == "llm_classify":
+        if not rest:
+            raise BindError("llm_classify() needs labels: llm_classify('... {column} ...', "
+                            "['bug', 'feature', 'question'])")
+        labels, descriptions = classify_labels(rest.pop(0))
+        multi = given.get("multi", False)
+        return {"labels": labels, "descriptions": descriptions,
+                "returns": "VARCHAR[]" if multi else "VARCHAR"}
+    if spec.name == "llm_score":
+        if len(rest) < 2:
+            raise BindError("llm_score() needs a range: llm_score('... {column} ...', 1, 5)")
+        low, high = score_bound("low", rest.pop(0)), score_bound("high", rest.pop(0))
+        if low >= high:
+            raise BindError(f"llm_score(): low ({low}) must be less than high ({high})")
+        return {"low": low, "high": high, "returns": "INTEGER"}
+    return {"returns": given["returns"]} if given.get("returns") is not None else {}

@@ -136,8 +136,9 @@ class LLMFunctions:
                 given["stop"] = tuple(given["stop"])
             # The options exactly as llm(...) in heliumsql.connect() would hold them (defaults
             # from the grammar's catalog), so the derived sampling seed is the same too.
+            # These UDFs are untyped, and an untyped call holds no ``returns`` option.
             options = tuple((a.name, given[a.name] if given.get(a.name) is not None else a.default)
-                            for a in FUNCTIONS["llm"].args)
+                            for a in FUNCTIONS["llm"].args if a.name != "returns")
             keys.append(None if prompt is None else (prompt, given["system"], options))
         answers = self._answer(keys, lambda c: c.text)
         return pa.array(answers, type=pa.string())

@@ -112,6 +112,8 @@ def render_plan(physical: PhysicalPlan | LogicalPlan, optimizer_enabled: bool = 
         node = node_plan.node
         lines.append(f"  {node.operator} #{node.id}  {node.call.text}")
         lines.append(f"    strategy  {node_plan.describe()}")
+        if node.call.option("returns") is not None:  # a typed answer, decoded under a grammar
+            lines.append(f"    returns  {node.call.returns}")
         if node.input is not None:
             lines.append(f"    input  {display_sql(node.input)}")
         else:

@@ -31,6 +31,7 @@ from heliumsql.field_order import order_fields
 from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
+from heliumsql.output_types import parse_output_type
 from heliumsql.plan.names import INPUT_ALIAS, PROMPT_COLUMN, dependencies, source_marker
 from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
@@ -168,7 +169,7 @@ class Planner:
                 args, prompt, fragment, self.catalog.con, lambda e: bool(dependencies(e)))
         node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
                        reason=reason, declared_fields=declared)
-        self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, spec.returns)
+        self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, args.returns)
         call.replace(exp.Anonymous(this=node.udf_name, expressions=[prompt.copy()]))
         self.nodes.append(node)
 
@@ -257,7 +258,7 @@ class Planner:
 
     def _call(self, args: CallArguments, text: str, prompt: exp.Expr) -> LlmCall:
         spec = args.function
-        return LlmCall(spec.name, spec.kind, spec.returns, text, prompt, args.template, args.options,
+        return LlmCall(spec.name, spec.kind, args.returns, text, prompt, args.template, args.options,
                        tuple(name for name, _ in args.context))
 
     def _plan_table(self, call: LlmFunc, args: CallArguments, text: str, node_id: int) -> None:
@@ -278,15 +279,21 @@ class Planner:
         local = Scope({"": columns})
         check_names(args, local, qualify=False)
         output, n = args.option("as"), args.option("n")
-        added = [output] + (["sample"] if n > 1 else [])
+        answer = parse_output_type(args.returns if args.returns != "TABLE" else "VARCHAR")
+        # A STRUCT answer becomes one column per field (named by the fields, not ``as``).
+        outputs = ([(name, f.sql) for name, f in answer.fields] if answer.kind == "struct"
+                   else [(output, answer.sql)])
+        added = [name for name, _ in outputs] + (["sample"] if n > 1 else [])
         clash = next((c for c in columns if c.lower() in (a.lower() for a in added)), None)
         if clash:
             raise PlanError(f"llm_map(): the input already has a column {clash!r}; "
-                            "name the output column with as => 'other_name'")
+                            "name the output column with as => 'other_name'"
+                            + (" (or rename the STRUCT field)" if answer.kind == "struct" else ""))
         prompt = render_prompt(args, qualify=False)
         inner = exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier(INPUT_ALIAS)))
         fragment = exp.select("*", exp.alias_(prompt.copy(), PROMPT_COLUMN)).from_(inner)
-        added_sql = [exp.alias_(exp.cast(exp.null(), "VARCHAR"), output, quoted=True)]
+        added_sql = [exp.alias_(exp.cast(exp.null(), exp.DataType.build(sql, dialect="duckdb")),
+                                name, quoted=True) for name, sql in outputs]
         if n > 1:
             added_sql.append(exp.alias_(exp.cast(exp.null(), "INTEGER"), "sample"))
         empty = (f"SELECT *, {', '.join(a.sql('duckdb') for a in added_sql)} "

@@ -30,8 +30,6 @@ import pyarrow as pa
 from heliumsql.plan.names import map_table_name, ready_udf_name, udf_name
 from heliumsql.plan.nodes import LogicalPlan
 
-_ARROW_TYPES = {"VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
-
 
 class OnDemand(Protocol):
     def compute_missing(self, prompts: list[str]) -> dict[str, Any]: ...
@@ -61,7 +59,8 @@ class QueryObjects:
 
     def declare_udf(self, node_id: int, returns: str) -> None:
         name = udf_name(node_id)
-        arrow_type = _ARROW_TYPES[returns]
+        # DuckDB says which Arrow type it reads back as ``returns`` (any type, nested included).
+        arrow_type = self.con.sql(f"SELECT NULL::{returns}").to_arrow_table().schema.field(0).type
 
         def udf(prompts: pa.Array) -> pa.Array:
             try:

@@ -50,9 +50,11 @@ def filter_verdict(choice: int | None) -> bool | None:
 
 
 def sampling_params(options: Mapping[str, Any], *, fingerprint: str, prompt: str,
-                    sample: int = 0, num_samples: int = 1) -> SamplingParams:
+                    sample: int = 0, num_samples: int = 1,
+                    json_schema: str | None = None) -> SamplingParams:
     """The request for one call of ``llm``/``llm_agg``/``llm_map``; ``options`` are the call's
-    options as the grammar's catalog holds them (defaults filled in)."""
+    options as the grammar's catalog holds them (defaults filled in); ``json_schema`` the
+    typed answer's schema (heliumsql.grammar.typed_calls.answer_schema), as JSON text."""
     temperature = options.get("temperature") or 0.0
     if num_samples > 1 and temperature == 0:
         temperature = DEFAULT_SAMPLING_TEMPERATURE
@@ -60,5 +62,7 @@ def sampling_params(options: Mapping[str, Any], *, fingerprint: str, prompt: str
     if temperature > 0:
         seed = stable_seed(fingerprint, prompt, tuple(options.items()), sample)
     given = {k: options[k] for k in ("max_tokens", "top_p", "top_k") if options.get(k) is not None}
-    return SamplingParams(temperature=temperature, stop=tuple(options.get("stop") or ()),
-                          seed=seed, **given)
+    # A typed answer ends where its grammar ends: stop strings would cut JSON short.
+    stop = () if json_schema is not None else tuple(options.get("stop") or ())
+    return SamplingParams(temperature=temperature, stop=stop, seed=seed, json_schema=json_schema,
+                          **given)

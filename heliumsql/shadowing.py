@@ -8,7 +8,7 @@ statement that may change the catalog runs (the connection calls :meth:`forget`)
 >>> con = duckdb.connect()
 >>> names = ShadowedNames(con)
 >>> sorted(names.live())
-['llm', 'llm_agg', 'llm_filter', 'llm_map']
+['llm', 'llm_agg', 'llm_classify', 'llm_filter', 'llm_map', 'llm_score']
 >>> _ = con.execute("CREATE MACRO llm(x) AS upper(x)"); names.forget()
 >>> names.unshadow(sqlglot.parse_one("SELECT llm('a')", read="helium")).sql("duckdb")
 "SELECT LLM('a')"

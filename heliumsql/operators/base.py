@@ -13,6 +13,7 @@ and what an answer means (``accept``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from heliumsql.engine.interface import EngineBackend
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
 from heliumsql.errors import ExecutionError
+from heliumsql.grammar.typed_calls import answer_schema
+from heliumsql.output_types import OutputType, arrow_type, decode_json, parse_output_type
 from heliumsql.plan.nodes import LlmNode
 from heliumsql.progress import Progress, ProgressCallback
 from heliumsql.prompting import chat_token_ids
@@ -94,6 +97,14 @@ class LlmOperator:
         self._token_cache: dict[str, list[int]] = {}
         self._last_progress = 0.0
         self._started = time.perf_counter()
+        # A typed call (returns =>, llm_classify, llm_score): decoded under its JSON schema.
+        options = dict(node.call.options)
+        schema = answer_schema(options)
+        self.json_schema = None if schema is None else json.dumps(schema, sort_keys=True)
+        self.answer_type: OutputType | None = None
+        if options.get("returns") is not None:
+            self.answer_type = parse_output_type(options["returns"])
+            self.output_type = arrow_type(self.answer_type)
 
     @property
     def name(self) -> str:
@@ -117,10 +128,25 @@ class LlmOperator:
     def sampling_params(self, prompt: str, sample: int) -> SamplingParams:
         return sampling_params(dict(self.node.call.options),
                                fingerprint=self.context.engine.fingerprint, prompt=prompt,
-                               sample=sample, num_samples=self.node.num_samples)
+                               sample=sample, num_samples=self.node.num_samples,
+                               json_schema=self.json_schema)
 
     def decode(self, completion: Completion) -> Any:
-        return completion.text
+        if self.answer_type is None or self.json_schema is None:
+            return completion.text
+        try:
+            value = decode_json(self.answer_type, completion.text)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            # Unreachable under the grammar; a backend that ignores json_schema lands here.
+            if self.node.call.option("on_error") == "null":
+                return None
+            raise ExecutionError(
+                f"{self.name} ({cut(self.node.call.text)}): the answer {excerpt(completion.text)} "
+                f"is not a {self.answer_type.sql} ({exc}); pass on_error => 'null' to get NULL "
+                "instead") from None
+        if self.node.call.option("multi") and isinstance(value, list):
+            value = list(dict.fromkeys(value))  # a label set: each label once, first mention order
+        return value
 
     def decode_row(self, prompt: str, completion: Completion) -> Any:
         """``decode`` for the row whose prompt is ``prompt`` (named when the answer is bad)."""

@@ -46,11 +46,20 @@ class LlmMap(LlmOperator):
         rows = pa.Table.from_batches([batch.drop_columns([PROMPT_COLUMN])])
         if n == 1:
             outputs = [None if p is None else self.answers[(p, 0)] for p in prompts]
-            return rows.append_column(self.node.output, pa.array(outputs, pa.string()))
+            return self._append(rows, outputs)
         rows = rows.take(pa.array([i for i in range(len(prompts)) for _ in range(n)]))
         outputs = [None if p is None else self.answers[(p, s)] for p in prompts for s in range(n)]
-        rows = rows.append_column(self.node.output, pa.array(outputs, pa.string()))
+        rows = self._append(rows, outputs)
         return rows.append_column("sample", pa.array([s for _ in prompts for s in range(n)], pa.int32()))
+
+    def _append(self, rows: pa.Table, outputs: list[Any]) -> pa.Table:
+        """The answers as the output column, or as one column per field of a STRUCT answer."""
+        column = pa.array(outputs, self.output_type)
+        if not pa.types.is_struct(self.output_type):
+            return rows.append_column(self.node.output, column)
+        for i, field in enumerate(self.output_type):
+            rows = rows.append_column(field.name, column.field(i))
+        return rows
 
     def execute(self) -> Iterator[pa.RecordBatch]:
         """Run on its own: the output rows batch by batch."""

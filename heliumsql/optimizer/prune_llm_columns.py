@@ -147,15 +147,16 @@ def maybe_unneeded(tree: exp.Expr) -> bool:
     return any(cte.alias.lower() not in tables and id(cte) in holders for cte in ctes)
 
 
-def _null(kind: str) -> exp.Expr:
-    return exp.cast(exp.null(), "BOOLEAN" if kind == "filter" else "VARCHAR")
+def _null(returns: str) -> exp.Expr:
+    """A NULL of the pruned call's type (a typed answer keeps its type: the schema stays)."""
+    return exp.cast(exp.null(), exp.DataType.build(returns or "VARCHAR", dialect="duckdb"))
 
 
 def _trees(plan: LogicalPlan) -> list[exp.Expr]:
     return [plan.statement] + [n.input for n in plan.nodes if n.input is not None]
 
 
-def _pruned(tree: exp.Expr, schema: dict[str, dict[str, str]], kinds: dict[int, str]
+def _pruned(tree: exp.Expr, schema: dict[str, dict[str, str]], types: dict[int, str]
             ) -> tuple[exp.Expr, set[int] | None, set[int]]:
     """(``tree`` with unneeded calls nulled, positions of the needed calls, map tables it
     reads); positions None (and ``tree`` unchanged) when the analysis is unsure."""
@@ -171,7 +172,7 @@ def _pruned(tree: exp.Expr, schema: dict[str, dict[str, str]], kinds: dict[int, 
     copy = tree.copy()
     for position, call in enumerate(udf_calls(copy)):
         if position not in needed:
-            call.replace(_null(kinds.get(node_id(call), "")))
+            call.replace(_null(types.get(node_id(call), "")))
     return copy, needed, tables
 
 
@@ -180,18 +181,18 @@ def prune_llm_columns(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     if not plan.nodes or not any(maybe_unneeded(t) for t in _trees(plan)):
         return plan
     schema: dict[str, dict[str, str]] = {}
-    kinds = {n.id: n.call.kind for n in plan.nodes}
+    types = {n.id: n.call.returns for n in plan.nodes if n.call.kind != "table"}
     calls = udf_calls(plan.statement)
-    statement, needed, tables = _pruned(plan.statement, _schema(plan.statement, ctx, schema), kinds)
+    statement, needed, tables = _pruned(plan.statement, _schema(plan.statement, ctx, schema), types)
     if needed is None:
         return plan  # unsure about the statement: keep every call
     in_statement = {node_id(c) for c in calls}
     dead = in_statement - {node_id(calls[i]) for i in needed}
     nodes: dict[int, LlmNode] = {}
     for node in plan.nodes:
-        source = transform_calls(node.input, dead, lambda c: _null(kinds[node_id(c)]))
+        source = transform_calls(node.input, dead, lambda c: _null(types[node_id(c)]))
         if source is not None and maybe_unneeded(source):
-            source = _pruned(source, _schema(source, ctx, schema), kinds)[0]
+            source = _pruned(source, _schema(source, ctx, schema), types)[0]
         nodes[node.id] = with_input(node, source)
     live: set[int] = set()
     todo = {node_id(c) for c in udf_calls(statement)} | tables

@@ -83,3 +83,12 @@ def test_trailing_comment_is_part_of_the_statement_not_a_new_one():
     assert is_complete("SELECT 1; /* done */") and not is_complete("SELECT 2 -- c;")
     items, rest = read_items("SELECT 1;;\n-- only a comment\n", final=True)
     assert items == [Item("sql", "SELECT 1;;")] and rest == ""  # the comment runs nothing
+
+
+def test_completion_knows_the_typed_llm_functions_and_returns():
+    catalog = Catalog.load(duckdb.connect())
+    assert {"llm_classify", "llm_score"} <= set(_complete(catalog, "SELECT llm_"))
+    assert _complete(catalog, "SELECT llm('x', ret")[0] == "returns => "
+    assert _complete(catalog, "SELECT * FROM llm_map(TABLE t, 'x', ret")[0] == "returns => "
+    assert _complete(catalog, "SELECT llm_classify('x', ['a', 'b'], mul")[0] == "multi => "
+    assert "returns => " not in _complete(catalog, "SELECT llm_filter('x', r")

@@ -121,7 +121,8 @@ def with_short_answers(sql: str) -> str:
         if call.function_name == "llm_filter":
             continue
         named = {e.this.name.lower() for e in call.expressions if isinstance(e, exp.Kwarg)}
-        if "max_tokens" not in named:
+        typed = "returns" in named or call.function_name in ("llm_classify", "llm_score")
+        if "max_tokens" not in named and not typed:  # a typed answer's length has its own bound
             call.append("expressions", exp.Kwarg(this=exp.var("max_tokens"),
                                                   expression=exp.Literal.number(MT)))
     return tree.sql("helium")

@@ -1,9 +1,8 @@
 """``Engine``: HeliumSQL's local inference engine (paged KV pool, radix cache, continuous batching).
 
-There is no background thread. A caller of :meth:`Engine.generate` / :meth:`Engine.stream`
-queues its requests, then takes the engine lock and runs steps until its own requests are
-done; each step serves every queued request, so concurrent callers share steps and a
-caller often finds its completions already made by another thread's step.
+No background thread: a caller of :meth:`Engine.generate` / :meth:`Engine.stream` queues its
+requests, then runs steps under the engine lock until its own are done; each step serves every
+queued request, so concurrent callers share steps (and often find their answers already made).
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ from heliumsql.engine.errors import EngineError, PromptTooLongError, excerpt
 from heliumsql.engine.flash import flash_available
 from heliumsql.engine.interface import CompletionStream, Params, Priority, Prompt
 from heliumsql.engine.kv_pool import KVPool
-from heliumsql.engine.model_loader import (ModelSpec, context_length, load_model,
-                                           model_fingerprint)
+from heliumsql.engine.model_loader import ModelSpec, context_length, load_model, model_fingerprint
 from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
 from heliumsql.engine.request import Completion
 from heliumsql.engine.runner import ModelRunner, check_supported, model_geometry

@@ -20,32 +20,7 @@ from heliumsql.backends.openai_compat import OpenAICompatBackend
 from heliumsql.connection import Connection
 from heliumsql.engine import Engine, SamplingParams
 from heliumsql.errors import ExecutionError, PlanError
-
-NAMES = ["apple", "banana", "cherry", "apple", "date", "elder", "fig", "grape", "banana", "kiwi"]
-DESCRS = ["red fruit, sweet", "yellow fruit", "red, small", "red fruit, sweet", "brown fruit",
-          "dark berry", "purple fruit", "green or red", "yellow fruit", "green, fuzzy"]
-ITEMS = (f"CREATE TABLE items AS SELECT i AS id, {NAMES}[i] AS name, {DESCRS}[i] AS descr "
-         "FROM range(1, 11) r(i)")
-NUM_NAMES = 8  # distinct names: what a per-name call sends after deduplication
-INSTRUCTION = "You are a careful analyst. Read the record below and answer in one word. "
-SAY = "SELECT id, llm('Say {name}', max_tokens => 3) AS a FROM items ORDER BY id"
-QUERIES = {
-    "llm": SAY,
-    "llm_system": "SELECT id, llm('Name: {name}', system => 'Be brief.', max_tokens => 4) AS a "
-                  "FROM items ORDER BY id",
-    "llm_filter": "SELECT id FROM items WHERE llm_filter('Red? {descr}') "
-                  "AND llm_filter('Long? {name}') ORDER BY id",
-    "llm_agg": "SELECT name, llm_agg('Sum up: {descr}', max_tokens => 3) AS s FROM items "
-               "GROUP BY name ORDER BY name",
-    "llm_map": "SELECT id, a FROM llm_map(TABLE items, 'Say {name}', as => 'a', max_tokens => 3) "
-               "ORDER BY id",
-    "workflow": f"""
-        WITH a AS (SELECT id, llm('{INSTRUCTION} Name: {{name}}', max_tokens => 3) AS x,
-                              llm('{INSTRUCTION} About: {{descr}}', max_tokens => 3) AS y FROM items)
-        SELECT id, x, y, llm('{INSTRUCTION} Combine: {{x}} / {{y}}', max_tokens => 3) AS z
-        FROM a ORDER BY id""",
-}
-
+from remote_queries import ITEMS, NAMES, NUM_NAMES, QUERIES, SAY
 
 def remote(server: FaultyOpenAIServer, **options: object) -> Connection:
     options.setdefault("result_cache", None)

@@ -7,30 +7,10 @@ from __future__ import annotations
 
 import pytest
 from conftest import Served
+from remote_queries import ITEMS, QUERIES
 
 import heliumsql
 from heliumsql.engine import Engine
-
-ITEMS = ("CREATE TABLE items AS SELECT * FROM (VALUES (1, 'apple', 'red fruit, sweet'), "
-         "(2, 'banana', 'yellow fruit'), (3, 'cherry', 'red, small'), (4, 'apple', 'red fruit, "
-         "sweet'), (5, 'kiwi', 'green, fuzzy')) t(id, name, descr)")
-INSTRUCTION = "You are a careful analyst. Read the record below and answer in one word. "
-QUERIES = {
-    "llm": "SELECT id, llm('Say {name}', max_tokens => 3) AS a FROM items ORDER BY id",
-    "llm_system": "SELECT id, llm('Name: {name}', system => 'Be brief.', max_tokens => 4) AS a "
-                  "FROM items ORDER BY id",
-    "llm_filter": "SELECT id FROM items WHERE llm_filter('Red? {descr}') ORDER BY id",
-    "llm_agg": "SELECT name, llm_agg('Sum up: {descr}', max_tokens => 3) AS s FROM items "
-               "GROUP BY name ORDER BY name",
-    "llm_map": "SELECT id, a FROM llm_map(TABLE items, 'Say {name}', as => 'a', max_tokens => 3) "
-               "ORDER BY id",
-    "workflow": f"""
-        WITH a AS (SELECT id, llm('{INSTRUCTION} Name: {{name}}', max_tokens => 3) AS x,
-                              llm('{INSTRUCTION} About: {{descr}}', max_tokens => 3) AS y FROM items)
-        SELECT id, x, y, llm('{INSTRUCTION} Combine: {{x}} / {{y}}', max_tokens => 3) AS z
-        FROM a ORDER BY id""",
-}
-
 
 def rows(con: heliumsql.Connection, sql: str) -> list[tuple]:
     con.sql(ITEMS)

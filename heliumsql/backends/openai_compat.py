@@ -189,7 +189,11 @@ class OpenAICompatBackend:
                 if stream.failure is not None:
                     self._slots.release()
                     break
-                tasks.append(asyncio.ensure_future(self._one(stream, index, msgs, p)))
+                task = asyncio.ensure_future(self._one(stream, index, msgs, p))
+                # Released however the task ends, even cancelled before it ever ran (a task
+                # cancelled that early never runs its own finally: its slot would be lost).
+                task.add_done_callback(lambda _: self._release())
+                tasks.append(task)
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
             for task in tasks:
@@ -212,8 +216,10 @@ class OpenAICompatBackend:
             self._count(failed_requests=1)
             if stream.failure is None:
                 stream.failure = self._failure(exc, messages)
-        finally:
-            self._slots.release()
+
+    def _release(self) -> None:
+        assert self._slots is not None
+        self._slots.release()
 
     async def _complete(self, index: int, messages: list[dict[str, str]],
                         params: SamplingParams) -> Completion:

@@ -237,3 +237,36 @@ def test_cancel_stops_sending_and_generate_keeps_request_order(server) -> None:
     assert first.index == 0 and list(stream) == []
     time.sleep(0.8)  # what was still queued is never sent
     assert server.num_requests <= 2
+
+
+def test_cancelled_streams_give_back_every_concurrency_slot(server) -> None:
+    """A stream cancelled at once (as a LIMIT does) must not keep slots: requests cancelled
+    before they ever ran used to hold theirs, and later statements then waited for ever."""
+    backend = OpenAICompatBackend("tiny", base_url=server.base_url, max_concurrency=4)
+    params = SamplingParams(max_tokens=2)
+    prompts = [f"Say {n}" for n in NAMES]
+    for _ in range(5):
+        backend.cancel(backend.stream(prompts, params))
+    done: list = []
+    worker = threading.Thread(target=lambda: done.extend(backend.generate(prompts[:4], params)))
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and [c.index for c in done] == [0, 1, 2, 3]
+
+
+def test_a_limit_that_cancels_requests_leaves_the_backend_usable(server, engine) -> None:
+    """``LIMIT`` over a filter cancels the requests it no longer needs; with one concurrency slot
+    the next statement used to wait for ever for the slot a cancelled request kept."""
+    con = remote(server, max_concurrency=1)
+    limited = "SELECT id FROM items WHERE llm_filter('Keep? {descr}') ORDER BY id LIMIT 1"
+    done: list = []
+
+    def run() -> None:
+        done.append(con.sql(limited).fetchall())
+        done.append(con.sql(SAY).fetchall())
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the statement after the LIMIT never got a slot"
+    assert done == [local(engine, limited), local(engine, SAY)]

@@ -170,7 +170,14 @@ def run_heliumsql(server: Server, workload: Workload, sizes: Any, tables: Tables
                             api_key="unused", result_cache=None, max_concurrency=concurrency)
     try:
         load_tables(con.duckdb, tables)
-        return [con.sql(statement).fetchall() for statement in workload.statements(sizes)]
+        answers = []
+        for statement in workload.statements(sizes):
+            answers.append(con.sql(statement).fetchall())
+            # Workaround, not a feature: after a statement whose LIMIT cancels a stream, the
+            # backend's concurrency slot can stay taken and the next statement waits for ever
+            # (seen at max_concurrency=1 on records); a fresh backend per statement avoids it.
+            con._engine = None
+        return answers
     finally:
         con.close()
 

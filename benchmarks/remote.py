@@ -141,8 +141,10 @@ class ChatLlm:
         from openai import OpenAI
 
         self.client = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=600.0)
+        self.calls = 0  # requests this client sent, checked against the server's count
 
     def _ask(self, prompt: str, max_tokens: int, **extra: Any) -> str:
+        self.calls += 1
         response = self.client.chat.completions.create(
             model=MODEL_NAME, messages=[{"role": "user", "content": prompt}],
             max_tokens=max_tokens, temperature=0.0, **extra)
@@ -162,8 +164,9 @@ class ChatLlm:
 
 
 def run_heliumsql(server: Server, workload: Workload, sizes: Any, tables: Tables,
-                  concurrency: int) -> list[list[tuple]]:
-    """The workload's SQL statements through HeliumSQL's remote backend."""
+                  concurrency: int, sent: list[int]) -> list[list[tuple]]:
+    """The workload's SQL statements through HeliumSQL's remote backend; the requests the
+    backend says it sent are appended to ``sent``."""
     import heliumsql
 
     con = heliumsql.connect(model=f"openai:{MODEL_NAME}", base_url=server.base_url,
@@ -173,6 +176,8 @@ def run_heliumsql(server: Server, workload: Workload, sizes: Any, tables: Tables
         answers = []
         for statement in workload.statements(sizes):
             answers.append(con.sql(statement).fetchall())
+            if con.engine_loaded:
+                sent.append(con.engine.stats().get("requests", 0))
             # Workaround, not a feature: after a statement whose LIMIT cancels a stream, the
             # backend's concurrency slot can stay taken and the next statement waits for ever
             # (seen at max_concurrency=1 on records); a fresh backend per statement avoids it.
@@ -183,11 +188,15 @@ def run_heliumsql(server: Server, workload: Workload, sizes: Any, tables: Tables
 
 
 def run_lotus(server: Server, workload: Workload, sizes: Any, tables: Tables,
-              concurrency: int) -> list[list[tuple]]:
+              concurrency: int, sent: list[int]) -> list[list[tuple]]:
     """The workload's row-by-row twin, one chat request per row per operator (``concurrency``
     is moot: the twin waits for each answer before the next request)."""
     del concurrency
-    return workload.agent(tables, ChatLlm(server.base_url), sizes)
+    llm = ChatLlm(server.base_url)
+    try:
+        return workload.agent(tables, llm, sizes)
+    finally:
+        sent.append(llm.calls)
 
 
 RUNNERS = {"heliumsql": run_heliumsql, "lotus": run_lotus}
@@ -202,6 +211,7 @@ class Measured:
     prompt_tokens: list[int] = field(default_factory=list)
     computed_prefill_tokens: list[int] = field(default_factory=list)
     cached_tokens: list[int] = field(default_factory=list)
+    client_requests: list[int] = field(default_factory=list)
     answers: list[list[tuple]] = field(default_factory=list)
 
     def median(self, name: str) -> float:
@@ -215,11 +225,13 @@ def measure_once(system: str, model: Any, tokenizer: Any, workload: Workload, si
         before = server.stats()
         with torch.inference_mode():
             start = time.perf_counter()
-            answers = RUNNERS[system](server, workload, sizes, tables, concurrency)
+            sent: list[int] = []
+            answers = RUNNERS[system](server, workload, sizes, tables, concurrency, sent)
             into.wall_s.append(time.perf_counter() - start)
         after = server.stats()
     for key in ("requests", "prompt_tokens", "computed_prefill_tokens", "cached_tokens"):
         getattr(into, key).append(after[key] - before[key])
+    into.client_requests.append(sum(sent))
     into.answers = [sorted(rows, key=repr) for rows in answers]
 
 
@@ -262,6 +274,7 @@ def run_benchmark(quick: bool = False, repeats: int = 3, concurrency: int = 1,
                              prompt_tokens=m.median("prompt_tokens"),
                              computed_prefill_tokens=m.median("computed_prefill_tokens"),
                              cached_tokens=m.median("cached_tokens"),
+                             client_requests=m.median("client_requests"),
                              mismatches_vs_lotus=diff))
     return dict(setup=dict(model=describe(model, shape), preset=preset, repeats=repeats,
                            concurrency=concurrency, torch_threads=torch.get_num_threads(),

@@ -215,6 +215,7 @@ class Measured:
     answers: list[list[tuple]] = field(default_factory=list)
 
     def median(self, name: str) -> float:
+        """The median of the per-run figure ``name``."""
         return float(statistics.median(getattr(self, name)))
 
 
@@ -245,6 +246,7 @@ def mismatches(reference: list[list[tuple]], answers: list[list[tuple]]) -> int:
 
 
 def geomean(values: list[float]) -> float:
+    """The geometric mean (NaN for no values)."""
     return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
 
 
@@ -318,6 +320,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: run, print, optionally write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny model, quick sizes")
     parser.add_argument("--json", help="write the report here")

@@ -173,15 +173,13 @@ def run_heliumsql(server: Server, workload: Workload, sizes: Any, tables: Tables
                             api_key="unused", result_cache=None, max_concurrency=concurrency)
     try:
         load_tables(con.duckdb, tables)
-        answers = []
+        answers, before = [], 0
         for statement in workload.statements(sizes):
             answers.append(con.sql(statement).fetchall())
-            if con.engine_loaded:
-                sent.append(con.engine.stats().get("requests", 0))
-            # Workaround, not a feature: after a statement whose LIMIT cancels a stream, the
-            # backend's concurrency slot can stay taken and the next statement waits for ever
-            # (seen at max_concurrency=1 on records); a fresh backend per statement avoids it.
-            con._engine = None
+            if con.engine_loaded:  # the backend's counter is cumulative: this statement's part
+                now = con.engine.stats().get("requests", 0)
+                sent.append(now - before)
+                before = now
         return answers
     finally:
         con.close()

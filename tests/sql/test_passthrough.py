@@ -30,23 +30,25 @@ def _typed(rows):
     return [tuple((type(v).__name__, repr(v)) for v in row) for row in rows]
 
 
-def _same_as_duckdb(pure, text, setup=""):
+def _outcomes(pure, text, setup=""):
+    """(ours, DuckDB's): each the column names and the typed rows of ``text`` after ``setup``;
+    and our Result itself."""
     ours, theirs = pure, duckdb.connect()
     if setup:
         ours.sql(setup)
         theirs.sql(setup)
     expected = theirs.sql(text)
     got = ours.sql(text)
-    assert got.columns == expected.columns
-    assert _typed(got.fetchall()) == _typed(expected.fetchall())
-    return got
+    return ((got.columns, _typed(got.fetchall())),
+            (expected.columns, _typed(expected.fetchall())), got)
 
 
 def test_every_statement_runs_in_order(pure):
     # Was: statements before the last were dropped unless they were DDL/DML.
     with pytest.raises(duckdb.InvalidInputException, match="boom"):
         pure.sql("SELECT error('boom'); SELECT 2")
-    _same_as_duckdb(pure, "SELECT setseed(0.5); SELECT random()")
+    ours, duck, _ = _outcomes(pure, "SELECT setseed(0.5); SELECT random()")
+    assert ours == duck
 
 
 def test_trailing_comment_is_not_a_statement(pure):
@@ -67,8 +69,9 @@ def test_trailing_comment_is_not_a_statement(pure):
 ])
 def test_dml_returning_rows_and_counts_are_duckdbs(pure, text, tmp_path):
     # Was: RETURNING rows and the counts of INSERT, CTAS, COPY and TRUNCATE were dropped.
-    res = _same_as_duckdb(pure, text.format(dir=tmp_path / "t.csv"),
-                          setup="CREATE TABLE t(i INT, s VARCHAR); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    ours, duck, res = _outcomes(pure, text.format(dir=tmp_path / "t.csv"),
+                                setup="CREATE TABLE t(i INT, s VARCHAR); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    assert ours == duck
     assert isinstance(res, Result) and isinstance(res.relation, duckdb.DuckDBPyRelation)
 
 
@@ -88,7 +91,8 @@ def test_explain_without_llm_calls_is_duckdbs(pure):
 ])
 def test_statements_sqlglot_cannot_read_are_duckdbs(pure, text):
     # Was: RecursionError (41 nested parentheses), IndexError (SHOW ALL) escaped.
-    _same_as_duckdb(pure, text)
+    ours, duck, _ = _outcomes(pure, text)
+    assert ours == duck
 
 
 def test_llm_statements_sqlglot_cannot_read_are_parse_errors(pure):
@@ -116,12 +120,14 @@ def test_llm_statements_sqlglot_cannot_read_are_parse_errors(pure):
 def test_values_come_back_exactly_as_duckdb_gives_them(pure, expression):
     # Was: an Arrow round trip (UHUGEINT max -> Decimal('-1'), TIMETZ lost its offset, BIT and
     # VARINT became bytes, unnamed STRUCTs got element1 names).
-    _same_as_duckdb(pure, f"SELECT {expression} AS v")
+    ours, duck, _ = _outcomes(pure, f"SELECT {expression} AS v")
+    assert ours == duck
 
 
 def test_all_types_fetch_like_duckdb(pure):
     # Was: OverflowError on fetch.
-    _same_as_duckdb(pure, "SELECT * FROM test_all_types()")
+    ours, duck, _ = _outcomes(pure, "SELECT * FROM test_all_types()")
+    assert ours == duck
 
 
 def test_params_execute_and_relations(pure):

@@ -56,6 +56,11 @@ class FaultyOpenAIServer:
         return f"http://{host}:{port}/v1"
 
     def reset(self) -> None:
+        """Forget every fault and count; first wait (up to 10 s) for requests an earlier test
+        left running (a client that timed out or cancelled), so they do not count here."""
+        deadline = time.monotonic() + 10
+        while getattr(self, "in_flight", 0) > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
             self.faults: deque[Fault] = deque()
             self.failing: set[str] = set()

@@ -33,8 +33,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 def test_clients_that_leave_free_their_requests(served: Served) -> None:
     engine, headers = served.engine, {"Authorization": f"Bearer {served.api_key}"}
-    before = engine.stats()["generated_tokens"]
-    # A stays connected; its request is the oldest, so the server runs the engine through it.
+    before, prompts_before = engine.stats()["generated_tokens"], engine.stats()["prompt_tokens"]
+    # A stays connected and gets its whole answer; B and C leave before theirs are done.
     a_done = threading.Event()
 
     def ask_a() -> None:
@@ -43,15 +43,21 @@ def test_clients_that_leave_free_their_requests(served: Served) -> None:
             extra_body={"ignore_eos": True})
         a_done.set()
 
+    def admitted(after: int) -> Callable[[], bool]:
+        # Prompt tokens count every request the engine took in, even one that already finished:
+        # on a fast machine A may be done before B arrives, so the queue depth is no signal.
+        return lambda: engine.stats()["prompt_tokens"] > after
+
     a = threading.Thread(target=ask_a)
     a.start()
-    assert wait_until(lambda: engine.num_queued() == 1)
+    assert wait_until(admitted(prompts_before))
+    prompts_a = engine.stats()["prompt_tokens"]
     body = {"model": served.model, "max_tokens": LONG, "ignore_eos": True, "stream": True,
             "messages": [{"role": "user", "content": "B leaves mid-stream"}]}
     with httpx.Client(base_url=served.base_url, headers=headers) as http:
         with http.stream("POST", "/chat/completions", json=body) as response:
             assert response.status_code == 200
-            assert wait_until(lambda: engine.num_queued() == 2)
+            assert wait_until(admitted(prompts_a))
         # C gives up waiting for a whole (non-streamed) answer.
         try:
             http.post("/completions", timeout=0.2, json={
@@ -63,5 +69,5 @@ def test_clients_that_leave_free_their_requests(served: Served) -> None:
     assert a_done.is_set()
     assert wait_until(lambda: engine.num_queued() == 0 and blocks_owned(engine) == 0)
     generated = engine.stats()["generated_tokens"] - before
-    # A's tokens and only the start of B's and C's: they left the engine while A still ran.
+    # A's tokens and only the start of B's and C's: the server cancelled them when they left.
     assert generated < 2 * LONG

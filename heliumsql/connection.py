@@ -67,11 +67,10 @@ class Connection:
 
     def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "cpu",
                  dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-                 result_cache: Any = DEFAULT_RESULT_CACHE,
-                 embedding_model: str | os.PathLike | None = None, **engine_options: Any) -> None:
+                 result_cache: Any = DEFAULT_RESULT_CACHE, embedding_model: Any = None,
+                 **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
-        # llm_embed / llm_search: loaded on first use; the default mean-pools ``model``.
-        self.embeddings = EmbeddingModels(embedding_model, model, device,
+        self.embeddings = EmbeddingModels(embedding_model, model, device,  # llm_embed, llm_search
                                           llm_known=engine is None or model is not None)
         self.vector_indexes = VectorIndexes()
         self._model, self._device, self._dtype = model, device, dtype
@@ -391,14 +390,11 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
     ``":memory:"`` (this connection only), a :class:`~heliumsql.result_cache.ResultCache`, or
     ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or
     ``~/.cache/heliumsql/results.duckdb``. ``SET helium_result_cache = false`` turns it off for
-    the session. ``embedding_model`` is a local sentence-transformers checkpoint directory for
-    ``llm_embed`` and ``llm_search`` (needs ``pip install 'heliumsql[embed]'``); without it they
-    mean-pool ``model``'s last hidden states, which is weak (see
-    :mod:`heliumsql.embedding_model`). Other keyword arguments go to the engine.
+    the session. ``embedding_model``: a sentence-transformers checkpoint for ``llm_embed`` (the
+    ``embed`` extra; default: ``model`` mean-pooled, weak). Other keyword arguments go to the engine.
 
     >>> con = connect(model="path/to/checkpoint")                          # doctest: +SKIP
     >>> con.sql("SELECT llm('Hello') AS answer").fetchall()                # doctest: +SKIP
     """
-    return Connection(database, model, device=device, dtype=dtype, engine=engine,
-                      optimize=optimize, result_cache=result_cache,
-                      embedding_model=embedding_model, **engine_options)
+    return Connection(database, model, device=device, dtype=dtype, engine=engine, optimize=optimize,
+                      result_cache=result_cache, embedding_model=embedding_model, **engine_options)

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from heliumsql.errors import ExecutionError
 
-EXACT_SEARCH_ROWS = 20_000
+EXACT_SEARCH_ROWS = 50_000
 SCORE = "score"
 # HNSW settings: connectivity 16 and a wide search beam (256) give recall@10 0.995 on 50,000
 # random 32-d vectors (random vectors are the hard case: no clusters to exploit); see

@@ -21,7 +21,7 @@ to it (raise, or NULL for the group).
 >>> shape.render([("a",), ("b",)])
 'Summarize:\\na\\nb\\nend'
 >>> answer, levels = aggregate(shape, [(w,) for w in "abcdefgh"],
-...                            fits=lambda p: len(p) <= 20, ask=lambda ps: [p[-4:-3] for p in ps])
+...                            fits=lambda p: len(p) <= 20, ask=lambda ps: [p[-5:-4] for p in ps])
 >>> answer, levels
 ('h', [3, 1])
 """

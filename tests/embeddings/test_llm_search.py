@@ -113,3 +113,12 @@ def test_index_without_usearch_names_the_extra(con, monkeypatch) -> None:  # noq
     with pytest.raises(ExecutionError, match=r"heliumsql\[embed\]"):
         con.sql(SEARCH.format(", method => 'index'"))
     assert len(con.sql(SEARCH.format("")).fetchall()) == 3  # auto stays exact
+
+
+def test_outer_filters_and_limits_stay_outside_the_search(con) -> None:  # noqa: ANN001
+    """Top k of fewer rows would be other rows: a WHERE on the search's output filters its k
+    rows, with the optimizer on as off."""
+    query = SEARCH.format("") + " WHERE id <> 1 ORDER BY id"
+    on = con.sql(query).fetchall()
+    con.sql("SET helium_optimizer = false")
+    assert con.sql(query).fetchall() == on and len(on) == 2

@@ -29,6 +29,7 @@ def con(embedding_path, engine):  # noqa: ANN001, ANN201
     connection.close()
 
 
+@pytest.mark.slow
 def test_recall_at_10_against_brute_force_on_50000_random_vectors() -> None:
     rng = np.random.default_rng(0)
     n, dim = 50_000, 32

@@ -13,15 +13,18 @@ from heliumsql.errors import ExecutionError
 from heliumsql.operators.agg_tree import group_shape
 from heliumsql.testing import logical_plan
 
-# 1,000 rows of 49 characters + newline: a 50,000-token group under the byte-level tokenizer.
-BIG = """CREATE TABLE notes AS
-SELECT CASE WHEN i < 1000 THEN 'big' ELSE 'small' END AS grp,
+# 1,000 rows of 49 characters + newline: a 50,000-token group under the byte-level tokenizer
+# (and a group of 3 rows that fits).
+NOTES = """CREATE TABLE notes AS
+SELECT CASE WHEN i < {n} THEN 'big' ELSE 'small' END AS grp,
        'note ' || lpad(i::VARCHAR, 4, '0') || ' ' || repeat(chr((97 + i % 26)::INTEGER), 39) AS body
-FROM range(1003) t(i)"""
+FROM range({n} + 3) t(i)"""
+BIG = NOTES.format(n=1000)
 QUERY = ("SELECT grp, llm_agg('Summarize the notes:\n{body}', max_tokens => 12) AS summary "
          "FROM notes GROUP BY grp ORDER BY grp")
 
 
+@pytest.mark.slow
 def test_a_50000_token_group_completes_in_a_tree_and_twice_the_same(shared_engine, connect) -> None:
     con = connect(shared_engine, setup=BIG)
     tokens = con.sql("SELECT sum(length(body) + 1) FROM notes WHERE grp = 'big'").fetchall()[0][0]
@@ -40,13 +43,13 @@ def test_a_50000_token_group_completes_in_a_tree_and_twice_the_same(shared_engin
 
 
 def test_groups_that_fit_are_answered_as_before(shared_engine, connect) -> None:
-    con = connect(shared_engine, setup=BIG)
+    con = connect(shared_engine, setup=NOTES.format(n=150))
     alone = con.sql(QUERY.replace("FROM notes", "FROM notes WHERE grp = 'small'")).fetchall()
     assert con.sql(QUERY).fetchall()[1] == alone[0]
 
 
 def test_a_single_value_longer_than_the_context_follows_on_error(shared_engine, connect) -> None:
-    con = connect(shared_engine, setup=BIG)
+    con = connect(shared_engine, setup=NOTES.format(n=150))
     con.sql("INSERT INTO notes VALUES ('big', repeat('x', 5000))")
     with pytest.raises(ExecutionError, match="on_error => 'null'"):
         con.sql(QUERY)
@@ -71,3 +74,11 @@ def test_the_shape_renders_exactly_the_prompt_duckdb_renders() -> None:
 def test_a_prompt_that_is_not_template_shaped_has_no_shape() -> None:
     query = sqlglot.parse_one("SELECT upper(string_agg(x, ',')) AS prompt FROM t", read="duckdb")
     assert group_shape(query) is None
+
+
+def test_optimizer_on_and_off_give_the_same_tree_answers(shared_engine, connect) -> None:
+    setup = NOTES.format(n=150)  # 7,500 tokens: still a tree, at a fraction of the cost
+    on = connect(shared_engine, setup=setup).sql(QUERY)
+    off = connect(shared_engine, setup=setup, optimize=False).sql(QUERY)
+    assert on.fetchall() == off.fetchall()
+    assert on.analyze.operators[1].details[0][0] == "tree"

@@ -151,12 +151,13 @@ class SentenceTransformerModel:
 
     @cached_property
     def fingerprint(self) -> str:
-        from heliumsql.engine.model_loader import model_fingerprint
-
-        model = self._loaded()
-        digest = hashlib.sha256(model_fingerprint(model[0].auto_model).encode())
-        for name in ("modules.json", "config_sentence_transformers.json"):
-            digest.update((self.path / name).read_bytes() if (self.path / name).exists() else b"")
+        # Like the engine's model fingerprint: the configs plus a digest of a few weights (any
+        # module stack, not only a transformer).
+        digest = hashlib.sha256()
+        for config in sorted(self.path.rglob("*.json")):
+            digest.update(config.read_bytes())
+        for _, tensor in list(self._loaded().state_dict().items())[:4]:
+            digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
         return "st:" + digest.hexdigest()[:16]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -106,3 +106,18 @@ def test_importing_heliumsql_imports_no_optional_extra() -> None:
             "if m.split('.')[0] in ('sentence_transformers', 'usearch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_another_model_does_not_read_the_first_ones_cached_vectors(embedding_path, engine,
+                                                                  tmp_path) -> None:  # noqa: ANN001
+    from heliumsql.result_cache import ResultCache
+
+    cache = ResultCache(":memory:")
+    other = tiny_embedding_model(tmp_path / "other", seed=1)
+    query = "SELECT llm_embed(body) FROM docs"
+    runs = []
+    for path in (embedding_path, other, embedding_path):
+        con = heliumsql.connect(engine=engine, embedding_model=path, result_cache=cache)
+        con.sql(DOCS)
+        runs.append(con.sql(query).analyze.operators[1])
+    assert [r.result_cache_hits for r in runs] == [0, 0, 3]

@@ -114,7 +114,10 @@ class Executor:
             plan = self.plan(statement, tokenizer)
             stats.planning_s = time.perf_counter() - started - loading[0]
             objects.declare(plan.logical)
-            if plan.nodes:
+            if plan.nodes and all(n.node.call.kind in EMBEDDING_KINDS for n in plan.nodes):
+                with self._cache_session() as cache:
+                    result = self._run_embeddings(plan, objects, stats, progress, cache)
+            elif plan.nodes:
                 engine = self.engine()
                 with self._cache_session() as cache:
                     result = self._run_workflow(plan, engine, objects, stats, progress, cache)
@@ -171,6 +174,21 @@ class Executor:
                 stats.reused_prompt_tokens = PromptTree.distinct_tokens(
                     runner.dispatcher.reused_prefixes()
                     + [p[:engine.cached_prefix(p, before=stamp)] for p in pinned])
+
+    def _run_embeddings(self, plan: PhysicalPlan, objects: QueryObjects, stats: QueryStats,
+                        progress: ProgressCallback | None, cache: CacheSession | None) -> Result:
+        """A plan of embedding operators only: nothing to generate, so no LLM engine is loaded
+        and no workflow scheduled; the nodes run in plan order (a valid execution order)."""
+        context = OperatorContext(self.con, None, progress, self.batch_size,  # type: ignore[arg-type]
+                                  embeddings=self.embeddings, indexes=self.indexes, cache=cache)
+        for node_plan in plan.nodes:
+            op = OPERATORS[node_plan.node.call.kind](node_plan.node, context, node_plan.input_sql)
+            stats.operators[node_plan.id] = op.stats
+            objects.operators[node_plan.id] = op  # on-demand vectors for the final statement
+            if node_plan.strategy != "on_demand":
+                op.materialize()
+                op.publish(objects)
+        return self._run_statement(plan, objects, stats)
 
     def _run_statement(self, plan: PhysicalPlan, objects: QueryObjects, stats: QueryStats) -> Result:
         relational = time.perf_counter()

@@ -140,8 +140,8 @@ def _prefix(key: Any, users: list[_Start], tokens: bool) -> PinnedPrefix:
 
 def factor_prompt_prefixes(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     """Record the pinned prefixes of the plan (token ids when a tokenizer is at hand)."""
-    if not plan.nodes:
-        return plan
+    if all(n.call.kind in EMBEDDING_KINDS for n in plan.nodes):
+        return plan  # nothing generated: no prefix to pin, no model to load for its tokenizer
     tokenizer = None
     if ctx.tokenizer is not None:
         try:

@@ -121,3 +121,14 @@ def test_another_model_does_not_read_the_first_ones_cached_vectors(embedding_pat
         con.sql(DOCS)
         runs.append(con.sql(query).analyze.operators[1])
     assert [r.result_cache_hits for r in runs] == [0, 0, 3]
+
+
+def test_statements_that_only_embed_load_no_llm(embedding_path) -> None:  # noqa: ANN001
+    con = heliumsql.connect(embedding_model=embedding_path, result_cache=None)
+    con.sql(DOCS)
+    rows = con.sql("SELECT id, CASE WHEN id > 4 THEN len(llm_embed(body)) END AS n, "
+                   "len(llm_embed(body)) AS m FROM docs ORDER BY id").fetchall()
+    assert rows[0] == (1, None, 32) and rows[2] == (3, None, None) and rows[4] == (5, 32, 32)
+    found = con.sql("SELECT id FROM llm_search((SELECT id, llm_embed(body) AS v FROM docs), "
+                    "'great screen', column => 'v', k => 1)").fetchall()
+    assert found == [(6,)] and not con.engine_loaded

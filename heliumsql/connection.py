@@ -30,6 +30,7 @@ import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
 from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
 from heliumsql.caller import call_from, caller_frame, register_tables
+from heliumsql.embedding_model import EmbeddingModels
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
@@ -43,6 +44,7 @@ from heliumsql.settings import Setting, parse_setting
 from heliumsql.shadowing import ShadowedNames
 from heliumsql.statement_parser import bind_parameters, parse_llm_statement
 from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
+from heliumsql.vector_search import VectorIndexes
 
 # A text none of whose lower-cased characters contain these goes to DuckDB whole: it can call no
 # LLM function (every name contains "llm") and sets no HeliumSQL setting.
@@ -65,8 +67,12 @@ class Connection:
 
     def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "cpu",
                  dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-                 result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> None:
+                 result_cache: Any = DEFAULT_RESULT_CACHE, embedding_model: Any = None,
+                 **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
+        self.embeddings = EmbeddingModels(embedding_model, model, device,  # llm_embed, llm_search
+                                          llm_known=engine is None or model is not None)
+        self.vector_indexes = VectorIndexes()
         self._model, self._device, self._dtype = model, device, dtype
         # Requests one statement may send to a remote model (None: no limit).
         self.max_requests: int | None = engine_options.pop("max_requests", None)
@@ -114,7 +120,8 @@ class Connection:
         if isinstance(self._engine, StatementBudgeted):  # a new statement: a new budget
             self._engine.start_statement(self.max_requests)
         return Executor(self.duckdb, lambda: self.engine, self.optimize,
-                        model_names=self._model_names(), result_cache=cache)
+                        model_names=self._model_names(), result_cache=cache,
+                        embeddings=self.embeddings, indexes=self.vector_indexes)
 
     # -- statements -------------------------------------------------------------------------
     def sql(self, query: str, params: object = None, *,
@@ -365,7 +372,8 @@ def _pure_plan(statement: exp.Expr):  # noqa: ANN202
 
 def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "cpu",
             dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-            result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> Connection:
+            result_cache: Any = DEFAULT_RESULT_CACHE, embedding_model: str | os.PathLike | None = None,
+            **engine_options: Any) -> Connection:
     """Open a HeliumSQL connection.
 
     ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face
@@ -382,10 +390,11 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
     ``":memory:"`` (this connection only), a :class:`~heliumsql.result_cache.ResultCache`, or
     ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or
     ``~/.cache/heliumsql/results.duckdb``. ``SET helium_result_cache = false`` turns it off for
-    the session. Other keyword arguments go to the engine.
+    the session. ``embedding_model``: a sentence-transformers checkpoint for ``llm_embed`` (the
+    ``embed`` extra; default: ``model`` mean-pooled, weak). Other keyword arguments go to the engine.
 
     >>> con = connect(model="path/to/checkpoint")                          # doctest: +SKIP
     >>> con.sql("SELECT llm('Hello') AS answer").fetchall()                # doctest: +SKIP
     """
-    return Connection(database, model, device=device, dtype=dtype, engine=engine,
-                      optimize=optimize, result_cache=result_cache, **engine_options)
+    return Connection(database, model, device=device, dtype=dtype, engine=engine, optimize=optimize,
+                      result_cache=result_cache, embedding_model=embedding_model, **engine_options)

@@ -175,6 +175,21 @@ class CacheSession:
         digest.update(f"\0{sample}".encode())
         return digest.hexdigest()
 
+    @staticmethod
+    def text_key(*parts: str) -> str:
+        """The cache key of a value that is not a generation (e.g. an embedding): a digest of
+        ``parts``, which must name what kind of value it is and everything it depends on."""
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def get_values(self, keys: Sequence[str]) -> list[str | None]:
+        """The stored text of each ``text_key``, or None."""
+        return [None if c is None else c.text for c in self.get(keys)]
+
+    def put_value(self, key: str, prompt: str, value: str, *, model: str = "") -> None:
+        """Store ``value`` (text) under a ``text_key``; ``prompt`` is kept for people reading
+        the table."""
+        self.put(key, prompt, Completion(0, value, (), 0, 0, "value"), model=model)
+
     def get(self, keys: Sequence[str]) -> list[Completion | None]:
         """The cached completion of each key, or None (``index`` is the key's position)."""
         if not keys or self._failed:

@@ -7,8 +7,12 @@ from typing import Any
 import torch
 
 from heliumsql.engine import attention
+from heliumsql.engine.cuda_graphs import DecodeGraphs, max_batch_for_graphs
 from heliumsql.engine.errors import EngineError
+from heliumsql.engine.flex import flex_kernel
 from heliumsql.engine.kv_pool import KVPool
+from heliumsql.engine.model_loader import context_length
+from heliumsql.engine.placement import Placement
 from heliumsql.engine.scheduler import Batch
 
 
@@ -49,13 +53,22 @@ class ModelRunner:
     token when that token completes its prompt (``logits_to_keep``).
     """
 
-    def __init__(self, model: Any, pool: KVPool, block_size: int, backend: str) -> None:
-        self.model, self.pool, self.block_size, self.backend = model, pool, block_size, backend
+    def __init__(self, model: Any, pool: KVPool, block_size: int, placement: Placement,
+                 max_num_seqs: int = 256) -> None:
+        self.model, self.pool, self.block_size = model, pool, block_size
+        self.placement, self.backend = placement, placement.attention
         self.device = next(model.parameters()).device
         self.dtype = pool.k.dtype
         layers, kv_heads, head_dim = model_geometry(model.config)
         self.groups = model.config.num_attention_heads // kv_heads
         model.set_attn_implementation(attention.register())
+        self.flex = flex_kernel(placement.compiled) if self.backend == "flex" else None
+        self.graphs = None
+        if placement.cuda_graphs:
+            max_blocks = -(-context_length(model) // block_size)
+            self.graphs = DecodeGraphs(self._forward, pool, self.flex,
+                                       max_batch_for_graphs(max_num_seqs), max_blocks,
+                                       capture=self.device.type == "cuda")
 
     def run(self, batch: Batch, keep: list[int]) -> torch.Tensor:
         """Forward ``batch``; return logits ``[len(keep), vocab]`` of the packed tokens ``keep``."""
@@ -65,13 +78,24 @@ class ModelRunner:
             c = seq.num_computed
             ids.extend(seq.token_ids[c:c + n])
             starts.append(c)
+        tables = [s.block_table for s in batch.seqs]
+        if (self.graphs is not None and batch.num_decode == len(batch.seqs)
+                and self.graphs.fits(len(ids), max(len(t) for t in tables))):
+            logits = self.graphs.run(ids, tables, starts)
+            return logits if keep == list(range(len(ids))) else logits[keep]
         meta, positions = attention.build_metadata(
-            [s.block_table for s in batch.seqs], starts, batch.counts, batch.num_decode,
-            self.block_size, self.groups, self.dtype, self.device, self.backend)
+            tables, starts, batch.counts, batch.num_decode, self.block_size, self.groups,
+            self.dtype, self.device, self.backend, self.pool.num_physical_blocks,
+            self.placement.compiled)
         input_ids = torch.tensor([ids], dtype=torch.long).to(self.device, non_blocking=True)
         keep_t = torch.tensor(keep or [len(ids) - 1], dtype=torch.long).to(self.device)
-        ctx = attention.StepContext(self.pool, meta, self.backend)
+        ctx = attention.StepContext(self.pool, meta, self.backend, self.flex)
         with torch.inference_mode(), attention.step_context(ctx):
-            out = self.model(input_ids=input_ids, position_ids=positions[None],
-                             use_cache=False, logits_to_keep=keep_t)
+            return self._forward(input_ids, positions[None], keep_t)
+
+    def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor,
+                 keep: torch.Tensor | int = 0) -> torch.Tensor:
+        """Logits ``[kept tokens, vocab]`` (``keep`` 0: every token)."""
+        out = self.model(input_ids=input_ids, position_ids=positions, use_cache=False,
+                         logits_to_keep=keep)
         return out.logits[0]

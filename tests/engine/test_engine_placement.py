@@ -1,0 +1,47 @@
+"""How ``device="auto"`` and the attention path are resolved (CUDA availability faked only for
+the pure resolution functions), and what a CPU engine reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from heliumsql.engine import Engine, EngineError
+from heliumsql.engine.placement import resolve_device, resolve_placement
+
+CUDA, CPU = torch.device("cuda"), torch.device("cpu")
+
+
+def test_auto_device_is_cuda_only_when_torch_sees_a_gpu() -> None:
+    assert resolve_device("auto", cuda_available=True) == "cuda"
+    assert resolve_device("auto", cuda_available=False) == "cpu"
+    assert resolve_device("cpu", cuda_available=True) == "cpu"  # an explicit choice stays
+
+
+def test_auto_attention_is_compiled_flex_with_graphs_on_cuda_and_torch_on_cpu() -> None:
+    gpu = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, flash_ok=True)
+    assert (gpu.attention, gpu.compiled, gpu.cuda_graphs) == ("flex", True, True)
+    cpu = resolve_placement(CPU, torch.float32, "auto", None, None, flash_ok=False)
+    assert (cpu.attention, cpu.compiled, cpu.cuda_graphs) == ("torch", False, False)
+    eager = resolve_placement(CPU, torch.float32, "flex", None, None, flash_ok=False)
+    assert (eager.compiled, eager.cuda_graphs) == (False, False)
+    off = resolve_placement(CUDA, torch.bfloat16, "auto", False, False, flash_ok=False)
+    assert off.describe() == "cuda bfloat16, attention flex"
+
+
+def test_impossible_choices_say_what_to_use_instead() -> None:
+    with pytest.raises(EngineError, match="needs flash-attn"):
+        resolve_placement(CUDA, torch.bfloat16, "flash", None, None, flash_ok=False)
+    with pytest.raises(EngineError, match="cuda_graphs=True needs attention='flex'"):
+        resolve_placement(CUDA, torch.bfloat16, "torch", None, True, flash_ok=False)
+    # Left to default, graphs are simply off for a path that cannot replay them.
+    assert not resolve_placement(CUDA, torch.bfloat16, "torch", None, None, False).cuda_graphs
+    with pytest.raises(EngineError, match="attention must be one of"):
+        resolve_placement(CPU, torch.float32, "sdpa", None, None, flash_ok=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of auto")
+def test_engine_on_auto_runs_on_cpu_in_float32(model_paths) -> None:  # noqa: ANN001
+    eng = Engine(model_paths["llama"], num_blocks=16)
+    assert eng.device.type == "cpu" and eng.pool.k.dtype == torch.float32
+    assert eng.placement.describe() == "cpu float32, attention torch"

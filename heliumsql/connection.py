@@ -30,7 +30,7 @@ import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
 from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
 from heliumsql.caller import call_from, caller_frame, register_tables
-from heliumsql.engine.interface import EngineBackend
+from heliumsql.engine.interface import EngineBackend, runs_on
 from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
@@ -63,7 +63,7 @@ DEFAULT_RESULT_CACHE = "default"
 class Connection:
     """A HeliumSQL session. Use :func:`connect` to make one; also a context manager."""
 
-    def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "cpu",
+    def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "auto",
                  dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
                  result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
@@ -205,7 +205,8 @@ class Connection:
         executor = self._executor()
         if analyze:
             _, plan, stats = self._planned(lambda: executor.run(statement))
-            return render_plan(plan, self.optimize, stats)
+            where = runs_on(self._engine)  # which device and path gave these figures
+            return render_plan(plan, self.optimize, stats) + (f"\n  Engine  {where}" if where else "")
         return self._planned(lambda: executor.explain(statement))
 
     def _parse_for_explain(self, query: str) -> exp.Expr | None:
@@ -363,7 +364,7 @@ def _pure_plan(statement: exp.Expr):  # noqa: ANN202
     return LogicalPlan((), statement, ())
 
 
-def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "cpu",
+def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "auto",
             dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
             result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> Connection:
     """Open a HeliumSQL connection.
@@ -376,7 +377,8 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
     ``SET helium_max_requests = N``, refuses a statement that would send more than N requests:
     see :mod:`heliumsql.backends.budget` for when). ``engine``
     passes an already built engine instead (shared between connections). The model loads on
-    the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
+    the first LLM call, on ``device`` (``"auto"``: CUDA with bfloat16 when torch sees a GPU,
+    else CPU with float32; ``dtype`` overrides the dtype). ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
     optimizer rules and the workflow scheduling (the "vLLM-style" baseline).
     ``result_cache`` keeps answers across queries and processes: a DuckDB file path,
     ``":memory:"`` (this connection only), a :class:`~heliumsql.result_cache.ResultCache`, or

@@ -45,3 +45,21 @@ def test_engine_on_auto_runs_on_cpu_in_float32(model_paths) -> None:  # noqa: AN
     eng = Engine(model_paths["llama"], num_blocks=16)
     assert eng.device.type == "cpu" and eng.pool.k.dtype == torch.float32
     assert eng.placement.describe() == "cpu float32, attention torch"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of auto")
+def test_every_entry_point_defaults_to_auto(model_paths) -> None:  # noqa: ANN001
+    import duckdb
+
+    import heliumsql
+    import heliumsql.duckdb
+    from heliumsql.repl.cli import parser as repl_parser
+    from heliumsql.server.cli import parser as serve_parser
+
+    path = model_paths["llama"]
+    con = heliumsql.connect(model=path, result_cache=None, num_blocks=16)
+    assert con.engine.placement.describe() == "cpu float32, attention torch"
+    fns = heliumsql.duckdb.register(duckdb.connect(), model=path, num_blocks=16)
+    assert fns.engine.placement.describe() == "cpu float32, attention torch"
+    assert repl_parser().parse_args([]).device == "auto"
+    assert serve_parser().parse_args([]).device == "auto"

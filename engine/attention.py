@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from heliumsql.engine.errors import EngineError
 from heliumsql.engine.flash import flash_attention, flash_layout
-from heliumsql.engine.flex import (FlexGroup, FlexKernel, flex_attention_paged, flex_group,
+from heliumsql.engine.flex import (FlexGroup, FlexKernels, flex_attention_paged, flex_group,
                                    padded_rows)
 from heliumsql.engine.kv_pool import KVPool
 
@@ -84,7 +84,7 @@ class StepContext:
     pool: KVPool
     meta: AttentionMetadata
     backend: str  # "torch" | "flash" | "flex"
-    flex_kernel: FlexKernel | None = None
+    flex_kernel: FlexKernels | None = None
 
 
 _STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("helium_step", default=None)
@@ -103,14 +103,14 @@ def step_context(ctx: StepContext) -> Iterator[None]:
 def build_metadata(block_tables: Sequence[Sequence[int]], starts: Sequence[int],
                    lengths: Sequence[int], num_decode: int, block_size: int, groups: int,
                    dtype: torch.dtype, device: torch.device, backend: str,
-                   pool_blocks: int = 0, padded: bool = False
+                   pool_blocks: int = 0, table_width: int | None = None
                    ) -> tuple[AttentionMetadata, torch.Tensor]:
     """Step layout for sequences whose tokens ``starts[i] .. starts[i] + lengths[i]`` are new.
 
     The first ``num_decode`` sequences have exactly one new token each. ``groups`` is the
     number of query heads per KV head. Returns the metadata and every new token's position.
-    The flex backend also needs the pool's ``pool_blocks`` and whether its shapes are
-    ``padded`` to compile buckets.
+    The flex backend also needs the pool's ``pool_blocks`` and, for compiled kernels, the
+    ``table_width`` every block table is padded to (see :func:`~heliumsql.engine.flex.flex_group`).
     """
     width = max(len(t) for t in block_tables)
     table = torch.tensor([list(t) + [0] * (width - len(t)) for t in block_tables], dtype=torch.long)
@@ -128,7 +128,7 @@ def build_metadata(block_tables: Sequence[Sequence[int]], starts: Sequence[int],
     if backend == "flex":
         parts = [(table[:num_decode], start[:num_decode], length[:num_decode]),
                  (table[num_decode:], start[num_decode:], length[num_decode:])]
-        meta.flex = tuple(flex_group(t, s, n, block_size, pool_blocks, device, padded)
+        meta.flex = tuple(flex_group(t, s, n, block_size, pool_blocks, device, table_width)
                           if len(n) else None for t, s, n in parts)
         return meta, positions
     pad = 8 if device.type == "cuda" else 1  # memory-efficient kernels want aligned masks

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from heliumsql.engine import attention
-from heliumsql.engine.flex import (FlexGroup, FlexInputs, FlexKernel, flex_inputs, logical_blocks,
+from heliumsql.engine.flex import (FlexGroup, FlexInputs, FlexKernels, flex_inputs, logical_blocks,
                                    paged_block_mask)
 from heliumsql.engine.kv_pool import KVPool
 
@@ -51,7 +51,7 @@ def pick_bucket(n: int, buckets: Sequence[int]) -> int | None:
 class DecodeGraphs:
     """Static buffers and one lazily captured graph per bucket for decode-only steps."""
 
-    def __init__(self, forward: Callable[..., Any], pool: KVPool, kernel: FlexKernel,
+    def __init__(self, forward: Callable[..., Any], pool: KVPool, kernel: FlexKernels,
                  max_batch: int, max_blocks: int, capture: bool) -> None:
         assert pool.scratch_slot is not None, "decode graphs need a pool with a scratch block"
         self.forward, self.pool, self.kernel, self.capture = forward, pool, kernel, capture

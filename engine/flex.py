@@ -22,7 +22,7 @@ reuses a kernel compiled for an earlier step of similar shape instead of compili
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
 
 import torch
@@ -59,19 +59,17 @@ class FlexGroup:
 
 
 def flex_group(table: torch.Tensor, start: torch.Tensor, length: torch.Tensor, block_size: int,
-               pool_blocks: int, device: torch.device, padded: bool) -> FlexGroup:
+               pool_blocks: int, device: torch.device, table_width: int | None) -> FlexGroup:
     """Layout of sequences whose tokens ``start[i] .. start[i] + length[i]`` are new (``table``
-    is their block tables, ``[seqs, width]``, padded with any block id). ``padded`` rounds
-    shapes up to buckets (for compiled kernels)."""
+    is their block tables, ``[seqs, width]``, padded with any block id). With ``table_width``
+    (compiled kernels) the batch and query length are rounded up to :func:`bucket` sizes and
+    every table padded to ``table_width`` entries, so few shapes ever reach the compiler."""
     seqs, max_q, width = len(length), int(length.max()), table.shape[1]
     batch = seqs
-    if padded:
-        batch, width = bucket(seqs), max(width, min(bucket(width), pool_blocks))
-        max_q = 1 if max_q == 1 else bucket(max_q, smallest=16)
+    if table_width is not None:
+        batch, width = bucket(seqs), table_width
+        max_q = 1 if max_q == 1 else bucket(max_q, smallest=_Q_BLOCK)
     host = flex_inputs(table, start, length, block_size, pool_blocks, batch, max_q, width)
-    if padded and device.type == "cpu":  # the compiled CPU kernel wants every block listable
-        extra = host.kv_indices.new_zeros(*host.kv_indices.shape[:3], pool_blocks - width)
-        host.kv_indices = torch.cat([host.kv_indices, extra], 3)
     buffers = FlexInputs(*(t.to(device, non_blocking=True) for t in host.tensors()))
     to_logical = logical_blocks(buffers.blocks, pool_blocks)
     block_mask = paged_block_mask(buffers, to_logical, block_size, max_q, pool_blocks)
@@ -158,18 +156,60 @@ def paged_block_mask(inputs: FlexInputs, to_logical: torch.Tensor, block_size: i
         seq_lengths=(max_q, pool_blocks * block_size), compute_q_blocks=False)
 
 
-FlexKernel = Callable[..., torch.Tensor]
+class FlexKernels:
+    """``flex_attention`` for decodes and for prefill chunks, compiled (Triton on GPU, C++ on
+    CPU) or eager (exact, but it computes a score for every slot of the pool: for tests on
+    small pools). Compiled with static shapes, one kernel per shape bucket; decodes and
+    prefill get a function each, so each keeps its own compiled kernels.
+    """
+
+    def __init__(self, compiled: bool) -> None:
+        self.compiled = compiled
+        self._decode, self._prefill = _attend_decode, _attend_prefill
+        if compiled:
+            _allow_recompiles(_RECOMPILE_LIMIT)
+            self._decode = torch.compile(_attend_decode, dynamic=False)
+            self._prefill = torch.compile(_attend_prefill, dynamic=False)
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask,
+                 scale: float) -> torch.Tensor:
+        if q.shape[2] == 1:
+            return self._decode(q, k, v, mask, scale)
+        options = None
+        if q.is_cuda:  # Triton's key tile must divide the pool's block (16 by default)
+            options = {"BLOCK_N": math.gcd(mask.BLOCK_SIZE[1], 64)}
+        return self._prefill(q, k, v, mask, scale, options)
 
 
-def flex_kernel(compiled: bool) -> FlexKernel:
-    """``flex_attention`` compiled (Triton on GPU, C++ on CPU; one kernel per shape bucket) or
-    eager (exact, but computes every key's score: for tests on small pools)."""
-    if not compiled:
-        return flex_attention
-    return torch.compile(flex_attention, dynamic=False)
+def _attend_decode(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask,
+                   scale: float) -> torch.Tensor:
+    return flex_attention(q, k, v, block_mask=mask, scale=scale, enable_gqa=True)
 
 
-def flex_attention_paged(kernel: FlexKernel, q: torch.Tensor, k_slots: torch.Tensor,
+def _attend_prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask,
+                    scale: float, options: dict[str, int] | None) -> torch.Tensor:
+    return flex_attention(q, k, v, block_mask=mask, scale=scale, enable_gqa=True,
+                          kernel_options=options)
+
+
+# Shape buckets (batch x query length) a long run meets, with room to spare: past dynamo's
+# default limit of 8 it would fall back to eager FlexAttention, which materialises a score for
+# every slot of the pool (gigabytes on a GPU pool).
+_RECOMPILE_LIMIT = 64
+
+
+def _allow_recompiles(limit: int) -> None:
+    """Raise dynamo's per-function recompile limit to ``limit`` (process-wide: it is dynamo's
+    own setting, and only ever raised here)."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if getattr(config, name, limit) < limit:
+            setattr(config, name, limit)
+
+
+def flex_attention_paged(kernel: FlexKernels, q: torch.Tensor, k_slots: torch.Tensor,
                          v_slots: torch.Tensor, groups: tuple[FlexGroup | None, ...],
                          scale: float) -> torch.Tensor:
     """``q``: packed ``[tokens, heads, dim]`` (the groups' tokens in order) -> same shape."""
@@ -191,7 +231,7 @@ def flex_attention_paged(kernel: FlexKernel, q: torch.Tensor, k_slots: torch.Ten
         else:
             padded = qg.new_zeros(rows, heads, dim).index_copy_(0, group.q_index, qg)
         qb = padded.view(group.batch, group.max_q, heads, dim).transpose(1, 2)
-        out = kernel(qb, k, v, block_mask=group.block_mask, scale=scale, enable_gqa=True)
+        out = kernel(qb, k, v, group.block_mask, scale)
         out = out.transpose(1, 2).reshape(rows, heads, dim)
         outs.append(out[:group.seqs] if group.q_index is None else
                     out.index_select(0, group.q_index))

@@ -9,7 +9,7 @@ import torch
 from heliumsql.engine import attention
 from heliumsql.engine.cuda_graphs import DecodeGraphs, max_batch_for_graphs
 from heliumsql.engine.errors import EngineError
-from heliumsql.engine.flex import flex_kernel
+from heliumsql.engine.flex import FlexKernels
 from heliumsql.engine.kv_pool import KVPool
 from heliumsql.engine.model_loader import context_length
 from heliumsql.engine.placement import Placement
@@ -62,10 +62,15 @@ class ModelRunner:
         layers, kv_heads, head_dim = model_geometry(model.config)
         self.groups = model.config.num_attention_heads // kv_heads
         model.set_attn_implementation(attention.register())
-        self.flex = flex_kernel(placement.compiled) if self.backend == "flex" else None
+        self.flex = FlexKernels(placement.compiled) if self.backend == "flex" else None
+        max_blocks = -(-context_length(model) // block_size)
+        # Compiled FlexAttention sees every block table padded to one width; the compiled
+        # CPU kernel wants every pool block listable.
+        self.table_width = None
+        if placement.compiled:
+            self.table_width = max_blocks if self.device.type == "cuda" else pool.num_physical_blocks
         self.graphs = None
         if placement.cuda_graphs:
-            max_blocks = -(-context_length(model) // block_size)
             self.graphs = DecodeGraphs(self._forward, pool, self.flex,
                                        max_batch_for_graphs(max_num_seqs), max_blocks,
                                        capture=self.device.type == "cuda")
@@ -86,7 +91,7 @@ class ModelRunner:
         meta, positions = attention.build_metadata(
             tables, starts, batch.counts, batch.num_decode, self.block_size, self.groups,
             self.dtype, self.device, self.backend, self.pool.num_physical_blocks,
-            self.placement.compiled)
+            self.table_width)
         input_ids = torch.tensor([ids], dtype=torch.long).to(self.device, non_blocking=True)
         keep_t = torch.tensor(keep or [len(ids) - 1], dtype=torch.long).to(self.device)
         ctx = attention.StepContext(self.pool, meta, self.backend, self.flex)

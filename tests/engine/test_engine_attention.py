@@ -112,17 +112,21 @@ def test_the_model_still_runs_outside_the_engine(model_paths) -> None:  # noqa: 
 def test_flex_path_reads_the_pool_in_place_and_matches_plain_attention(
         shared_blocks: int, scattered: bool, padded: bool) -> None:
     # Eager FlexAttention (uncompiled: it evaluates the mask everywhere, so the mask alone
-    # must be exact); ``padded`` rounds batch, queries and table width up to compile buckets.
+    # must be exact); ``padded`` rounds batch and queries up to compile buckets and pads
+    # every block table to one width.
     starts, lengths = [45, 50, 41, 40, 44, 47, 0], [1, 1, 1, 9, 3, 6, 5]
     pool, tables, q = _setup(3, shared_blocks, lengths, starts, scattered)
     meta, _ = attention.build_metadata(tables, starts, lengths, 3, BS, HEADS // KV_HEADS,
                                        torch.float32, torch.device("cpu"), "flex",
-                                       pool_blocks=pool.num_blocks, padded=padded)
+                                       pool_blocks=pool.num_blocks,
+                                       table_width=32 if padded else None)
     decode, prefill = meta.flex
     assert (decode.batch, prefill.batch) == ((4, 4) if padded else (3, 4))
     # The block mask lists each sequence's own blocks, straight from its block table.
     first = decode.block_mask.kv_indices[0, 0, 0, :len(tables[0])].tolist()
     assert first == tables[0]
-    got = flex.flex_attention_paged(flex.flex_kernel(compiled=False), q, pool.k_slots[0],
+    if padded:
+        assert (prefill.max_q, decode.block_mask.kv_indices.shape[-1]) == (128, 32)
+    got = flex.flex_attention_paged(flex.FlexKernels(compiled=False), q, pool.k_slots[0],
                                     pool.v_slots[0], meta.flex, DIM ** -0.5)
     torch.testing.assert_close(got, _reference(pool, tables, starts, lengths, q), atol=1e-5, rtol=1e-5)

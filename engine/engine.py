@@ -62,7 +62,7 @@ class Engine:
         dtype_ = next(self.model.parameters()).dtype
         self.placement = resolve_placement(
             self.device, dtype_, self.config.attention, self.config.compile_attention,
-            self.config.cuda_graphs, flash_available(self.device, dtype_))
+            self.config.cuda_graphs, flash_available(self.device, dtype_), block_size)
         layers, kv_heads, head_dim = model_geometry(self.model.config)
         per_block = KVPool.bytes_per_block(layers, block_size, kv_heads, head_dim, dtype_)
         num_blocks = self.config.pool_blocks(per_block, self.max_context, self.device)

@@ -60,12 +60,15 @@ class Placement:
 
 def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
                       compile_attention: bool | None, cuda_graphs: bool | None,
-                      flash_ok: bool) -> Placement:
+                      flash_ok: bool, block_size: int = 16) -> Placement:
     """Pick the attention path and its options for a model already on ``device``.
 
     ``"auto"`` is FlexAttention on CUDA (it reads the pool in place and needs no extra
     package) and the torch path on CPU (where the fused CPU SDPA kernel beats FlexAttention's
     CPU code). ``compile_attention`` and ``cuda_graphs`` default to on for CUDA, off on CPU.
+    Compiled FlexAttention on CUDA reads the pool in tiles of whole blocks and Triton's matrix
+    products need tiles of at least 16, so it needs a ``block_size`` that is a multiple of 16
+    (``"auto"`` takes the torch path for other block sizes).
 
     >>> resolve_placement(torch.device("cuda"), torch.bfloat16, "auto", None, None, False).describe()
     'cuda bfloat16, attention flex (compiled), CUDA graphs for decode'
@@ -73,12 +76,16 @@ def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
     if attention not in ATTENTION_PATHS:
         raise EngineError(f"attention must be one of {ATTENTION_PATHS}, got {attention!r}")
     cuda = device.type == "cuda"
+    tiles_ok = block_size % 16 == 0
     if attention == "auto":
-        attention = "flex" if cuda else "torch"
+        attention = "flex" if cuda and (tiles_ok or compile_attention is False) else "torch"
     if attention == "flash" and not flash_ok:
         raise EngineError("attention='flash' needs flash-attn installed, a CUDA device and "
                           "float16/bfloat16; use attention='flex' or 'torch'")
     compiled = attention == "flex" and (cuda if compile_attention is None else compile_attention)
+    if compiled and cuda and not tiles_ok:
+        raise EngineError(f"compiled FlexAttention on CUDA needs block_size a multiple of 16, got "
+                          f"{block_size}; use block_size=16 (or compile_attention=False)")
     graphs = cuda if cuda_graphs is None else cuda_graphs
     if graphs and attention != "flex":
         if cuda_graphs:  # asked for explicitly: say why it cannot be done

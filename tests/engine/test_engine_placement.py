@@ -36,6 +36,10 @@ def test_impossible_choices_say_what_to_use_instead() -> None:
         resolve_placement(CUDA, torch.bfloat16, "torch", None, True, flash_ok=False)
     # Left to default, graphs are simply off for a path that cannot replay them.
     assert not resolve_placement(CUDA, torch.bfloat16, "torch", None, None, False).cuda_graphs
+    with pytest.raises(EngineError, match="block_size a multiple of 16"):
+        resolve_placement(CUDA, torch.bfloat16, "flex", None, None, False, block_size=4)
+    small = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, False, block_size=4)
+    assert (small.attention, small.cuda_graphs) == ("torch", False)
     with pytest.raises(EngineError, match="attention must be one of"):
         resolve_placement(CPU, torch.float32, "sdpa", None, None, flash_ok=False)
 

@@ -159,33 +159,24 @@ def paged_block_mask(inputs: FlexInputs, to_logical: torch.Tensor, block_size: i
 
 
 class FlexKernels:
-    """``flex_attention`` for decodes and for prefill chunks, compiled (Triton on GPU, C++ on
-    CPU) or eager (exact, but it computes a score for every slot of the pool: for tests on
-    small pools). Compiled with static shapes, one kernel per shape bucket; decodes and
-    prefill get a function each, so each keeps its own compiled kernels.
-    """
+    """``flex_attention``, compiled (Triton on GPU, C++ on CPU) with static shapes, one kernel
+    per shape bucket, or eager (exact, but it computes a score for every slot of the pool: for
+    tests on small pools)."""
 
     def __init__(self, compiled: bool) -> None:
         self.compiled = compiled
-        self._decode, self._prefill = _compiled() if compiled else (_attend_decode, _attend_prefill)
+        self._attend = _compiled() if compiled else _attend
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask,
                  scale: float) -> torch.Tensor:
-        if q.shape[2] == 1:
-            return self._decode(q, k, v, mask, scale)
         options = None
         if q.is_cuda:  # Triton's key tile must divide the pool's block (16 by default)
             options = {"BLOCK_N": math.gcd(mask.BLOCK_SIZE[1], 64)}
-        return self._prefill(q, k, v, mask, scale, options)
+        return self._attend(q, k, v, mask, scale, options)
 
 
-def _attend_decode(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask,
-                   scale: float) -> torch.Tensor:
-    return flex_attention(q, k, v, block_mask=mask, scale=scale, enable_gqa=True)
-
-
-def _attend_prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask,
-                    scale: float, options: dict[str, int] | None) -> torch.Tensor:
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockMask, scale: float,
+            options: dict[str, int] | None) -> torch.Tensor:
     return flex_attention(q, k, v, block_mask=mask, scale=scale, enable_gqa=True,
                           kernel_options=options)
 
@@ -197,13 +188,12 @@ _RECOMPILE_LIMIT = 64
 
 
 @functools.cache
-def _compiled() -> tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
-    """The compiled pair, made once per process: dynamo keeps compiled code per function and
+def _compiled() -> Callable[..., torch.Tensor]:
+    """The compiled kernel, made once per process: dynamo keeps compiled code per function and
     backend, so engines built one after another (a benchmark's fresh engine per run) reuse
     the kernels of every shape bucket an earlier engine compiled instead of compiling anew."""
     _allow_recompiles(_RECOMPILE_LIMIT)
-    return (torch.compile(_attend_decode, dynamic=False),
-            torch.compile(_attend_prefill, dynamic=False))
+    return torch.compile(_attend, dynamic=False)
 
 
 def _allow_recompiles(limit: int) -> None:

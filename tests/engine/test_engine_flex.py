@@ -1,9 +1,10 @@
 """The FlexAttention path and the decode-graph path, on CPU, against Hugging Face ``generate``.
 
-FlexAttention runs eagerly here (compiling it on two busy CPU cores takes about 40 s per shape
-bucket): the eager kernel ignores the block mask's sparsity and evaluates the mask everywhere,
-so these tests check the mask's exactness; the compiled kernel, which also relies on the block
-lists, runs in ``tests/engine/test_engine_gpu.py`` and in ``benchmarks/gpu_check.sh``.
+FlexAttention runs eagerly in most of them (compiling it on two busy CPU cores takes 5-40 s per
+shape bucket): the eager kernel ignores the block mask's sparsity and evaluates the mask
+everywhere, so they check the mask's exactness. One small ``slow`` test compiles it (C++ on
+CPU), which also relies on the block lists; the Triton kernels and CUDA graph capture run in
+``tests/engine/test_engine_gpu.py`` and ``benchmarks/gpu_check.sh``.
 """
 
 from __future__ import annotations
@@ -44,3 +45,17 @@ def test_padded_decode_buckets_are_token_identical(arch, model_paths, references
     want = [c.token_ids for c in references[arch].generate(PROMPTS, params)]
     assert [c.token_ids for c in eng.generate(PROMPTS, params)] == want
     assert 6 in sizes  # the decode steps went through the padded path
+
+
+@pytest.mark.slow
+def test_compiled_flex_attention_on_cpu_is_token_identical(model_paths, references) -> None:  # noqa: ANN001
+    # The compiled kernel visits only the blocks the block mask lists (the eager one reads
+    # every slot), so this checks the block lists; kept to two prompts because compiling on
+    # CPU takes seconds per shape bucket (prefill at batch 2, decode at batches 2 and 1).
+    eng = Engine(model_paths["llama"], device="cpu", block_size=4, num_blocks=96,
+                 attention="flex", compile_attention=True, cuda_graphs=True, max_num_seqs=2)
+    assert eng.placement.compiled
+    prompts, params = [PROMPTS[0], PROMPTS[-1]], SamplingParams(max_tokens=6)
+    want = [c.token_ids for c in references["llama"].generate(prompts, params)]
+    assert [c.token_ids for c in eng.generate(prompts, params)] == want
+    assert [c.token_ids for c in eng.generate(prompts[::-1], params)] == want[::-1]  # cached

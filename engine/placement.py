@@ -60,7 +60,8 @@ class Placement:
 
 def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
                       compile_attention: bool | None, cuda_graphs: bool | None,
-                      flash_ok: bool, block_size: int = 16) -> Placement:
+                      flash_ok: bool, block_size: int = 16,
+                      triton_ok: bool | None = None) -> Placement:
     """Pick the attention path and its options for a model already on ``device``.
 
     ``"auto"`` is FlexAttention on CUDA (it reads the pool in place and needs no extra
@@ -68,9 +69,11 @@ def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
     CPU code). ``compile_attention`` and ``cuda_graphs`` default to on for CUDA, off on CPU.
     Compiled FlexAttention on CUDA reads the pool in tiles of whole blocks and Triton's matrix
     products need tiles of at least 16, so it needs a ``block_size`` that is a multiple of 16
-    (``"auto"`` takes the torch path for other block sizes).
+    (``"auto"`` takes the torch path for other block sizes, and where torch has no Triton;
+    ``triton_ok`` defaults to asking torch).
 
-    >>> resolve_placement(torch.device("cuda"), torch.bfloat16, "auto", None, None, False).describe()
+    >>> resolve_placement(torch.device("cuda"), torch.bfloat16, "auto", None, None, False,
+    ...                   triton_ok=True).describe()
     'cuda bfloat16, attention flex (compiled), CUDA graphs for decode'
     """
     if attention not in ATTENTION_PATHS:
@@ -78,7 +81,12 @@ def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
     cuda = device.type == "cuda"
     tiles_ok = block_size % 16 == 0
     if attention == "auto":
-        attention = "flex" if cuda and (tiles_ok or compile_attention is False) else "torch"
+        if cuda and triton_ok is None:
+            from torch.utils._triton import has_triton
+
+            triton_ok = has_triton()
+        flex_ok = triton_ok and (tiles_ok or compile_attention is False)
+        attention = "flex" if cuda and flex_ok else "torch"
     if attention == "flash" and not flash_ok:
         raise EngineError("attention='flash' needs flash-attn installed, a CUDA device and "
                           "float16/bfloat16; use attention='flex' or 'torch'")

@@ -72,7 +72,8 @@ class ModelRunner:
         self.graphs = None
         if placement.cuda_graphs:
             self.graphs = DecodeGraphs(self._forward, pool, self.flex,
-                                       max_batch_for_graphs(max_num_seqs), max_blocks,
+                                       max_batch_for_graphs(max_num_seqs),
+                                       self.table_width or max_blocks,
                                        capture=self.device.type == "cuda")
 
     def run(self, batch: Batch, keep: list[int]) -> torch.Tensor:

@@ -19,13 +19,13 @@ def test_auto_device_is_cuda_only_when_torch_sees_a_gpu() -> None:
 
 
 def test_auto_attention_is_compiled_flex_with_graphs_on_cuda_and_torch_on_cpu() -> None:
-    gpu = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, flash_ok=True)
+    gpu = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, flash_ok=True, triton_ok=True)
     assert (gpu.attention, gpu.compiled, gpu.cuda_graphs) == ("flex", True, True)
     cpu = resolve_placement(CPU, torch.float32, "auto", None, None, flash_ok=False)
     assert (cpu.attention, cpu.compiled, cpu.cuda_graphs) == ("torch", False, False)
     eager = resolve_placement(CPU, torch.float32, "flex", None, None, flash_ok=False)
     assert (eager.compiled, eager.cuda_graphs) == (False, False)
-    off = resolve_placement(CUDA, torch.bfloat16, "auto", False, False, flash_ok=False)
+    off = resolve_placement(CUDA, torch.bfloat16, "auto", False, False, False, triton_ok=True)
     assert off.describe() == "cuda bfloat16, attention flex"
 
 
@@ -36,9 +36,13 @@ def test_impossible_choices_say_what_to_use_instead() -> None:
         resolve_placement(CUDA, torch.bfloat16, "torch", None, True, flash_ok=False)
     # Left to default, graphs are simply off for a path that cannot replay them.
     assert not resolve_placement(CUDA, torch.bfloat16, "torch", None, None, False).cuda_graphs
+    # Without Triton there is no compiled FlexAttention: auto keeps the torch path.
+    bare = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, False, triton_ok=False)
+    assert (bare.attention, bare.cuda_graphs) == ("torch", False)
     with pytest.raises(EngineError, match="block_size a multiple of 16"):
         resolve_placement(CUDA, torch.bfloat16, "flex", None, None, False, block_size=4)
-    small = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, False, block_size=4)
+    small = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, False, block_size=4,
+                              triton_ok=True)
     assert (small.attention, small.cuda_graphs) == ("torch", False)
     with pytest.raises(EngineError, match="attention must be one of"):
         resolve_placement(CPU, torch.float32, "sdpa", None, None, flash_ok=False)

@@ -11,7 +11,8 @@ bound by memory traffic on most GPUs, so the report also gives the weight-stream
 (``batch x bandwidth / weight bytes``, bandwidth measured by a device copy) to read it against.
 
 Decode time is the difference between two cold runs over fresh prompts that differ only in
-``max_tokens`` (``1 + new_tokens`` vs ``1``): prefill and setup cancel out.
+``max_tokens`` (``1 + new_tokens`` vs ``1``): prefill and setup cancel out. On CUDA the same
+figure is taken again with ``cuda_graphs=False``, which measures what the decode graphs save.
 """
 
 from __future__ import annotations
@@ -93,28 +94,36 @@ def measure(shape_name: str | None, device: str, dtype_name: str | None, batch: 
 
         shape = replace(NAMED_SHAPES[shape_name], vocab_size=32000)
     model, tokenizer = build_model(shape, device, dtype, seed)
-    engine = Engine((model, tokenizer), device=device, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
 
-    def prompts() -> list[list[int]]:  # fresh random prompts: nothing cached between runs
-        ids = torch.randint(3, shape.vocab_size, (batch, prompt_len), generator=gen)
-        return ids.tolist()
+    def decode_rate(**options: Any) -> tuple[float, float, float, str]:
+        """(prefill s, prefill + decode s, decode tokens/s, placement) of a fresh engine."""
+        engine = Engine((model, tokenizer), device=device, dtype=dtype, **options)
 
-    def timed(max_tokens: int) -> float:
-        params = SamplingParams(max_tokens=max_tokens, ignore_eos=True)
-        batch_prompts = prompts()
-        _sync(device)
-        t = time.perf_counter()
-        out = engine.generate(batch_prompts, params)
-        _sync(device)
-        assert all(len(c.token_ids) == max_tokens for c in out)
-        return time.perf_counter() - t
+        def timed(max_tokens: int) -> float:
+            params = SamplingParams(max_tokens=max_tokens, ignore_eos=True)
+            # Fresh random prompts: nothing cached between runs.
+            ids = torch.randint(3, shape.vocab_size, (batch, prompt_len), generator=gen).tolist()
+            _sync(device)
+            t = time.perf_counter()
+            out = engine.generate(ids, params)
+            _sync(device)
+            assert all(len(c.token_ids) == max_tokens for c in out)
+            return time.perf_counter() - t
 
-    timed(1 + new_tokens)  # compiles kernels and captures the decode graphs of this batch
-    prefill = min(timed(1) for _ in range(2))
-    full = min(timed(1 + new_tokens) for _ in range(2))
-    decode_s = max(full - prefill, 1e-9)
-    tokens_per_s = batch * new_tokens / decode_s
+        timed(1 + new_tokens)  # compiles kernels and captures the decode graphs of this batch
+        prefill = min(timed(1) for _ in range(2))
+        full = min(timed(1 + new_tokens) for _ in range(2))
+        placement = engine.placement.describe()
+        del engine
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        return prefill, full, batch * new_tokens / max(full - prefill, 1e-9), placement
+
+    prefill, full, tokens_per_s, placement = decode_rate()
+    without_graphs = None
+    if device.startswith("cuda"):  # CUDA graphs are measured against the same path without
+        without_graphs = round(decode_rate(cuda_graphs=False)[2], 1)
     rate = matmul_rate(device, dtype, 8192 if device.startswith("cuda") else 256)
     per_token = flops_per_token(model, prompt_len + new_tokens / 2)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()
@@ -124,11 +133,12 @@ def measure(shape_name: str | None, device: str, dtype_name: str | None, batch: 
     memory_bound = batch * bandwidth / weight_bytes
     return dict(
         device=device, gpu=torch.cuda.get_device_name() if device.startswith("cuda") else None,
-        dtype=str(dtype).removeprefix("torch."), placement=engine.placement.describe(),
+        dtype=str(dtype).removeprefix("torch."), placement=placement,
         shape=shape_name or "quick", num_parameters=sum(p.numel() for p in model.parameters()),
         batch=batch, prompt_len=prompt_len, new_tokens=new_tokens,
         prefill_s=round(prefill, 4), prefill_and_decode_s=round(full, 4),
         decode_tokens_per_s=round(tokens_per_s, 1),
+        decode_tokens_per_s_without_cuda_graphs=without_graphs,
         matmul_tflops=round(rate / 1e12, 2), flops_per_token=per_token,
         dense_bound_tokens_per_s=round(dense_bound, 1),
         fraction_of_dense_bound=round(tokens_per_s / dense_bound, 4),

@@ -63,9 +63,9 @@ class DecodeGraphs:
         self.ids = torch.zeros(1, b, dtype=torch.long, device=device)
         self.positions = torch.zeros(1, b, dtype=torch.long, device=device)
         self.slots = torch.full((b,), pool.scratch_slot, dtype=torch.long, device=device)
-        empty = flex_inputs(torch.zeros(0, max_blocks, dtype=torch.long), torch.zeros(0, dtype=torch.long),
-                            torch.zeros(0, dtype=torch.long), self.block_size, self.pool_blocks,
-                            b, 1, max_blocks)
+        none = torch.zeros(0, dtype=torch.long)
+        empty = flex_inputs(torch.zeros(0, max_blocks, dtype=torch.long), none, none,
+                            self.block_size, self.pool_blocks, b, 1, max_blocks)
         self.inputs = FlexInputs(*(t.to(device) for t in empty.tensors()))
         self.to_logical = torch.empty(b, self.pool_blocks + 1, dtype=torch.int32, device=device)
         self._graphs: dict[int, tuple[Any, torch.Tensor]] = {}
@@ -75,7 +75,8 @@ class DecodeGraphs:
         return (pick_bucket(num_seqs, self.buckets) is not None
                 and max_blocks <= self.inputs.blocks.shape[1])
 
-    def run(self, ids: list[int], tables: Sequence[Sequence[int]], starts: list[int]) -> torch.Tensor:
+    def run(self, ids: list[int], tables: Sequence[Sequence[int]], starts: list[int]
+            ) -> torch.Tensor:
         """Logits ``[len(ids), vocab]`` of one decode step (sequence ``i`` adds token ``ids[i]``
         at position ``starts[i]``)."""
         n = len(ids)

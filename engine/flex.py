@@ -1,23 +1,24 @@
 """Paged attention with PyTorch FlexAttention, reading K/V in place from the pool.
 
 The pool's flat per-layer view ``[slots, kv_heads, dim]`` is handed to ``flex_attention`` as
-*one* key sequence ``[1, kv_heads, slots, dim]`` that every sequence of the step shares (FlexAttention
-broadcasts a key batch of one over the queries' batch when a block mask is given). Which keys
-a sequence may see is said twice, from its block table:
+*one* key sequence ``[1, kv_heads, slots, dim]`` that every sequence of the step shares
+(FlexAttention broadcasts a key batch of one over the queries' batch when a block mask is
+given). Which keys a sequence may see is said twice, from its block table:
 
 - the **block mask** lists, for each query block of sequence ``b``, the pool blocks of ``b``'s
   table that hold positions the block's queries can see (``kv_indices`` is the block table
   itself, so the kernel visits only those blocks: no gather, no copy of the context);
-- the **mask_mod** maps a pool slot back to its logical position through ``physical_to_logical``
-  (``[seqs, pool_blocks]``, -1 for blocks not in ``b``'s table) and keeps keys at or before the
-  query's position. The compiled kernel evaluates it only inside listed blocks; the eager
-  (uncompiled) kernel, which ignores block sparsity, evaluates it everywhere, so it alone
-  must be exact.
+- the **mask_mod** maps a pool slot back to its logical position through a physical-to-logical
+  block map (:func:`logical_blocks`: ``[seqs, pool_blocks + 1]``, -1 for blocks not in ``b``'s
+  table) and keeps keys at or before the query's position. The compiled kernel evaluates it
+  only inside listed blocks; the eager (uncompiled) kernel, which ignores block sparsity,
+  evaluates it everywhere, so it alone must be exact.
 
 Like the torch path, decodes (one query each) and prefill chunks (padded to the longest) go
-through separate calls, so a decode never pays for a long chunk. When compiled, the batch,
-query length and block-table width are rounded up to :func:`bucket` sizes so that a step
-reuses a kernel compiled for an earlier step of similar shape instead of compiling its own.
+through separate calls, so a decode never pays for a long chunk. When compiled, the batch and
+query length are rounded up to :func:`bucket` sizes and every block table is padded to one
+width, so that a step reuses a kernel compiled for an earlier step of similar shape instead of
+compiling its own.
 """
 
 from __future__ import annotations

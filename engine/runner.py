@@ -68,7 +68,8 @@ class ModelRunner:
         # CPU kernel wants every pool block listable.
         self.table_width = None
         if placement.compiled:
-            self.table_width = max_blocks if self.device.type == "cuda" else pool.num_physical_blocks
+            cpu = self.device.type == "cpu"
+            self.table_width = pool.num_physical_blocks if cpu else max_blocks
         self.graphs = None
         if placement.cuda_graphs:
             self.graphs = DecodeGraphs(self._forward, pool, self.flex,

@@ -56,8 +56,8 @@ else
   # Cheapest first (by their CPU times): a workload that does not fit the budget is skipped.
   WORKLOADS=(exploration debate map_reduce multi_agent records)
   DECODE_ARGS=(--device cuda --dtype bfloat16 --shape 1b --batch 64)
-  # 15 + 130 + 100 + 150 + 60 = 455 s of steps, under 8 minutes with start-up.
-  LIMIT_SETUP=15; LIMIT_PYTEST=130; LIMIT_ENGINE=100; LIMIT_WORKFLOWS=150; LIMIT_DECODE=60
+  # 15 + 130 + 130 + 120 + 60 = 455 s of steps, under 8 minutes with start-up.
+  LIMIT_SETUP=15; LIMIT_PYTEST=130; LIMIT_ENGINE=130; LIMIT_WORKFLOWS=120; LIMIT_DECODE=60
 fi
 
 # step NAME LIMIT_S COMMAND...: run under a time limit, log it, record rc and seconds.
@@ -93,16 +93,19 @@ setup() {
   fi
   if ! "$PY" -c "import heliumsql.engine" 2>/dev/null; then
     # heliumsql.engine lives in engine/ (pyproject's package-dir): map it the same way.
-    local shim="$OUT/.shim/heliumsql"
+    local shim="$WORK/shim/heliumsql"
     mkdir -p "$shim"
     printf '%s\n' "import os as _os" "__path__ = [_os.path.join('$ROOT', 'heliumsql'), '$ROOT']" \
       "exec(compile(open(_os.path.join('$ROOT', 'heliumsql', '__init__.py')).read(), __file__, 'exec'))" \
       > "$shim/__init__.py"
-    echo "$OUT/.shim" > "$OUT/.pythonpath"
+    echo "$WORK/shim" > "$WORK/pythonpath"
   fi
   if ! "$PY" -c "import duckdb, sqlglot" 2>/dev/null && ls .whl/*.whl > /dev/null 2>&1; then
-    "$PY" -m pip install -q --no-index --no-deps --target "$OUT/.site" .whl/*.whl
-    echo "$OUT/.site" >> "$OUT/.pythonpath"
+    "$PY" -m pip install -q --no-index --no-deps --target "$WORK/site" .whl/*.whl
+    echo "$WORK/site" >> "$WORK/pythonpath"
+  fi
+  if [ -f "$WORK/pythonpath" ]; then
+    export PYTHONPATH="$(paste -sd: "$WORK/pythonpath")${PYTHONPATH:+:$PYTHONPATH}"
   fi
   "$PY" - <<'EOF'
 import importlib, torch
@@ -118,12 +121,13 @@ for name in ("heliumsql.engine", "transformers", "triton", "flash_attn", "pytest
 EOF
 }
 
-rm -f "$OUT/.pythonpath"
+# Shims and carried wheels go outside DIR, which holds only what the check reports.
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/heliumsql-gpu-check.XXXXXX")"
 export -f setup
-export PY OUT ROOT
+export PY OUT ROOT WORK
 step setup "$LIMIT_SETUP" bash -c setup
-if [ -f "$OUT/.pythonpath" ]; then
-  PYTHONPATH="$(paste -sd: "$OUT/.pythonpath")${PYTHONPATH:+:$PYTHONPATH}"
+if [ -f "$WORK/pythonpath" ]; then
+  PYTHONPATH="$(paste -sd: "$WORK/pythonpath")${PYTHONPATH:+:$PYTHONPATH}"
   export PYTHONPATH
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

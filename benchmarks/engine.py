@@ -154,11 +154,15 @@ class HeliumEngine:
 
     def run(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> RunOutput:
         from heliumsql.engine import SamplingParams
+        from heliumsql.engine.interface import runs_on
 
         before = self.engine.stats()["computed_prefill_tokens"]
         params = SamplingParams(max_tokens=max_new_tokens, temperature=0.0, ignore_eos=True)
         completions = self.engine.generate([list(p) for p in prompts], params)
         computed = self.engine.stats()["computed_prefill_tokens"] - before
+        where = runs_on(self.engine)  # the device and attention path that made these figures
+        if where is not None:
+            self.config["placement"] = where
         return RunOutput([list(c.token_ids) for c in completions], computed)
 
     def release(self) -> None:

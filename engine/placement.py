@@ -7,11 +7,15 @@ print, so a user can see which path actually runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 
 from heliumsql.engine.errors import EngineError, ModelLoadError
+
+if TYPE_CHECKING:
+    from heliumsql.engine.config import EngineConfig
 
 ATTENTION_PATHS = ("auto", "torch", "flex", "flash")
 
@@ -57,12 +61,15 @@ class Placement:
                       else ", decode buckets (no graph capture on CPU)")
         return f"{self.device} {dtype}, attention {attention}{graphs}"
 
+    def without_flex(self) -> Placement:
+        """The torch path on the same device and dtype (what runs if FlexAttention fails)."""
+        return replace(self, attention="torch", compiled=False, cuda_graphs=False)
 
-def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
-                      compile_attention: bool | None, cuda_graphs: bool | None,
-                      flash_ok: bool, block_size: int = 16,
-                      triton_ok: bool | None = None) -> Placement:
-    """Pick the attention path and its options for a model already on ``device``.
+
+def resolve_placement(device: torch.device, dtype: torch.dtype, config: EngineConfig,
+                      flash_ok: bool, triton_ok: bool | None = None) -> Placement:
+    """Pick the attention path and its options (``config``'s ``attention``,
+    ``compile_attention``, ``cuda_graphs``, ``block_size``) for a model already on ``device``.
 
     ``"auto"`` is FlexAttention on CUDA (it reads the pool in place and needs no extra
     package) and the torch path on CPU (where the fused CPU SDPA kernel beats FlexAttention's
@@ -72,14 +79,15 @@ def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
     (``"auto"`` takes the torch path for other block sizes, and where torch has no Triton;
     ``triton_ok`` defaults to asking torch).
 
-    >>> resolve_placement(torch.device("cuda"), torch.bfloat16, "auto", None, None, False,
+    >>> from heliumsql.engine.config import EngineConfig
+    >>> resolve_placement(torch.device("cuda"), torch.bfloat16, EngineConfig(), False,
     ...                   triton_ok=True).describe()
     'cuda bfloat16, attention flex (compiled), CUDA graphs for decode'
     """
-    if attention not in ATTENTION_PATHS:
-        raise EngineError(f"attention must be one of {ATTENTION_PATHS}, got {attention!r}")
+    attention, compile_attention, cuda_graphs = (config.attention, config.compile_attention,
+                                                 config.cuda_graphs)
     cuda = device.type == "cuda"
-    tiles_ok = block_size % 16 == 0
+    tiles_ok = config.block_size % 16 == 0
     if attention == "auto":
         if cuda and triton_ok is None:
             from torch.utils._triton import has_triton
@@ -93,7 +101,7 @@ def resolve_placement(device: torch.device, dtype: torch.dtype, attention: str,
     compiled = attention == "flex" and (cuda if compile_attention is None else compile_attention)
     if compiled and cuda and not tiles_ok:
         raise EngineError(f"compiled FlexAttention on CUDA needs block_size a multiple of 16, got "
-                          f"{block_size}; use block_size=16 (or compile_attention=False)")
+                          f"{config.block_size}; use block_size=16 (or compile_attention=False)")
     graphs = cuda if cuda_graphs is None else cuda_graphs
     if graphs and attention != "flex":
         if cuda_graphs:  # asked for explicitly: say why it cannot be done

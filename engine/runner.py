@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -78,7 +79,27 @@ class ModelRunner:
                                        capture=self.device.type == "cuda")
 
     def run(self, batch: Batch, keep: list[int]) -> torch.Tensor:
-        """Forward ``batch``; return logits ``[len(keep), vocab]`` of the packed tokens ``keep``."""
+        """Forward ``batch``; return logits ``[len(keep), vocab]`` of the packed tokens ``keep``.
+
+        If FlexAttention fails (its compiler or graph capture on a machine it was not checked
+        on), the step runs again on the torch path, which the engine keeps from then on: a
+        step only writes K/V of its own new tokens, so running it twice writes the same values.
+        The warning and :attr:`placement` say so.
+        """
+        try:
+            return self._run(batch, keep)
+        except Exception as exc:  # noqa: BLE001 - whatever torch.compile or Triton raise
+            if self.backend != "flex":
+                raise
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            warnings.warn(f"FlexAttention failed ({type(exc).__name__}: {detail}); the engine "
+                          "continues on the torch attention path without CUDA graphs",
+                          RuntimeWarning, stacklevel=2)
+            self.placement, self.backend = self.placement.without_flex(), "torch"
+            self.flex = self.graphs = self.table_width = None
+            return self._run(batch, keep)
+
+    def _run(self, batch: Batch, keep: list[int]) -> torch.Tensor:
         ids: list[int] = []
         starts = []
         for seq, n in zip(batch.seqs, batch.counts):

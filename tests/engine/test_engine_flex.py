@@ -59,3 +59,21 @@ def test_compiled_flex_attention_on_cpu_is_token_identical(model_paths, referenc
     want = [c.token_ids for c in references["llama"].generate(prompts, params)]
     assert [c.token_ids for c in eng.generate(prompts, params)] == want
     assert [c.token_ids for c in eng.generate(prompts[::-1], params)] == want[::-1]  # cached
+
+
+def test_a_failing_flex_kernel_falls_back_to_the_torch_path(model_paths, references) -> None:  # noqa: ANN001
+    # What happens on a GPU where Triton or graph capture fails: the step is rerun on the torch
+    # path, which the engine keeps; the answers are the same and placement says what runs.
+    eng = Engine(model_paths["qwen3"], device="cpu", block_size=4, num_blocks=96,
+                 attention="flex")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("triton: no kernel for this shape")
+
+    eng.runner.flex = broken
+    params = SamplingParams(max_tokens=6)
+    want = [c.token_ids for c in references["qwen3"].generate(PROMPTS, params)]
+    with pytest.warns(RuntimeWarning, match="FlexAttention failed .*no kernel"):
+        got = [c.token_ids for c in eng.generate(PROMPTS, params)]
+    assert got == want
+    assert eng.placement.describe() == "cpu float32, attention torch"

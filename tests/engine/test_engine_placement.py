@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from heliumsql.engine import Engine, EngineError
-from heliumsql.engine.placement import resolve_device, resolve_placement
+from heliumsql.engine.config import EngineConfig
+from heliumsql.engine.placement import Placement, resolve_device, resolve_placement
 
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
@@ -18,34 +19,41 @@ def test_auto_device_is_cuda_only_when_torch_sees_a_gpu() -> None:
     assert resolve_device("cpu", cuda_available=True) == "cpu"  # an explicit choice stays
 
 
+def _place(device: torch.device, attention: str = "auto", flash_ok: bool = False,
+           triton_ok: bool = True, **config: object) -> Placement:
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    return resolve_placement(device, dtype, EngineConfig(attention=attention, **config), flash_ok,
+                             triton_ok=triton_ok)
+
+
 def test_auto_attention_is_compiled_flex_with_graphs_on_cuda_and_torch_on_cpu() -> None:
-    gpu = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, flash_ok=True, triton_ok=True)
+    gpu = _place(CUDA, flash_ok=True)  # flex even where flash-attn is installed
     assert (gpu.attention, gpu.compiled, gpu.cuda_graphs) == ("flex", True, True)
-    cpu = resolve_placement(CPU, torch.float32, "auto", None, None, flash_ok=False)
+    cpu = _place(CPU)
     assert (cpu.attention, cpu.compiled, cpu.cuda_graphs) == ("torch", False, False)
-    eager = resolve_placement(CPU, torch.float32, "flex", None, None, flash_ok=False)
+    eager = _place(CPU, "flex")
     assert (eager.compiled, eager.cuda_graphs) == (False, False)
-    off = resolve_placement(CUDA, torch.bfloat16, "auto", False, False, False, triton_ok=True)
+    off = _place(CUDA, compile_attention=False, cuda_graphs=False)
     assert off.describe() == "cuda bfloat16, attention flex"
+    assert off.without_flex().describe() == "cuda bfloat16, attention torch"
 
 
 def test_impossible_choices_say_what_to_use_instead() -> None:
     with pytest.raises(EngineError, match="needs flash-attn"):
-        resolve_placement(CUDA, torch.bfloat16, "flash", None, None, flash_ok=False)
+        _place(CUDA, "flash")
     with pytest.raises(EngineError, match="cuda_graphs=True needs attention='flex'"):
-        resolve_placement(CUDA, torch.bfloat16, "torch", None, True, flash_ok=False)
+        _place(CUDA, "torch", cuda_graphs=True)
     # Left to default, graphs are simply off for a path that cannot replay them.
-    assert not resolve_placement(CUDA, torch.bfloat16, "torch", None, None, False).cuda_graphs
+    assert not _place(CUDA, "torch").cuda_graphs
     # Without Triton there is no compiled FlexAttention: auto keeps the torch path.
-    bare = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, False, triton_ok=False)
+    bare = _place(CUDA, triton_ok=False)
     assert (bare.attention, bare.cuda_graphs) == ("torch", False)
     with pytest.raises(EngineError, match="block_size a multiple of 16"):
-        resolve_placement(CUDA, torch.bfloat16, "flex", None, None, False, block_size=4)
-    small = resolve_placement(CUDA, torch.bfloat16, "auto", None, None, False, block_size=4,
-                              triton_ok=True)
+        _place(CUDA, "flex", block_size=4)
+    small = _place(CUDA, block_size=4)
     assert (small.attention, small.cuda_graphs) == ("torch", False)
     with pytest.raises(EngineError, match="attention must be one of"):
-        resolve_placement(CPU, torch.float32, "sdpa", None, None, flash_ok=False)
+        EngineConfig(attention="sdpa")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of auto")

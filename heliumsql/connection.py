@@ -31,7 +31,7 @@ from heliumsql import statement_kinds
 from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
 from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.embedding_model import EmbeddingModels
-from heliumsql.engine.interface import EngineBackend
+from heliumsql.engine.interface import EngineBackend, runs_on
 from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
@@ -39,7 +39,7 @@ from heliumsql.grammar.expressions import LlmFunc
 from heliumsql.llm_views import LlmViews
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
-from heliumsql.result_cache import ResultCache, default_path
+from heliumsql.result_cache import DEFAULT_RESULT_CACHE, open_result_cache
 from heliumsql.settings import Setting, parse_setting
 from heliumsql.shadowing import ShadowedNames
 from heliumsql.statement_parser import bind_parameters, parse_llm_statement
@@ -60,12 +60,10 @@ _KEEPS_FUNCTIONS = {duckdb.StatementType.SELECT, duckdb.StatementType.INSERT,
                     duckdb.StatementType.MERGE_INTO, duckdb.StatementType.COPY,
                     duckdb.StatementType.EXPLAIN, duckdb.StatementType.EXPORT,
                     duckdb.StatementType.ANALYZE, duckdb.StatementType.VACUUM}
-# ``connect(result_cache=...)`` default: the user's cache directory (see result_cache.default_path).
-DEFAULT_RESULT_CACHE = "default"
 class Connection:
     """A HeliumSQL session. Use :func:`connect` to make one; also a context manager."""
 
-    def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "cpu",
+    def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "auto",
                  dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
                  result_cache: Any = DEFAULT_RESULT_CACHE, embedding_model: Any = None,
                  **engine_options: Any) -> None:
@@ -79,7 +77,7 @@ class Connection:
         self._engine_options = engine_options
         self._engine = engine
         self.optimize = optimize
-        self.result_cache = _result_cache(result_cache)
+        self.result_cache = open_result_cache(result_cache)
         self.use_result_cache = True
         self.reorder_fields = False  # SET helium_reorder_fields: reorder => true by default
         # LLM function names a user function shadows; None: ask DuckDB's catalog again.
@@ -212,7 +210,8 @@ class Connection:
         executor = self._executor()
         if analyze:
             _, plan, stats = self._planned(lambda: executor.run(statement))
-            return render_plan(plan, self.optimize, stats)
+            where = runs_on(self._engine)  # which device and path gave these figures
+            return render_plan(plan, self.optimize, stats) + (f"\n  Engine  {where}" if where else "")
         return self._planned(lambda: executor.explain(statement))
 
     def _parse_for_explain(self, query: str) -> exp.Expr | None:
@@ -356,42 +355,35 @@ class Connection:
         self.close()
 
 
-def _result_cache(spec: Any) -> ResultCache | None:
-    if spec == DEFAULT_RESULT_CACHE:
-        spec = default_path()
-    if spec is None or isinstance(spec, ResultCache):
-        return spec
-    return ResultCache(spec)
-
-
 def _pure_plan(statement: exp.Expr):  # noqa: ANN202
     from heliumsql.plan.nodes import LogicalPlan
 
     return LogicalPlan((), statement, ())
 
 
-def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "cpu",
+def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "auto",
             dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-            result_cache: Any = DEFAULT_RESULT_CACHE, embedding_model: str | os.PathLike | None = None,
+            result_cache: Any = DEFAULT_RESULT_CACHE,
+            embedding_model: str | os.PathLike | None = None,
             **engine_options: Any) -> Connection:
     """Open a HeliumSQL connection.
 
-    ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face
-    checkpoint directory, a model id already in the local cache, or a loaded
-    ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed;
-    ``"openai:NAME"`` a model of an OpenAI-compatible server (``base_url=``, ``api_key=``,
-    ``max_concurrency=``, ``timeout=``, ``max_retries=``; ``max_requests=N``, or
-    ``SET helium_max_requests = N``, refuses a statement that would send more than N requests:
-    see :mod:`heliumsql.backends.budget` for when). ``engine``
-    passes an already built engine instead (shared between connections). The model loads on
-    the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
-    optimizer rules and the workflow scheduling (the "vLLM-style" baseline).
+    ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face checkpoint
+    directory, a model id already in the local cache, or a loaded ``(model, tokenizer)`` pair;
+    ``None`` uses the built-in model when installed; ``"openai:NAME"`` a model of an
+    OpenAI-compatible server (``base_url=``, ``api_key=``, ``max_concurrency=``, ``timeout=``,
+    ``max_retries=``; ``max_requests=N``, or ``SET helium_max_requests = N``, refuses a statement
+    that would send more than N requests: see :mod:`heliumsql.backends.budget`). ``engine``
+    passes an already built engine instead (shared between connections). The model loads on the
+    first LLM call, on ``device`` (``"auto"``: CUDA with bfloat16 when torch sees a GPU, else CPU
+    with float32; ``dtype`` overrides the dtype). ``optimize=False`` (or ``SET helium_optimizer =
+    false``) skips the optimizer rules and the workflow scheduling (the "vLLM-style" baseline).
     ``result_cache`` keeps answers across queries and processes: a DuckDB file path,
     ``":memory:"`` (this connection only), a :class:`~heliumsql.result_cache.ResultCache`, or
-    ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or
-    ``~/.cache/heliumsql/results.duckdb``. ``SET helium_result_cache = false`` turns it off for
-    the session. ``embedding_model``: a sentence-transformers checkpoint for ``llm_embed`` (the
-    ``embed`` extra; default: ``model`` mean-pooled, weak). Other keyword arguments go to the engine.
+    ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or ``~/.cache/heliumsql/results.duckdb``
+    (``SET helium_result_cache = false`` turns it off for the session). ``embedding_model``: a
+    sentence-transformers checkpoint for ``llm_embed`` (the ``embed`` extra; default: ``model``
+    mean-pooled, weak). Other keyword arguments go to the engine.
 
     >>> con = connect(model="path/to/checkpoint")                          # doctest: +SKIP
     >>> con.sql("SELECT llm('Hello') AS answer").fetchall()                # doctest: +SKIP

@@ -9,7 +9,8 @@ Options (before the SQL on a ``%hsql`` line, on the first line of ``%%hsql``):
 ``-o NAME`` / ``--output NAME`` assigns the result DataFrame to ``NAME``; ``--connection VAR``
 runs on the connection in variable ``VAR`` (and makes it the default for later cells);
 ``--explain`` shows the plan instead of running the query. A connection is created on first use
-with ``$HELIUMSQL_MODEL`` (or the built-in model).
+with ``$HELIUMSQL_MODEL`` (or the built-in model), on ``device="auto"`` (CUDA with bfloat16
+when present, else CPU with float32).
 
 Python values: ``{name}`` outside quotes is replaced by ``str(name)`` (``LIMIT {n}``,
 ``FROM {table_name}``); inside quotes braces are template placeholders (``'Review: {review}'``

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import threading
+from typing import Any
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -56,6 +57,20 @@ _COLUMNS = ", ".join(_SCHEMA.names)
 
 class ResultCacheWarning(UserWarning):
     """The result cache could not be used for a query (the query still runs, uncached)."""
+
+
+# ``connect(result_cache=...)`` default: the user's cache directory (see default_path).
+DEFAULT_RESULT_CACHE = "default"
+
+
+def open_result_cache(spec: Any) -> ResultCache | None:
+    """The cache ``connect(result_cache=spec)`` asks for: a path, a ResultCache, None or the
+    default."""
+    if spec == DEFAULT_RESULT_CACHE:
+        spec = default_path()
+    if spec is None or isinstance(spec, ResultCache):
+        return spec
+    return ResultCache(spec)
 
 
 def default_path() -> str | None:

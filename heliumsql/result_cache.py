@@ -26,12 +26,12 @@ import hashlib
 import json
 import os
 import threading
-from typing import Any
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa

@@ -10,7 +10,8 @@ through a thread-safe queue as they finish. The client retries rate limits (HTTP
 ``Retry-After``), 408/409/5xx answers, timeouts and dropped connections with exponential backoff
 and jitter, ``max_retries`` times; a request that still fails stops the stream from sending
 more, the answers of requests already in flight are delivered (the result cache keeps them) and
-then an :class:`~heliumsql.errors.ExecutionError` names the endpoint, the status and the prompt.
+then an :class:`~heliumsql.errors.ExecutionError` names the endpoint, the status and the prompt
+(with ``on_error => 'null'``, ``stream_tolerant``: the row gets NULL and the others go on).
 
 A remote server may not be deterministic, even greedy (batching changes floating-point sums);
 HeliumSQL never sends the same (prompt, parameters) twice in one query, and with a result cache
@@ -38,7 +39,7 @@ from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, params_list
 from heliumsql.errors import ExecutionError, ModelLoadError
-from heliumsql.sampling import UNPARSED_CHOICE
+from heliumsql.sampling import REQUEST_FAILED, UNPARSED_CHOICE
 
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_TIMEOUT_S = 60.0
@@ -140,6 +141,13 @@ class OpenAICompatBackend:
             self.cancel(stream)
 
     def stream(self, prompts: Sequence[Prompt], params: Params) -> RemoteStream:
+        return self.stream_tolerant(prompts, params, [False] * len(prompts))
+
+    def stream_tolerant(self, prompts: Sequence[Prompt], params: Params,
+                        tolerate: Sequence[bool]) -> RemoteStream:
+        """``stream``, where a request flagged in ``tolerate`` that still fails after the
+        retries is answered by a :data:`~heliumsql.sampling.REQUEST_FAILED` completion (its
+        text the error) and does not stop the others (``on_error => 'null'``)."""
         per_request = params_list(params, len(prompts))
         messages = [self._messages(p) for p in prompts]
         self.budget.take(len(prompts), self.base_url)  # before anything is sent
@@ -147,7 +155,7 @@ class OpenAICompatBackend:
         if prompts:
             loop = self._running_loop()
             stream.future = asyncio.run_coroutine_threadsafe(
-                self._issue(stream, messages, per_request), loop)
+                self._issue(stream, messages, per_request, list(tolerate)), loop)
         return stream
 
     def cancel(self, stream: Any) -> None:
@@ -178,7 +186,7 @@ class OpenAICompatBackend:
         return self._loop
 
     async def _issue(self, stream: RemoteStream, messages: list[list[dict[str, str]]],
-                     params: list[SamplingParams]) -> None:
+                     params: list[SamplingParams], tolerate: list[bool]) -> None:
         """Send the requests in order, each when a slot is free; after a failure send no more,
         deliver what is in flight, then the failure."""
         assert self._slots is not None
@@ -189,7 +197,7 @@ class OpenAICompatBackend:
                 if stream.failure is not None:
                     self._slots.release()
                     break
-                task = asyncio.ensure_future(self._one(stream, index, msgs, p))
+                task = asyncio.ensure_future(self._one(stream, index, msgs, p, tolerate[index]))
                 # Released however the task ends, even cancelled before it ever ran (a task
                 # cancelled that early never runs its own finally: its slot would be lost).
                 task.add_done_callback(lambda _: self._release())
@@ -206,7 +214,7 @@ class OpenAICompatBackend:
             stream.put(stream.failure)
 
     async def _one(self, stream: RemoteStream, index: int, messages: list[dict[str, str]],
-                   params: SamplingParams) -> None:
+                   params: SamplingParams, tolerated: bool) -> None:
         assert self._slots is not None
         try:
             stream.put(await self._complete(index, messages, params))
@@ -214,8 +222,11 @@ class OpenAICompatBackend:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes the stream's error
             self._count(failed_requests=1)
-            if stream.failure is None:
-                stream.failure = self._failure(exc, messages)
+            failure = self._failure(exc, messages)
+            if tolerated:  # the row's answer is NULL; the others go on
+                stream.put(Completion(index, str(failure), (), 0, 0, REQUEST_FAILED, None))
+            elif stream.failure is None:
+                stream.failure = failure
 
     def _release(self) -> None:
         assert self._slots is not None

@@ -126,6 +126,31 @@ def test_a_lasting_failure_names_endpoint_status_and_row_and_a_rerun_sends_only_
     assert server.num_requests == NUM_NAMES - len(kept)
 
 
+def test_a_lasting_failure_gives_null_under_on_error_and_a_rerun_asks_only_for_it(
+        server, engine, tmp_path) -> None:
+    cache = tmp_path / "cache.duckdb"
+    server.failing.add("cherry")
+    tolerant = SAY.replace("max_tokens => 3", "max_tokens => 3, on_error => 'null'")
+    rows = remote(server, max_retries=1, result_cache=cache).sql(tolerant).fetchall()
+    expected = local(engine, SAY)
+    cherry = NAMES.index("cherry") + 1
+    assert rows == [(i, None if i == cherry else a) for i, a in expected]
+    # The others were all sent (the failure stopped nothing); cherry was tried twice.
+    assert server.num_requests == NUM_NAMES + 1
+    assert "Say cherry" not in server.answered
+    # A filter's failed row is NULL: neither kept nor dropped as a "no".
+    server.reset()
+    server.failing.add("cherry")
+    nulls = remote(server, max_retries=0).sql(
+        "SELECT id FROM items WHERE llm_filter('Long? {name}', on_error => 'null') IS NULL"
+    ).fetchall()
+    assert nulls == [(cherry,)]
+    # The NULL was not cached: the rerun sends only the missing prompt and gets its answer.
+    server.reset()
+    assert remote(server, result_cache=cache).sql(tolerant).fetchall() == expected
+    assert server.arrivals == ["Say cherry"]
+
+
 def test_answers_of_other_endpoints_or_models_never_mix(server, tmp_path) -> None:
     cache = tmp_path / "cache.duckdb"
     first = remote(server, result_cache=cache)

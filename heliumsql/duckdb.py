@@ -36,6 +36,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from heliumsql.backends import is_remote, remote_backend
 from heliumsql.grammar.functions import FUNCTIONS
 from heliumsql.models import require_model
 from heliumsql.prompting import chat_token_ids
@@ -74,6 +75,9 @@ class LLMFunctions:
         """The shared engine, loaded on the first LLM call."""
         with self._lock:
             if self._engine is None:
+                if is_remote(self._model):  # base_url, api_key, ... go to the remote backend
+                    self._engine = remote_backend(self._model, **self._engine_options)
+                    return self._engine
                 from heliumsql.engine import Engine
 
                 model = require_model(self._model, "heliumsql.duckdb.register(con, model=...)")
@@ -182,13 +186,18 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     """Register ``llm``, ``llm_filter`` and ``llm_agg`` on a plain DuckDB connection.
 
     ``model`` is what :func:`heliumsql.connect` takes (checkpoint directory, cached Hugging
-    Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model); ``engine=`` shares an
+    Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model, ``"openai:NAME"`` for
+    a model of an OpenAI-compatible server with ``base_url=`` and ``api_key=``, defaulting to
+    ``$OPENAI_BASE_URL`` / ``$OPENAI_API_KEY``, and the remote backend's other options such as
+    ``max_concurrency=``: each chunk's distinct prompts go out concurrently); ``engine=`` shares an
     existing engine instead (e.g. ``heliumsql.connect(...).engine`` or another registration's
     ``.engine``). The engine loads on the first LLM call. Other ``options`` go to the engine
     (``max_memo=`` sizes the answer memo). For other threads, attach a cursor:
     ``fns.attach(con.cursor())``.
 
     >>> fns = register(duckdb.connect(), model="path/to/checkpoint")     # doctest: +SKIP
+    >>> remote = register(duckdb.connect(), model="openai:llama-3.1-8b",
+    ...                   base_url="http://gpu-box:8000/v1")                # doctest: +SKIP
     >>> fns.stats()["generated"]                                          # doctest: +SKIP
     0
     """

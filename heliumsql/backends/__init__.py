@@ -59,7 +59,7 @@ def remote_backend(model: str, **options: Any) -> EngineBackend:
     except TypeError as exc:  # an engine option the remote backend does not take
         raise ModelLoadError(f"model {model!r}: {exc}; a remote model takes base_url, api_key, "
                              "max_concurrency, max_requests, timeout, max_retries, "
-                             "max_context and structured_choices") from None
+                             "max_context and structured_output") from None
 
 
 __all__ = ["OPENAI_PREFIX", "FailureTolerant", "StatementBudgeted", "is_remote", "remote_backend"]

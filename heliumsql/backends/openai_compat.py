@@ -24,6 +24,7 @@ a rerun reuses the first answers.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 
 from heliumsql.backends.budget import RequestBudget
 from heliumsql.backends.chat_codec import ChatCodec
-from heliumsql.backends.choices import parse_choice, response_format
+from heliumsql.backends.choices import parse_choice, response_format, schema_format
 from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, params_list
@@ -96,15 +97,16 @@ class OpenAICompatBackend:
     ``base_url`` and ``api_key`` default to ``$OPENAI_BASE_URL`` / ``$OPENAI_API_KEY`` as the
     ``openai`` client reads them (a server that needs no key gets ``"EMPTY"``). ``timeout`` is
     per attempt, in seconds. ``max_requests`` is the per-statement budget (see
-    :mod:`heliumsql.backends.budget`). ``structured_choices=False`` never sends a JSON schema for
-    a constrained choice (for servers that reject ``response_format``; by default the backend
-    drops it by itself after the server answers such a request with HTTP 400).
+    :mod:`heliumsql.backends.budget`). ``structured_output=False`` never sends a JSON schema
+    (``response_format``) for a constrained choice or a typed answer (for servers that reject
+    it; by default the backend stops sending it by itself after the server answers such a
+    request with HTTP 400, and reads the free answers instead).
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  max_concurrency: int = DEFAULT_MAX_CONCURRENCY, max_requests: int | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_context: int = UNKNOWN_CONTEXT, structured_choices: bool = True) -> None:
+                 max_context: int = UNKNOWN_CONTEXT, structured_output: bool = True) -> None:
         try:
             import openai
         except ImportError:
@@ -123,8 +125,8 @@ class OpenAICompatBackend:
         self.max_context = max_context
         # Result-cache keys and derived seeds: answers of different endpoints never mix.
         self.fingerprint = f"openai:{self.base_url}#{model}"
-        self.structured_choices = structured_choices
-        self.guided_choices = structured_choices  # vLLM's guided_choice, tried first
+        self.structured_output = structured_output
+        self.guided_choices = structured_output  # vLLM's guided_choice, tried first
         self.budget = RequestBudget(max_requests)
         self._max_concurrency = max_concurrency
         self._counts = dict.fromkeys(_STATS, 0)
@@ -249,8 +251,10 @@ class OpenAICompatBackend:
             # vLLM's extension, which heliumsql serve also takes: decoded as the local engine
             # decodes a choice (the answer is the choice itself, so greedy verdicts agree).
             request.setdefault("extra_body", {})["guided_choice"] = list(params.choices)
-        elif params.choices is not None and self.structured_choices:
+        elif params.choices is not None and self.structured_output:
             request["response_format"] = response_format(params.choices)
+        elif params.json_schema is not None and self.structured_output:
+            request["response_format"] = schema_format(json.loads(params.json_schema))
         self._count(requests=1)
         while True:
             try:
@@ -261,10 +265,10 @@ class OpenAICompatBackend:
                 if "guided_choice" in request.get("extra_body", {}):
                     self.guided_choices = False
                     del request["extra_body"]["guided_choice"]
-                    if self.structured_choices:
+                    if self.structured_output:
                         request["response_format"] = response_format(params.choices)
                 elif "response_format" in request:
-                    self.structured_choices = False
+                    self.structured_output = False
                     del request["response_format"]
                 else:
                     raise

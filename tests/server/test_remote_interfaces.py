@@ -17,6 +17,8 @@ UDF_QUERY = """
     SELECT name,
            llm('Say ' || name, max_tokens => 3) AS said,
            llm_filter('Red? ' || descr) AS red,
+           llm_classify('Ticket: ' || descr, ['bug', 'feature', 'question']) AS kind,
+           llm_score('Rate ' || name, 1, 5) AS score,
            (SELECT llm_agg('Sum up: {}', descr, max_tokens => 3) FROM items) AS summary
     FROM items ORDER BY id"""
 
@@ -38,7 +40,9 @@ def test_duckdb_udfs_on_a_remote_model_give_the_local_rows(served: Served,
     remote, functions = udf_rows(model=f"openai:{served.model}", base_url=served.base_url,
                                  api_key=served.api_key)
     assert remote == local
-    assert {red for _, _, red, _ in remote} == {True, False}  # both verdicts occur
+    assert {row[2] for row in remote} == {True, False}  # both verdicts occur
+    # The typed UDFs' schemas went out as response_format (the server decoded under them).
+    assert functions.engine.structured_output
     assert served.engine.stats()["steps"] > steps  # the server did the work
     assert functions.stats()["engine_requests"] == functions.stats()["generated"]
 

@@ -51,15 +51,13 @@ import httpx
 import torch
 
 from benchmarks.harness import cpu_name, progress
-from benchmarks.workflows import debate, exploration, map_reduce, multi_agent, records
+from benchmarks.workflows.operators import ALL as WORKLOADS
 from benchmarks.workflows.operators import OPERATORS
 from benchmarks.workflows.model import FULL_SHAPE, QUICK_SHAPE, build_model, describe
 from benchmarks.workflows.workload import Tables, Workload, load_tables
 
 MODEL_NAME = "bench"
 SYSTEMS = ("heliumsql", "lotus")
-WORKLOADS: tuple[Workload, ...] = (multi_agent.WORKLOAD, map_reduce.WORKLOAD,
-                                   exploration.WORKLOAD, debate.WORKLOAD, records.WORKLOAD)
 PREFILL_TARGET = 1.5  # lotus / heliumsql server prefill tokens, geometric mean
 WALL_TARGET = 1.3  # lotus / heliumsql wall time, geometric mean
 CHAT_PATH = "/v1/chat/completions"
@@ -100,9 +98,10 @@ class Server:
         return out
 
 
-def serve_forever(quick: bool, seed: int, threads: int) -> None:
+def serve_forever(quick: bool, seed: int, threads: int, num_blocks: int | None) -> None:
     """The server process: ``heliumsql serve``'s app over a fresh ``Engine`` on the benchmark
-    model, on a free loopback port (printed on stdout), until killed."""
+    model (``num_blocks`` KV blocks of 16 tokens; None: the engine's default pool), on a free
+    loopback port (printed on stdout), until killed."""
     import uvicorn
 
     from heliumsql.engine import Engine
@@ -111,7 +110,7 @@ def serve_forever(quick: bool, seed: int, threads: int) -> None:
 
     torch.set_num_threads(threads)
     model, tokenizer = build_model(QUICK_SHAPE if quick else FULL_SHAPE, seed)
-    engine = Engine((model, tokenizer), device="cpu")
+    engine = Engine((model, tokenizer), device="cpu", num_blocks=num_blocks)
     # Lazy initialisation, untimed; four tokens fill no KV block, so no cache is left behind.
     engine.generate([[5, 6, 7, 8]], SamplingParams(max_tokens=2))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -123,13 +122,14 @@ def serve_forever(quick: bool, seed: int, threads: int) -> None:
 
 
 @contextlib.contextmanager
-def serve(quick: bool, seed: int, threads: int) -> Iterator[Server]:
+def serve(quick: bool, seed: int, threads: int, num_blocks: int | None) -> Iterator[Server]:
     """A fresh server process (its own interpreter, as a real server is: the client's Python
     work does not compete with the engine for one GIL) on a free loopback port; killed on
     exit."""
     child = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--serve-child", "--seed", str(seed),
-         "--threads", str(threads)] + (["--quick"] if quick else []),
+         "--threads", str(threads)] + (["--quick"] if quick else [])
+        + (["--server-blocks", str(num_blocks)] if num_blocks else []),
         stdout=subprocess.PIPE, text=True,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
@@ -204,6 +204,7 @@ def run_heliumsql(server: Server, workload: Workload, sizes: Any, tables: Tables
                             api_key="unused", result_cache=None, max_concurrency=concurrency)
     try:
         load_tables(con.duckdb, tables)
+        con.engine  # the backend (and its openai client) is built here, untimed
         start()
         answers, before = [], 0
         for statement in workload.statements(sizes):
@@ -251,10 +252,11 @@ class Measured:
 
 
 def measure_once(system: str, quick: bool, seed: int, workload: Workload, sizes: Any,
-                 tables: Tables, concurrency: int, into: Measured) -> None:
+                 tables: Tables, concurrency: int, into: Measured,
+                 num_blocks: int | None = None) -> None:
     """Start a fresh server and ``system``'s client (untimed), time one run of the workload,
     record the counter deltas."""
-    with serve(quick, seed, torch.get_num_threads()) as server:
+    with serve(quick, seed, torch.get_num_threads(), num_blocks) as server:
         before = server.stats()
         began: list[float] = []
         with torch.inference_mode():
@@ -285,9 +287,10 @@ def geomean(values: list[float]) -> float:
 
 def run_benchmark(quick: bool = False, repeats: int = 3, concurrencies: tuple[int, ...] = (1,),
                   preset: str | None = None, workloads: list[str] | None = None,
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, num_blocks: int | None = None) -> dict[str, Any]:
     """Measure both clients on every chosen workload at every concurrency C; return the report
-    as a JSON-able dict."""
+    as a JSON-able dict. ``num_blocks`` sizes the server's KV pool (a server whose prefix cache
+    holds only part of the workload, as one shared with other traffic)."""
     shape = QUICK_SHAPE if quick else FULL_SHAPE
     preset = preset or ("quick" if quick else "full")
     model, _ = build_model(shape, seed)  # described in the report; the server builds its own
@@ -303,7 +306,7 @@ def run_benchmark(quick: bool = False, repeats: int = 3, concurrencies: tuple[in
                     progress(f"remote: C={concurrency} {workload.name} / {name} "
                              f"(run {round_ + 1})")
                     measure_once(name, quick, seed, workload, sizes, tables, concurrency,
-                                 runs[name])
+                                 runs[name], num_blocks)
             diff = mismatches(runs["lotus"].answers, runs["heliumsql"].answers)
             for name in SYSTEMS:
                 m = runs[name]
@@ -316,7 +319,7 @@ def run_benchmark(quick: bool = False, repeats: int = 3, concurrencies: tuple[in
                                  client_requests=m.median("client_requests"),
                                  mismatches_vs_lotus=diff))
     return dict(setup=dict(model=describe(model, shape), preset=preset, repeats=repeats,
-                           concurrencies=list(concurrencies),
+                           concurrencies=list(concurrencies), server_kv_blocks=num_blocks,
                            torch_threads=torch.get_num_threads(), cpu=cpu_name(),
                            cores=os.cpu_count()),
                 results=rows, summary=summarize(rows))
@@ -376,16 +379,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", help="workload sizes (quick/full; default from --quick)")
     parser.add_argument("--workloads", nargs="*", help="a subset of the workloads")
     parser.add_argument("--seed", type=int, default=0, help="model and data seed")
+    parser.add_argument("--server-blocks", type=int, default=None,
+                        help="the server's KV pool in 16-token blocks (default: the engine's)")
     parser.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_child:
-        serve_forever(args.quick, args.seed, args.threads)
+        serve_forever(args.quick, args.seed, args.threads, args.server_blocks)
         return
     # One thread by default: on a shared 2-core machine two OpenMP threads losing their core
     # to the client made the same forward pass several times slower and erratic.
     torch.set_num_threads(args.threads)
     report = run_benchmark(args.quick, args.repeats, tuple(args.concurrency), args.preset,
-                           args.workloads, args.seed)
+                           args.workloads, args.seed, args.server_blocks)
     print_report(report)
     if args.json:
         with open(args.json, "w") as out:

@@ -181,7 +181,8 @@ class OpenAICompatBackend:
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(target=_serve, args=(loop,), name="heliumsql-openai", daemon=True).start()
+            threading.Thread(target=_serve, args=(loop, self._client), name="heliumsql-openai",
+                             daemon=True).start()
             # The thread holds the loop, not the backend: a dropped backend stops its thread.
             weakref.finalize(self, loop.call_soon_threadsafe, loop.stop)
             self._loop, self._slots = loop, asyncio.Semaphore(self._max_concurrency)
@@ -324,8 +325,11 @@ class OpenAICompatBackend:
                 self._counts[name] += delta
 
 
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    """The background thread: run ``loop`` until stopped, then release its worker threads."""
+def _serve(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+    """The background thread: run ``loop`` until stopped, then close the client's connections
+    on it (closed later, from the garbage collector, they would need the closed loop) and
+    release its worker threads."""
     loop.run_forever()
+    loop.run_until_complete(client.close())
     loop.run_until_complete(loop.shutdown_default_executor())
     loop.close()

@@ -5,9 +5,15 @@
 >>> fns = heliumsql.duckdb.register(con, model="path/to/checkpoint")     # doctest: +SKIP
 >>> con.sql("SELECT llm('Translate to French: ' || word, max_tokens => 8) FROM words")  # doctest: +SKIP
 
-What you get: ``llm(prompt, ...)`` → VARCHAR, ``llm_filter(prompt, ...)`` → BOOLEAN and
+What you get: ``llm(prompt, ...)`` → VARCHAR, ``llm_filter(prompt, ...)`` → BOOLEAN,
 ``llm_agg(template, value, ...)`` → VARCHAR (an aggregate: ``{}`` in the template becomes the
-group's values, sorted, one per line). Named options use DuckDB's macro syntax, ``name => value``
+group's values, sorted, one per line), and the typed calls whose type does not depend on their
+arguments (a DuckDB UDF's return type is fixed when it is created):
+``llm_classify(prompt, ['bug', 'feature'], ...)`` → VARCHAR, one of the labels, and
+``llm_score(prompt, low, high, ...)`` → INTEGER in [low, high], both decoded under their JSON
+schema with the same format instruction before the prompt as in :func:`heliumsql.connect`, so
+the answers are the same. Not here: ``returns => 'TYPE'`` (its type is the argument's) and
+``llm_classify(..., multi => true)`` (VARCHAR[]); labels are a list (no descriptions). Named options use DuckDB's macro syntax, ``name => value``
 or ``name := value``: ``max_tokens`` (64), ``temperature`` (0), ``top_p`` (1), ``top_k`` (0),
 ``seed``, ``system``, ``stop`` (a list: ``stop => ['\\n']``); ``llm_filter`` takes ``system``.
 They are macros over Arrow UDFs whose parameters are all positional, because DuckDB's Python UDFs
@@ -29,14 +35,21 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
-from heliumsql.grammar.functions import FUNCTIONS
+from heliumsql.backends import is_remote, remote_backend
+from heliumsql.errors import ExecutionError
+from heliumsql.grammar.functions import FUNCTIONS, bind_arguments
+from heliumsql.grammar.typed_calls import answer_schema, instruction
+from heliumsql.output_types import decode_json, parse_output_type
 from heliumsql.models import require_model
 from heliumsql.prompting import chat_token_ids
 from heliumsql.sampling import FILTER_CHOICES, filter_params, filter_verdict, sampling_params
@@ -48,6 +61,9 @@ _GENERATION_ARGS = (
     ("seed", "BIGINT"), ("system", "VARCHAR"), ("stop", "VARCHAR[]"),
 )
 _FILTER_ARGS = (("system", "VARCHAR"),)
+# The typed UDFs: their own positional arguments, then the generation options.
+_CLASSIFY_ARGS = (("labels", "VARCHAR[]"),)
+_SCORE_ARGS = (("low", "INTEGER"), ("high", "INTEGER"))
 _ids = itertools.count(1)
 
 
@@ -74,6 +90,9 @@ class LLMFunctions:
         """The shared engine, loaded on the first LLM call."""
         with self._lock:
             if self._engine is None:
+                if is_remote(self._model):  # base_url, api_key, ... go to the remote backend
+                    self._engine = remote_backend(self._model, **self._engine_options)
+                    return self._engine
                 from heliumsql.engine import Engine
 
                 model = require_model(self._model, "heliumsql.duckdb.register(con, model=...)")
@@ -96,7 +115,10 @@ class LLMFunctions:
         """Create the Arrow UDFs (once per database: DuckDB shares them with its cursors)."""
         for function, args, returns, impl in (
                 ("llm", _GENERATION_ARGS, "VARCHAR", self._llm_udf),
-                ("llm_filter", _FILTER_ARGS, "BOOLEAN", self._filter_udf)):
+                ("llm_filter", _FILTER_ARGS, "BOOLEAN", self._filter_udf),
+                ("llm_classify", _CLASSIFY_ARGS + _GENERATION_ARGS, "VARCHAR",
+                 self._classify_udf),
+                ("llm_score", _SCORE_ARGS + _GENERATION_ARGS, "INTEGER", self._score_udf)):
             con.create_function(self.udf_name(function), impl,
                                 ["VARCHAR"] + [t for _, t in args], returns, type="arrow",
                                 null_handling="special", side_effects=False)
@@ -123,6 +145,12 @@ class LLMFunctions:
             f"CREATE OR REPLACE TEMP MACRO llm_agg(template, value{gen_decl}) AS {llm}("
             "replace(template, '{}', string_agg(COALESCE(CAST(value AS VARCHAR), ''), chr(10) "
             f"ORDER BY value)){gen_pass})")
+        con.execute(f"CREATE OR REPLACE TEMP MACRO llm_classify(prompt, labels{gen_decl}) AS "
+                    f"{self.udf_name('llm_classify')}(CAST(prompt AS VARCHAR), "
+                    f"CAST(labels AS VARCHAR[]){gen_pass})")
+        con.execute(f"CREATE OR REPLACE TEMP MACRO llm_score(prompt, low, high{gen_decl}) AS "
+                    f"{self.udf_name('llm_score')}(CAST(prompt AS VARCHAR), CAST(low AS INTEGER), "
+                    f"CAST(high AS INTEGER){gen_pass})")
         return con
 
     # -- the UDFs ------------------------------------------------------------------------------
@@ -131,21 +159,39 @@ class LLMFunctions:
         rows = _columns(prompts, max_tokens, temperature, top_p, top_k, seed, system, stop)
         keys = []
         for prompt, *values in rows:
-            given = dict(zip((name for name, _ in _GENERATION_ARGS), values))
-            if given["stop"] is not None:
-                given["stop"] = tuple(given["stop"])
+            given = _given(values)
             # The options exactly as llm(...) in heliumsql.connect() would hold them (defaults
             # from the grammar's catalog), so the derived sampling seed is the same too.
             # These UDFs are untyped, and an untyped call holds no ``returns`` option.
             options = tuple((a.name, given[a.name] if given.get(a.name) is not None else a.default)
                             for a in FUNCTIONS["llm"].args if a.name != "returns")
             keys.append(None if prompt is None else (prompt, given["system"], options))
-        answers = self._answer(keys, lambda c: c.text)
+        answers = self._answer(keys, lambda c, _: c.text)
         return pa.array(answers, type=pa.string())
+
+    # DuckDB counts a UDF's parameters from its signature: each generation option is spelled.
+    def _classify_udf(self, prompts: Any, labels: Any, max_tokens: Any, temperature: Any,
+                      top_p: Any, top_k: Any, seed: Any, system: Any, stop: Any) -> pa.Array:
+        generation = (max_tokens, temperature, top_p, top_k, seed, system, stop)
+        keys, bound = [], {}  # ``bound``: the chunk's distinct option sets, bound once each
+        for prompt, row_labels, *values in _columns(prompts, labels, *generation):
+            keys.append(None if prompt is None or row_labels is None else
+                        typed_key("llm_classify", prompt, _given(values), bound,
+                                  labels=row_labels))
+        return pa.array(self._answer(keys, _typed_value), type=pa.string())
+
+    def _score_udf(self, prompts: Any, low: Any, high: Any, max_tokens: Any, temperature: Any,
+                   top_p: Any, top_k: Any, seed: Any, system: Any, stop: Any) -> pa.Array:
+        generation = (max_tokens, temperature, top_p, top_k, seed, system, stop)
+        keys, bound = [], {}
+        for prompt, lo, hi, *values in _columns(prompts, low, high, *generation):
+            keys.append(None if prompt is None or lo is None or hi is None else
+                        typed_key("llm_score", prompt, _given(values), bound, low=lo, high=hi))
+        return pa.array(self._answer(keys, _typed_value), type=pa.int32())
 
     def _filter_udf(self, prompts: Any, system: Any) -> pa.Array:
         keys = [None if p is None else (p, s, None) for p, s in _columns(prompts, system)]
-        answers = self._answer(keys, lambda c: filter_verdict(c.choice))
+        answers = self._answer(keys, lambda c, _: filter_verdict(c.choice))
         return pa.array(answers, type=pa.bool_())
 
     def _answer(self, keys: list[tuple[Any, ...] | None], value: Any) -> list[Any]:
@@ -165,12 +211,13 @@ class LLMFunctions:
                 inputs = [chat_token_ids(engine.tokenizer, prompt, system)
                           for prompt, system, _ in missing]
                 plist = [filter_params() if options is None else
-                         sampling_params(dict(options), fingerprint=engine.fingerprint, prompt=prompt)
+                         sampling_params(dict(options), fingerprint=engine.fingerprint,
+                                         prompt=prompt, json_schema=schema_text(dict(options)))
                          for prompt, _, options in missing]
                 completions = engine.generate(inputs, plist)
                 self._stats["generated"] += len(missing)
                 for k, c in zip(missing, completions):
-                    found[k] = value(c)
+                    found[k] = value(c, k)
                     self._memo[k] = found[k]
                 while len(self._memo) > self.max_memo:
                     self._memo.popitem(last=False)
@@ -182,7 +229,10 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     """Register ``llm``, ``llm_filter`` and ``llm_agg`` on a plain DuckDB connection.
 
     ``model`` is what :func:`heliumsql.connect` takes (checkpoint directory, cached Hugging
-    Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model); ``engine=`` shares an
+    Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model, ``"openai:NAME"`` for
+    a model of an OpenAI-compatible server with ``base_url=`` and ``api_key=``, defaulting to
+    ``$OPENAI_BASE_URL`` / ``$OPENAI_API_KEY``, and the remote backend's other options such as
+    ``max_concurrency=``: each chunk's distinct prompts go out concurrently); ``engine=`` shares an
     existing engine instead (e.g. ``heliumsql.connect(...).engine`` or another registration's
     ``.engine``). The engine loads on the first LLM call, on ``device`` (``"auto"``: CUDA
     with bfloat16 when present, else CPU with float32). Other ``options`` go to the engine
@@ -190,6 +240,8 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     ``fns.attach(con.cursor())``.
 
     >>> fns = register(duckdb.connect(), model="path/to/checkpoint")     # doctest: +SKIP
+    >>> remote = register(duckdb.connect(), model="openai:llama-3.1-8b",
+    ...                   base_url="http://gpu-box:8000/v1")                # doctest: +SKIP
     >>> fns.stats()["generated"]                                          # doctest: +SKIP
     0
     """
@@ -204,5 +256,60 @@ def _columns(*arrays: Any) -> list[tuple[Any, ...]]:
     return list(zip(*(a.to_pylist() for a in arrays)))
 
 
+def _given(values: Sequence[Any]) -> dict[str, Any]:
+    """The generation options of one row, by name (NULL: not given)."""
+    given = dict(zip((name for name, _ in _GENERATION_ARGS), values))
+    if given["stop"] is not None:
+        given["stop"] = tuple(given["stop"])
+    return given
 
-__all__ = ["FILTER_CHOICES", "LLMFunctions", "register"]
+
+def _typed_options(function: str, given: tuple[tuple[str, Any], ...],
+                   typed: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    """The options ``heliumsql.connect()`` binds for the same call (the grammar's own binder
+    over the call written as SQL), so identity, instruction, schema and seeds are the same;
+    a bad argument is the binder's BindError."""
+    args = [exp.Literal.string("")]
+    if function == "llm_classify":
+        args.append(exp.Array(expressions=[exp.Literal.string(v) for v in dict(typed)["labels"]]))
+    else:
+        args += [exp.Literal.number(dict(typed)[name]) for name in ("low", "high")]
+    sql = ", ".join(a.sql("duckdb") for a in args)
+    for name, value in given:
+        literal = exp.Array(expressions=[exp.Literal.string(s) for s in value]) \
+            if name == "stop" else exp.convert(value)
+        sql += f", {name} => {literal.sql('duckdb')}"
+    call = sqlglot.parse_one(f"SELECT {function}({sql})", read="helium").expressions[0]
+    return bind_arguments(call).options
+
+
+def typed_key(function: str, prompt: str, given: dict[str, Any], bound: dict[Any, Any],
+              **typed: Any) -> tuple[str, Any, tuple[tuple[str, Any], ...]]:
+    """The memo key of a typed call: the prompt after the format instruction (what connect()
+    sends for the same rendered template), the system message, and the bound options
+    (``bound`` remembers the options of each distinct set of arguments)."""
+    fixed = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in typed.items())
+    ident = (function, tuple((k, v) for k, v in given.items() if v is not None), fixed)
+    if ident not in bound:
+        bound[ident] = _typed_options(*ident)
+    options = bound[ident]
+    return instruction(dict(options)) + prompt, given["system"], options
+
+
+def schema_text(options: dict[str, Any]) -> str | None:
+    """The JSON schema text a typed call is decoded under, as the SQL operators give it."""
+    schema = answer_schema(options)
+    return None if schema is None else json.dumps(schema, sort_keys=True)
+
+
+def _typed_value(completion: Any, key: tuple[str, Any, tuple[tuple[str, Any], ...]]) -> Any:
+    options = dict(key[2])
+    try:
+        return decode_json(parse_output_type(options["returns"]), completion.text)
+    except (ValueError, TypeError) as exc:  # only a server that ignored the schema gets here
+        raise ExecutionError(f"the answer {completion.text!r} to the prompt {key[0][-80:]!r} is "
+                             f"not a {options['returns']} ({exc})") from None
+
+
+
+__all__ = ["FILTER_CHOICES", "LLMFunctions", "register", "schema_text", "typed_key"]

@@ -8,9 +8,15 @@
 Options (before the SQL on a ``%hsql`` line, on the first line of ``%%hsql``):
 ``-o NAME`` / ``--output NAME`` assigns the result DataFrame to ``NAME``; ``--connection VAR``
 runs on the connection in variable ``VAR`` (and makes it the default for later cells);
-``--explain`` shows the plan instead of running the query. A connection is created on first use
-with ``$HELIUMSQL_MODEL`` (or the built-in model), on ``device="auto"`` (CUDA with bfloat16
-when present, else CPU with float32).
+``--explain`` shows the plan instead of running the query; ``--model M`` (with, for a remote
+model ``openai:NAME``, ``--base-url URL`` and ``--api-key KEY``) opens a new connection on that
+model, the default for later cells. Otherwise a connection is created on first use with
+``$HELIUMSQL_MODEL`` (or the built-in model; ``openai:NAME`` reads ``$OPENAI_BASE_URL`` and
+``$OPENAI_API_KEY``), on ``device="auto"`` (CUDA with bfloat16 when present, else CPU with
+float32).
+
+>>> %%hsql --model openai:llama-3.1-8b --base-url http://gpu-box:8000/v1   # doctest: +SKIP
+... SELECT llm('Say hi') AS a
 
 Python values: ``{name}`` outside quotes is replaced by ``str(name)`` (``LIMIT {n}``,
 ``FROM {table_name}``); inside quotes braces are template placeholders (``'Review: {review}'``
@@ -33,7 +39,10 @@ from IPython.display import HTML, display
 from heliumsql.errors import HeliumError
 from heliumsql.progress import Progress
 
-_OPTION = re.compile(r"\s*(?:(-o|--output|--connection)\s+([A-Za-z_]\w*)|(--explain))(?=\s|$)")
+_OPTION = re.compile(r"\s*(?:(-o|--output|--connection)\s+([A-Za-z_]\w*)"
+                     r"|(--model|--base-url|--api-key)\s+(\S+)|(--explain))(?=\s|$)")
+# Options that choose the model of a new connection, as connect() names them.
+_MODEL_OPTIONS = {"--model": "model", "--base-url": "base_url", "--api-key": "api_key"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 _STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$", re.S)
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -44,15 +53,19 @@ def parse_options(line: str) -> tuple[dict[str, Any], str]:
 
     >>> parse_options("-o out --explain SELECT 1")
     ({'output': 'out', 'connection': None, 'explain': True}, 'SELECT 1')
+    >>> parse_options("--model openai:m --base-url http://h:8000/v1 SELECT 1")[0]["model"]
+    {'model': 'openai:m', 'base_url': 'http://h:8000/v1'}
     """
     options: dict[str, Any] = {"output": None, "connection": None, "explain": False}
     while True:
         match = _OPTION.match(line)
         if not match:
             return options, line.strip()
-        flag, value, explain = match.groups()
+        flag, value, model_flag, model_value, explain = match.groups()
         if explain:
             options["explain"] = True
+        elif model_flag:
+            options.setdefault("model", {})[_MODEL_OPTIONS[model_flag]] = model_value
         else:
             options["output" if flag in ("-o", "--output") else "connection"] = value
         line = line[match.end():]
@@ -157,7 +170,17 @@ class HeliumMagics(Magics):
         super().__init__(shell)
         self.connection: Any = None
 
-    def _connection(self, variable: str | None) -> Any:
+    def _connection(self, variable: str | None, model: dict[str, str] | None = None) -> Any:
+        if model is not None:
+            if variable is not None:
+                raise ValueError("%hsql: give --connection or --model, not both")
+            if "model" not in model:
+                raise ValueError("%hsql: --base-url and --api-key go with --model "
+                                 "(e.g. --model openai:NAME --base-url http://host:8000/v1)")
+            import heliumsql
+
+            self.connection = heliumsql.connect(**model)
+            return self.connection
         if variable is not None:
             if variable not in self.shell.user_ns:
                 raise NameError(f"--connection {variable}: no variable named {variable!r}; "
@@ -187,7 +210,7 @@ class HeliumMagics(Magics):
             raise exc.with_traceback(None) from None
 
     def _run(self, sql: str, options: dict[str, Any], namespace: dict[str, Any]) -> Any:
-        con = self._connection(options["connection"])
+        con = self._connection(options["connection"], options.get("model"))
         frames = frames_in(sql, namespace)
         existing = {name for (name,) in con.duckdb.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}

@@ -29,6 +29,10 @@ FILTER_CHOICES = ("yes", "no", "Yes", "No")
 # The finish reason of a choice request whose answer named no choice (a backend that cannot
 # constrain decoding read the free answer): llm_filter raises, or gives NULL with on_error => 'null'.
 UNPARSED_CHOICE = "unparsed"
+# The finish reason of a request a remote server never answered (still failing after the
+# client's retries) when the call has on_error => 'null'; the completion's text is the error.
+# The operator gives NULL for the row; the result cache never keeps it, so a rerun asks again.
+REQUEST_FAILED = "request_failed"
 # With n > 1 and no temperature, samples would all be identical; this is the documented default.
 DEFAULT_SAMPLING_TEMPERATURE = 0.7
 

@@ -25,3 +25,11 @@ QUERIES = {
         SELECT id, x, y, llm('{INSTRUCTION} Combine: {{x}} / {{y}}', max_tokens => 3) AS z
         FROM a ORDER BY id""",
 }
+# Typed calls: the remote backend sends their JSON schema as response_format.
+TYPED = {
+    "returns": "SELECT id, llm('Describe {name}', returns => 'STRUCT(color VARCHAR, sweet BOOLEAN)') "
+               "AS r FROM items ORDER BY id",
+    "llm_classify": "SELECT id, llm_classify('Ticket: {descr}', ['bug', 'feature', 'question']) AS c "
+                    "FROM items ORDER BY id",
+    "llm_score": "SELECT id, llm_score('Rate {name}', 1, 5) AS s, typeof(s) FROM items ORDER BY id",
+}

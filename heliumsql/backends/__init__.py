@@ -10,9 +10,10 @@ built only when the first LLM call needs it (importing this package never import
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from heliumsql.engine.interface import EngineBackend
+from heliumsql.engine.interface import CompletionStream, EngineBackend, Params, Prompt
 from heliumsql.errors import ModelLoadError
 
 OPENAI_PREFIX = "openai:"
@@ -24,6 +25,18 @@ class StatementBudgeted(Protocol):
     the connection says when a statement begins."""
 
     def start_statement(self, max_requests: int | None) -> None: ...
+
+
+@runtime_checkable
+class FailureTolerant(Protocol):
+    """A backend whose requests can fail one by one (a remote server). ``stream_tolerant`` is
+    ``stream`` with one flag per prompt: a flagged request that still fails after the retries
+    is answered by a completion whose ``finish_reason`` is
+    :data:`~heliumsql.sampling.REQUEST_FAILED` (its text the error) and the others go on; an
+    unflagged failure ends the stream with an error, as ``stream``'s does."""
+
+    def stream_tolerant(self, prompts: Sequence[Prompt], params: Params,
+                        tolerate: Sequence[bool]) -> CompletionStream: ...
 
 
 def is_remote(model: Any) -> bool:
@@ -46,7 +59,7 @@ def remote_backend(model: str, **options: Any) -> EngineBackend:
     except TypeError as exc:  # an engine option the remote backend does not take
         raise ModelLoadError(f"model {model!r}: {exc}; a remote model takes base_url, api_key, "
                              "max_concurrency, max_requests, timeout, max_retries, "
-                             "max_context and structured_choices") from None
+                             "max_context and structured_output") from None
 
 
-__all__ = ["OPENAI_PREFIX", "StatementBudgeted", "is_remote", "remote_backend"]
+__all__ = ["OPENAI_PREFIX", "FailureTolerant", "StatementBudgeted", "is_remote", "remote_backend"]

@@ -1,8 +1,13 @@
-"""A constrained choice (``llm_filter``'s yes/no) asked of a server that only speaks chat.
+"""Constrained answers asked of a server that only speaks chat: a choice (``llm_filter``'s
+yes/no) and a typed answer (``returns =>``, ``llm_classify``, ``llm_score``).
 
-Where the server supports structured output, the request carries a JSON schema whose one
-property is an enum of the choices, so the answer always parses. Otherwise the free answer is
-read: the whole answer, else its first word, matched exactly, then ignoring case.
+Where the server supports structured output, the request carries a JSON schema as
+``response_format``, so the answer always parses: for a choice, an object whose one property
+is an enum of the choices; for a typed answer, the call's own schema, as the local engine decodes
+under it (vLLM, SGLang, llama.cpp and ``heliumsql serve`` take any schema; OpenAI's hosted API
+wants an object at the root and refuses the others, which then fall back to a free answer).
+Otherwise a choice's free answer is read: the whole answer, else its first word, matched exactly,
+then ignoring case.
 
 >>> response_format(("yes", "no"))["json_schema"]["schema"]["properties"]
 {'answer': {'type': 'string', 'enum': ['yes', 'no']}}
@@ -24,8 +29,17 @@ def response_format(choices: tuple[str, ...]) -> dict[str, Any]:
     """The ``response_format`` of a chat request whose answer must be one of ``choices``."""
     schema = {"type": "object", "properties": {_FIELD: {"type": "string", "enum": list(choices)}},
               "required": [_FIELD], "additionalProperties": False}
-    return {"type": "json_schema", "json_schema": {"name": "choice", "strict": True,
-                                                    "schema": schema}}
+    return schema_format(schema, "choice")
+
+
+def schema_format(schema: dict[str, Any], name: str = "answer") -> dict[str, Any]:
+    """The ``response_format`` of a chat request whose answer must be JSON that ``schema``
+    accepts.
+
+    >>> schema_format({"type": "integer"})["json_schema"]
+    {'name': 'answer', 'strict': True, 'schema': {'type': 'integer'}}
+    """
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
 
 
 def parse_choice(text: str, choices: tuple[str, ...]) -> int | None:

@@ -10,7 +10,8 @@ through a thread-safe queue as they finish. The client retries rate limits (HTTP
 ``Retry-After``), 408/409/5xx answers, timeouts and dropped connections with exponential backoff
 and jitter, ``max_retries`` times; a request that still fails stops the stream from sending
 more, the answers of requests already in flight are delivered (the result cache keeps them) and
-then an :class:`~heliumsql.errors.ExecutionError` names the endpoint, the status and the prompt.
+then an :class:`~heliumsql.errors.ExecutionError` names the endpoint, the status and the prompt
+(with ``on_error => 'null'``, ``stream_tolerant``: the row gets NULL and the others go on).
 
 A remote server may not be deterministic, even greedy (batching changes floating-point sums);
 HeliumSQL never sends the same (prompt, parameters) twice in one query, and with a result cache
@@ -23,6 +24,7 @@ a rerun reuses the first answers.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import threading
@@ -33,12 +35,12 @@ from typing import Any
 
 from heliumsql.backends.budget import RequestBudget
 from heliumsql.backends.chat_codec import ChatCodec
-from heliumsql.backends.choices import parse_choice, response_format
+from heliumsql.backends.choices import parse_choice, response_format, schema_format
 from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, params_list
 from heliumsql.errors import ExecutionError, ModelLoadError
-from heliumsql.sampling import UNPARSED_CHOICE
+from heliumsql.sampling import REQUEST_FAILED, UNPARSED_CHOICE
 
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_TIMEOUT_S = 60.0
@@ -95,15 +97,16 @@ class OpenAICompatBackend:
     ``base_url`` and ``api_key`` default to ``$OPENAI_BASE_URL`` / ``$OPENAI_API_KEY`` as the
     ``openai`` client reads them (a server that needs no key gets ``"EMPTY"``). ``timeout`` is
     per attempt, in seconds. ``max_requests`` is the per-statement budget (see
-    :mod:`heliumsql.backends.budget`). ``structured_choices=False`` never sends a JSON schema for
-    a constrained choice (for servers that reject ``response_format``; by default the backend
-    drops it by itself after the server answers such a request with HTTP 400).
+    :mod:`heliumsql.backends.budget`). ``structured_output=False`` never sends a JSON schema
+    (``response_format``) for a constrained choice or a typed answer (for servers that reject
+    it; by default the backend stops sending it by itself after the server answers such a
+    request with HTTP 400, and reads the free answers instead).
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  max_concurrency: int = DEFAULT_MAX_CONCURRENCY, max_requests: int | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_context: int = UNKNOWN_CONTEXT, structured_choices: bool = True) -> None:
+                 max_context: int = UNKNOWN_CONTEXT, structured_output: bool = True) -> None:
         try:
             import openai
         except ImportError:
@@ -122,8 +125,8 @@ class OpenAICompatBackend:
         self.max_context = max_context
         # Result-cache keys and derived seeds: answers of different endpoints never mix.
         self.fingerprint = f"openai:{self.base_url}#{model}"
-        self.structured_choices = structured_choices
-        self.guided_choices = structured_choices  # vLLM's guided_choice, tried first
+        self.structured_output = structured_output
+        self.guided_choices = structured_output  # vLLM's guided_choice, tried first
         self.budget = RequestBudget(max_requests)
         self._max_concurrency = max_concurrency
         self._counts = dict.fromkeys(_STATS, 0)
@@ -140,6 +143,13 @@ class OpenAICompatBackend:
             self.cancel(stream)
 
     def stream(self, prompts: Sequence[Prompt], params: Params) -> RemoteStream:
+        return self.stream_tolerant(prompts, params, [False] * len(prompts))
+
+    def stream_tolerant(self, prompts: Sequence[Prompt], params: Params,
+                        tolerate: Sequence[bool]) -> RemoteStream:
+        """``stream``, where a request flagged in ``tolerate`` that still fails after the
+        retries is answered by a :data:`~heliumsql.sampling.REQUEST_FAILED` completion (its
+        text the error) and does not stop the others (``on_error => 'null'``)."""
         per_request = params_list(params, len(prompts))
         messages = [self._messages(p) for p in prompts]
         self.budget.take(len(prompts), self.base_url)  # before anything is sent
@@ -147,7 +157,7 @@ class OpenAICompatBackend:
         if prompts:
             loop = self._running_loop()
             stream.future = asyncio.run_coroutine_threadsafe(
-                self._issue(stream, messages, per_request), loop)
+                self._issue(stream, messages, per_request, list(tolerate)), loop)
         return stream
 
     def cancel(self, stream: Any) -> None:
@@ -171,14 +181,15 @@ class OpenAICompatBackend:
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(target=_serve, args=(loop,), name="heliumsql-openai", daemon=True).start()
+            threading.Thread(target=_serve, args=(loop, self._client), name="heliumsql-openai",
+                             daemon=True).start()
             # The thread holds the loop, not the backend: a dropped backend stops its thread.
             weakref.finalize(self, loop.call_soon_threadsafe, loop.stop)
             self._loop, self._slots = loop, asyncio.Semaphore(self._max_concurrency)
         return self._loop
 
     async def _issue(self, stream: RemoteStream, messages: list[list[dict[str, str]]],
-                     params: list[SamplingParams]) -> None:
+                     params: list[SamplingParams], tolerate: list[bool]) -> None:
         """Send the requests in order, each when a slot is free; after a failure send no more,
         deliver what is in flight, then the failure."""
         assert self._slots is not None
@@ -189,7 +200,7 @@ class OpenAICompatBackend:
                 if stream.failure is not None:
                     self._slots.release()
                     break
-                task = asyncio.ensure_future(self._one(stream, index, msgs, p))
+                task = asyncio.ensure_future(self._one(stream, index, msgs, p, tolerate[index]))
                 # Released however the task ends, even cancelled before it ever ran (a task
                 # cancelled that early never runs its own finally: its slot would be lost).
                 task.add_done_callback(lambda _: self._release())
@@ -206,7 +217,7 @@ class OpenAICompatBackend:
             stream.put(stream.failure)
 
     async def _one(self, stream: RemoteStream, index: int, messages: list[dict[str, str]],
-                   params: SamplingParams) -> None:
+                   params: SamplingParams, tolerated: bool) -> None:
         assert self._slots is not None
         try:
             stream.put(await self._complete(index, messages, params))
@@ -214,8 +225,11 @@ class OpenAICompatBackend:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes the stream's error
             self._count(failed_requests=1)
-            if stream.failure is None:
-                stream.failure = self._failure(exc, messages)
+            failure = self._failure(exc, messages)
+            if tolerated:  # the row's answer is NULL; the others go on
+                stream.put(Completion(index, str(failure), (), 0, 0, REQUEST_FAILED, None))
+            elif stream.failure is None:
+                stream.failure = failure
 
     def _release(self) -> None:
         assert self._slots is not None
@@ -238,8 +252,10 @@ class OpenAICompatBackend:
             # vLLM's extension, which heliumsql serve also takes: decoded as the local engine
             # decodes a choice (the answer is the choice itself, so greedy verdicts agree).
             request.setdefault("extra_body", {})["guided_choice"] = list(params.choices)
-        elif params.choices is not None and self.structured_choices:
+        elif params.choices is not None and self.structured_output:
             request["response_format"] = response_format(params.choices)
+        elif params.json_schema is not None and self.structured_output:
+            request["response_format"] = schema_format(json.loads(params.json_schema))
         self._count(requests=1)
         while True:
             try:
@@ -250,10 +266,10 @@ class OpenAICompatBackend:
                 if "guided_choice" in request.get("extra_body", {}):
                     self.guided_choices = False
                     del request["extra_body"]["guided_choice"]
-                    if self.structured_choices:
+                    if self.structured_output:
                         request["response_format"] = response_format(params.choices)
                 elif "response_format" in request:
-                    self.structured_choices = False
+                    self.structured_output = False
                     del request["response_format"]
                 else:
                     raise
@@ -309,8 +325,11 @@ class OpenAICompatBackend:
                 self._counts[name] += delta
 
 
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    """The background thread: run ``loop`` until stopped, then release its worker threads."""
+def _serve(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+    """The background thread: run ``loop`` until stopped, then close the client's connections
+    on it (closed later, from the garbage collector, they would need the closed loop) and
+    release its worker threads."""
     loop.run_forever()
+    loop.run_until_complete(client.close())
     loop.run_until_complete(loop.shutdown_default_executor())
     loop.close()

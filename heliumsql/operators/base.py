@@ -31,9 +31,9 @@ from heliumsql.output_types import OutputType, arrow_type, decode_json, parse_ou
 from heliumsql.plan.nodes import LlmNode
 from heliumsql.progress import Progress, ProgressCallback
 from heliumsql.prompting import chat_token_ids
-from heliumsql.sampling import sampling_params
+from heliumsql.sampling import REQUEST_FAILED, sampling_params
 from heliumsql.stats import OperatorStats
-from heliumsql.workflow.request import LlmRequest
+from heliumsql.workflow.request import LlmRequest, open_stream
 
 if TYPE_CHECKING:
     from heliumsql.embedding_model import EmbeddingModels
@@ -76,8 +76,7 @@ def excerpt(text: str) -> str:
 
 def _stream_now(engine: EngineBackend) -> RunNow:
     def run(requests: Sequence[LlmRequest]) -> list[tuple[Completion, str]]:
-        out = sorted(engine.stream([list(r.token_ids) for r in requests], [r.params for r in requests]),
-                     key=lambda c: c.index)
+        out = sorted(open_stream(engine, requests), key=lambda c: c.index)
         return [(c, "engine") for c in out]
 
     return run
@@ -160,6 +159,15 @@ class LlmOperator:
         """``decode`` for the row whose prompt is ``prompt`` (named when the answer is bad)."""
         return self.decode(completion)
 
+    def answer_of(self, prompt: str, completion: Completion) -> Any:
+        """The row's value: ``decode_row``'s, or NULL for a request the backend never answered
+        (only asked of a backend under ``on_error => 'null'``; otherwise it is an error)."""
+        if completion.finish_reason != REQUEST_FAILED:
+            return self.decode_row(prompt, completion)
+        if self.node.call.option("on_error") == "null":
+            return None
+        raise ExecutionError(f"{self.name} ({cut(self.node.call.text)}): {completion.text}")
+
     def read_keys(self) -> list[Key]:
         """The (prompt, sample) answers the node's input needs; repeats kept unless deduped."""
         keys: list[Key] = []
@@ -224,13 +232,13 @@ class LlmOperator:
                 self.answers[key] = None
                 continue
             out.append(LlmRequest(self.node.id, key, tuple(ids), self.sampling_params(prompt, sample),
-                                  lane))
+                                  lane, null_on_error))
         return out
 
     # -- taking answers back --------------------------------------------------------------
     def accept(self, request: LlmRequest, completion: Completion, source: str) -> None:
         """Record one answer; ``source`` is "engine", "result_cache" or "shared"."""
-        self.answers[request.key] = self.decode_row(request.prompt, completion)
+        self.answers[request.key] = self.answer_of(request.prompt, completion)
         self.num_answered += 1
         self._count(completion, source)
         if self.done:
@@ -259,7 +267,7 @@ class LlmOperator:
         run_now = self.context.run_now or _stream_now(self.context.engine)
         answers = {k: self.answers[k] for k in keys if k in self.answers}
         for req, (completion, source) in zip(requests, run_now(requests)):
-            answers[req.key] = self.decode_row(req.prompt, completion)
+            answers[req.key] = self.answer_of(req.prompt, completion)
             self._count(completion, source)
         return answers
 

@@ -7,6 +7,7 @@ a 400 naming the field rather than silently ignored; fields that change nothing 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -69,6 +70,10 @@ class SamplingRequest(BaseModel):
                                 f"{len(stop)}", param="stop")
         return tuple(s for s in stop if s)
 
+    def json_schema(self) -> str | None:
+        """The JSON schema the answer is decoded under (as text), if the request asks for one."""
+        return None
+
     def sampling_params(self, default_max_tokens: int) -> list[SamplingParams]:
         """One :class:`SamplingParams` per choice (``n`` of them). With a ``seed`` and ``n > 1``
         choice ``i`` is sampled with ``seed + i``, so the choices differ yet a rerun repeats them;
@@ -80,7 +85,7 @@ class SamplingRequest(BaseModel):
             return [SamplingParams(max_tokens=max_tokens, temperature=self.temperature,
                                    top_p=self.top_p, stop=stop, ignore_eos=self.ignore_eos,
                                    seed=None if self.seed is None else self.seed + i,
-                                   choices=choices)
+                                   choices=choices, json_schema=self.json_schema())
                     for i in range(self.n)]
         except EngineError as exc:  # the engine's own checks, worded for the user
             raise APIError(400, str(exc)) from exc
@@ -135,18 +140,35 @@ class ChatMessage(BaseModel):
 
 
 class ChatCompletionRequest(SamplingRequest):
-    """``POST /v1/chat/completions``."""
+    """``POST /v1/chat/completions``. ``response_format={"type": "json_schema", "json_schema":
+    {"schema": ...}}`` decodes the answer under that schema (the engine's constrained decoding:
+    the answer always parses), as a typed SQL call is decoded locally."""
 
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+
+    def json_schema(self) -> str | None:
+        fmt = (self.model_extra or {}).get("response_format")
+        if not fmt or fmt.get("type") != "json_schema":
+            return None
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, (dict, bool)):
+            raise APIError(400, "response_format json_schema needs a 'schema' (a JSON schema "
+                                "object)", param="response_format")
+        # The text the SQL layer gives the engine for the same schema (sorted keys), so the
+        # grammar, and with it a greedy answer, is the local one.
+        return json.dumps(schema, sort_keys=True)
 
     def check(self) -> None:
         self.refuse_unsupported(("logprobs", "top_logprobs", "tools", "functions", "tool_choice",
                                  "audio", "prediction"))
         fmt = (self.model_extra or {}).get("response_format")
-        if fmt and fmt.get("type", "text") != "text":
-            raise APIError(400, "response_format other than text is not supported by this server",
-                           param="response_format", code="unsupported_parameter")
+        if fmt and fmt.get("type", "text") not in ("text", "json_schema"):
+            raise APIError(400, "response_format takes type 'text' or 'json_schema' on this "
+                                "server", param="response_format", code="unsupported_parameter")
+        if self.json_schema() is not None and self.guided_choice:
+            raise APIError(400, "give guided_choice or a response_format json_schema, not both",
+                           param="response_format")
         if self.max_completion_tokens is not None:
             # The newer name wins, as in OpenAI's API.
             self.max_tokens = self.max_completion_tokens

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from heliumsql.engine.interface import CompletionStream, EngineBackend, PrefixCachingEngine
 from heliumsql.engine.request import Completion
 from heliumsql.result_cache import CacheSession
+from heliumsql.sampling import REQUEST_FAILED
 from heliumsql.workflow.prompt_tree import PromptTree
-from heliumsql.workflow.request import LlmRequest
+from heliumsql.workflow.request import LlmRequest, open_stream
 
 # Where an answer came from: computed now, read from the result cache, or made for an identical
 # request of this query.
@@ -160,7 +161,7 @@ class Dispatcher:
             todo.sort(key=lambda r: r.token_ids)
         if todo:
             self._note_reuse(todo)
-            stream = self.engine.stream([list(r.token_ids) for r in todo], [r.params for r in todo])
+            stream = open_stream(self.engine, todo)
             try:
                 for completion in stream:
                     req = todo[completion.index]
@@ -225,8 +226,7 @@ class Dispatcher:
     def _open(self, requests: list[LlmRequest], lane: int | None) -> None:
         self._note_reuse(requests)
         self.num_outstanding += len(requests)
-        iterator = iter(self.engine.stream([list(r.token_ids) for r in requests],
-                                           [r.params for r in requests]))
+        iterator = iter(open_stream(self.engine, requests))
         self._streams.append(_Stream(iterator, requests, lane))
 
     @property
@@ -243,7 +243,8 @@ class Dispatcher:
     def _remember(self, req: LlmRequest, completion: Completion, store: bool) -> None:
         if self.dedupe:
             self._done[self._identity(req)] = completion
-        if store and self.cache is not None:
+        # A request the server never answered (NULL under on_error) is asked again next time.
+        if store and self.cache is not None and completion.finish_reason != REQUEST_FAILED:
             self.cache.put(self._cache_key(req), req.prompt, completion, model=self.model,
                            params=req.params, sample=req.sample)
 

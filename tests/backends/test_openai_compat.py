@@ -20,7 +20,7 @@ from heliumsql.backends.openai_compat import OpenAICompatBackend
 from heliumsql.connection import Connection
 from heliumsql.engine import Engine, SamplingParams
 from heliumsql.errors import ExecutionError, PlanError
-from remote_queries import ITEMS, NAMES, NUM_NAMES, QUERIES, SAY
+from remote_queries import ITEMS, NAMES, NUM_NAMES, QUERIES, SAY, TYPED
 
 def remote(server: FaultyOpenAIServer, **options: object) -> Connection:
     options.setdefault("result_cache", None)
@@ -126,6 +126,31 @@ def test_a_lasting_failure_names_endpoint_status_and_row_and_a_rerun_sends_only_
     assert server.num_requests == NUM_NAMES - len(kept)
 
 
+def test_a_lasting_failure_gives_null_under_on_error_and_a_rerun_asks_only_for_it(
+        server, engine, tmp_path) -> None:
+    cache = tmp_path / "cache.duckdb"
+    server.failing.add("cherry")
+    tolerant = SAY.replace("max_tokens => 3", "max_tokens => 3, on_error => 'null'")
+    rows = remote(server, max_retries=1, result_cache=cache).sql(tolerant).fetchall()
+    expected = local(engine, SAY)
+    cherry = NAMES.index("cherry") + 1
+    assert rows == [(i, None if i == cherry else a) for i, a in expected]
+    # The others were all sent (the failure stopped nothing); cherry was tried twice.
+    assert server.num_requests == NUM_NAMES + 1
+    assert "Say cherry" not in server.answered
+    # A filter's failed row is NULL: neither kept nor dropped as a "no".
+    server.reset()
+    server.failing.add("cherry")
+    nulls = remote(server, max_retries=0).sql(
+        "SELECT id FROM items WHERE llm_filter('Long? {name}', on_error => 'null') IS NULL"
+    ).fetchall()
+    assert nulls == [(cherry,)]
+    # The NULL was not cached: the rerun sends only the missing prompt and gets its answer.
+    server.reset()
+    assert remote(server, result_cache=cache).sql(tolerant).fetchall() == expected
+    assert server.arrivals == ["Say cherry"]
+
+
 def test_answers_of_other_endpoints_or_models_never_mix(server, tmp_path) -> None:
     cache = tmp_path / "cache.duckdb"
     first = remote(server, result_cache=cache)
@@ -169,6 +194,23 @@ def test_filter_falls_back_to_the_free_answer_without_structured_output(server) 
     assert rows == [(10,)]
     # One refused guided_choice, one refused schema, then free answers.
     assert server.num_requests == NUM_NAMES + 2
+
+
+def test_a_typed_call_sends_its_schema_and_reads_free_answers_where_refused(server) -> None:
+    server.structured, server.free_answer = False, "4"
+    rows = remote(server, max_concurrency=1).sql(TYPED["llm_score"]).fetchall()
+    assert [(s, t) for _, s, t in rows] == [(4, "INTEGER")] * 10
+    first = server.bodies[0]["response_format"]
+    assert first["type"] == "json_schema"
+    assert first["json_schema"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    # One refused request, then free answers without the schema.
+    assert server.num_requests == NUM_NAMES + 1
+    assert all("response_format" not in b for b in server.bodies[2:])
+    server.reset()
+    server.free_answer = "four"
+    with pytest.raises(ExecutionError, match="is not a INTEGER.*on_error => 'null'"):
+        remote(server, structured_output=False).sql(TYPED["llm_score"]).fetchall()
+    assert all("response_format" not in b for b in server.bodies)
 
 
 def test_an_unparsable_filter_answer_names_the_row_or_gives_null(server) -> None:

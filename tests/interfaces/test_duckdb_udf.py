@@ -134,3 +134,30 @@ def test_same_answers_as_connect_for_the_same_query(con, engine):
     ]
     for connect_sql, udf_sql in pairs:
         assert con.sql(udf_sql).fetchall() == hsql.sql(connect_sql).fetchall(), udf_sql
+
+
+def test_typed_udfs_have_their_duckdb_types_and_connects_answers(engine):
+    import heliumsql
+
+    table = ("CREATE TABLE t AS SELECT i AS id, 'item ' || i || repeat(' x', i % 7) AS descr "
+             "FROM range(12) r(i)")
+    hsql = heliumsql.connect(engine=engine, result_cache=None)
+    hsql.sql(table)
+    con = duckdb.connect()
+    con.execute(table)
+    hdb.register(con, engine=engine)
+    labels = "['bug', 'feature', 'question']"
+    # Sampled (temperature 1), so rows differ and the derived seeds must match connect()'s.
+    udf = con.sql(
+        f"SELECT id, llm_classify('Ticket: ' || descr, {labels}, temperature => 1.0) AS c, "
+        "typeof(c), llm_score('Rate ' || descr, 0, 100, temperature => 1.0) AS s, typeof(s) "
+        "FROM t ORDER BY id").fetchall()
+    assert udf == hsql.sql(
+        f"SELECT id, llm_classify('Ticket: {{descr}}', {labels}, temperature => 1.0) AS c, "
+        "typeof(c), llm_score('Rate {descr}', 0, 100, temperature => 1.0) AS s, typeof(s) "
+        "FROM t ORDER BY id").fetchall()
+    assert all(c in ("bug", "feature", "question") and 0 <= s <= 100 for _, c, _, s, _ in udf)
+    assert {(tc, ts) for _, _, tc, _, ts in udf} == {("VARCHAR", "INTEGER")}
+    assert len({s for _, _, _, s, _ in udf}) > 1
+    with pytest.raises(duckdb.Error, match=r"low \(5\) must be less than high \(1\)"):
+        con.sql("SELECT llm_score('x', 5, 1)").fetchall()

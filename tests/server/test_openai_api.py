@@ -172,6 +172,26 @@ def test_bad_parameter_gets_400_naming_it(served: Served, ask: dict, param: str)
     assert err.value.param == param
 
 
+def test_a_json_schema_response_format_constrains_the_answer(served: Served) -> None:
+    import json
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1,
+                                                     "maximum": 9}},
+              "required": ["n"], "additionalProperties": False}
+    answer = client(served).chat.completions.create(
+        model=served.model, max_tokens=16, temperature=1.0, seed=3,
+        messages=[{"role": "user", "content": "A number?"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}})
+    value = json.loads(answer.choices[0].message.content)  # a random model, yet it parses
+    assert set(value) == {"n"} and 1 <= value["n"] <= 9
+    for bad in ({"type": "json_object"}, {"type": "json_schema", "json_schema": {}}):
+        with pytest.raises(openai.BadRequestError) as err:
+            client(served).chat.completions.create(
+                model=served.model, max_tokens=4, response_format=bad,
+                messages=[{"role": "user", "content": "A number?"}])
+        assert err.value.param == "response_format"
+
+
 def test_concurrent_clients_share_engine_steps(served: Served, reference: Engine) -> None:
     prompts = [f"Item {i}: is it blue?" for i in range(64)]
     want = [c.text for c in reference.generate(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Served
-from remote_queries import ITEMS, QUERIES
+from remote_queries import ITEMS, QUERIES, TYPED
 
 import heliumsql
 from heliumsql.engine import Engine
@@ -29,6 +29,19 @@ def test_remote_backend_on_heliumsql_serve_gives_the_local_rows(served: Served, 
                                     api_key=served.api_key, result_cache=None), QUERIES[name])
     assert remote == local
     assert served.engine.stats()["steps"] > steps  # the server's engine did the work
+
+
+@pytest.mark.parametrize("name", list(TYPED))
+def test_typed_calls_go_out_with_their_schema_and_give_the_local_rows(
+        served: Served, reference: Engine, name: str) -> None:
+    # The server decodes under the schema sent as response_format, as the local engine does
+    # under the call's own: a random-weight model's free answer would almost never parse.
+    local = rows(heliumsql.connect(engine=reference, result_cache=None), TYPED[name])
+    con = heliumsql.connect(model=f"openai:{served.model}", base_url=served.base_url,
+                            api_key=served.api_key, result_cache=None)
+    assert rows(con, TYPED[name]) == local
+    assert con.engine.structured_output  # the server took the schema (no fallback)
+    assert all(v is not None for row in local for v in row)
 
 
 def test_the_shell_reaches_a_remote_model_with_base_url(served: Served, reference: Engine) -> None:

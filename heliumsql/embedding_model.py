@@ -135,8 +135,11 @@ class SentenceTransformerModel:
     def _loaded(self) -> Any:
         if self._model is None:
             st = require_sentence_transformers()
+            from heliumsql.engine.placement import resolve_device  # imports torch: only here
+
+            device = resolve_device(self.device)
             try:
-                self._model = st.SentenceTransformer(str(self.path), device=self.device,
+                self._model = st.SentenceTransformer(str(self.path), device=device,
                                                      local_files_only=True)
             except Exception as exc:  # noqa: BLE001 - whatever a broken checkpoint raises
                 raise ModelLoadError(f"could not load embedding model {self.name!r} "

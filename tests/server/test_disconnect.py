@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import openai
-from conftest import Served
+from serving import Served
 
 from heliumsql.engine import Engine
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import openai
 import pytest
-from conftest import Served
+from serving import Served
 
 from heliumsql.engine import Engine, SamplingParams
 from heliumsql.prompting import chat_token_ids

@@ -6,7 +6,7 @@ function and a multi-stage workflow (greedy)."""
 from __future__ import annotations
 
 import pytest
-from conftest import Served
+from serving import Served
 from remote_queries import ITEMS, QUERIES, TYPED
 
 import heliumsql

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import Served
+from serving import Served
 from remote_queries import ITEMS
 
 import heliumsql

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import wait_healthy
+from serving import wait_healthy
 
 from heliumsql.engine import Engine, SamplingParams
 from heliumsql.prompting import chat_token_ids

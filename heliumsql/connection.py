@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,7 +29,8 @@ from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
-from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
+from heliumsql.backends import (StatementBudgeted, cluster_backend, is_remote, pop_cluster_options,
+                                remote_backend)
 from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, PlanError
@@ -70,8 +72,10 @@ class Connection:
         self._model, self._device, self._dtype = model, device, dtype
         # Requests one statement may send to a remote model (None: no limit).
         self.max_requests: int | None = engine_options.pop("max_requests", None)
+        self._cluster = pop_cluster_options(engine_options)  # {cluster, replicas} or None
         self._engine_options = engine_options
         self._engine = engine
+        self._owned_cluster: Any = None  # the Ray replicas this connection started
         self.optimize = optimize
         self.result_cache = _result_cache(result_cache)
         self.use_result_cache = True
@@ -94,8 +98,10 @@ class Connection:
             from heliumsql.models import require_model
 
             model = require_model(self._model, "heliumsql.connect(model=...)")
-            self._engine = Engine(model, device=self._device, dtype=self._dtype,
-                                  **self._engine_options)
+            make = Engine if self._cluster is None else partial(cluster_backend, **self._cluster)
+            self._engine = make(model, device=self._device, dtype=self._dtype,
+                                **self._engine_options)
+            self._owned_cluster = self._engine if self._cluster is not None else None
         return self._engine
 
     @property
@@ -339,6 +345,8 @@ class Connection:
         """Close the DuckDB connection (the engine is dropped with the connection)."""
         self.duckdb.close()
         self._engine = None
+        if self._owned_cluster is not None:  # its replicas hold CPUs/GPUs until stopped
+            self._owned_cluster.close()
         if self.result_cache is not None:
             self.result_cache.close()
 
@@ -374,7 +382,8 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
     ``"openai:NAME"`` a model of an OpenAI-compatible server (``base_url=``, ``api_key=``,
     ``max_concurrency=``, ``timeout=``, ``max_retries=``; ``max_requests=N``, or
     ``SET helium_max_requests = N``, refuses a statement that would send more than N requests:
-    see :mod:`heliumsql.backends.budget` for when). ``engine``
+    see :mod:`heliumsql.backends.budget` for when). ``cluster="ray"`` (or ``"ray://host:port"``)
+    and ``replicas=N`` run N engine replicas on Ray (:mod:`heliumsql.backends.ray_cluster`). ``engine``
     passes an already built engine instead (shared between connections). The model loads on
     the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
     optimizer rules and the workflow scheduling (the "vLLM-style" baseline).

@@ -31,11 +31,13 @@ import collections
 import itertools
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from heliumsql.backends import cluster_backend, pop_cluster_options
 from heliumsql.grammar.functions import FUNCTIONS
 from heliumsql.models import require_model
 from heliumsql.prompting import chat_token_ids
@@ -60,6 +62,7 @@ class LLMFunctions:
 
     def __init__(self, model: Any = None, *, engine: Any = None, device: str = "cpu",
                  max_memo: int = 100_000, **engine_options: Any) -> None:
+        self._cluster = pop_cluster_options(engine_options)  # cluster="ray": replicas on Ray
         self._model, self._device, self._engine_options = model, device, engine_options
         self._engine = engine
         self._lock = threading.RLock()
@@ -77,7 +80,9 @@ class LLMFunctions:
                 from heliumsql.engine import Engine
 
                 model = require_model(self._model, "heliumsql.duckdb.register(con, model=...)")
-                self._engine = Engine(model, device=self._device, **self._engine_options)
+                make = Engine if self._cluster is None else partial(cluster_backend,
+                                                                     **self._cluster)
+                self._engine = make(model, device=self._device, **self._engine_options)
             return self._engine
 
     def stats(self) -> dict[str, int]:
@@ -184,7 +189,8 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     ``model`` is what :func:`heliumsql.connect` takes (checkpoint directory, cached Hugging
     Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model); ``engine=`` shares an
     existing engine instead (e.g. ``heliumsql.connect(...).engine`` or another registration's
-    ``.engine``). The engine loads on the first LLM call. Other ``options`` go to the engine
+    ``.engine``). The engine loads on the first LLM call. ``cluster="ray", replicas=N`` runs it
+    as N replicas on Ray, as :func:`heliumsql.connect` does. Other ``options`` go to the engine
     (``max_memo=`` sizes the answer memo). For other threads, attach a cursor:
     ``fns.attach(con.cursor())``.
 

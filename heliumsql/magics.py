@@ -9,7 +9,8 @@ Options (before the SQL on a ``%hsql`` line, on the first line of ``%%hsql``):
 ``-o NAME`` / ``--output NAME`` assigns the result DataFrame to ``NAME``; ``--connection VAR``
 runs on the connection in variable ``VAR`` (and makes it the default for later cells);
 ``--explain`` shows the plan instead of running the query. A connection is created on first use
-with ``$HELIUMSQL_MODEL`` (or the built-in model).
+with ``$HELIUMSQL_MODEL`` (or the built-in model); ``--cluster ray`` (or ``ray://HOST:PORT``)
+``--replicas N`` creates it with N engine replicas on Ray, as ``heliumsql.connect`` does.
 
 Python values: ``{name}`` outside quotes is replaced by ``str(name)`` (``LIMIT {n}``,
 ``FROM {table_name}``); inside quotes braces are template placeholders (``'Review: {review}'``
@@ -32,7 +33,8 @@ from IPython.display import HTML, display
 from heliumsql.errors import HeliumError
 from heliumsql.progress import Progress
 
-_OPTION = re.compile(r"\s*(?:(-o|--output|--connection)\s+([A-Za-z_]\w*)|(--explain))(?=\s|$)")
+_OPTION = re.compile(r"\s*(?:(-o|--output|--connection)\s+([A-Za-z_]\w*)|(--explain)"
+                     r"|(--cluster)\s+(ray(?:://\S+)?)|(--replicas)\s+(\d+))(?=\s|$)")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 _STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$", re.S)
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -41,17 +43,24 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 def parse_options(line: str) -> tuple[dict[str, Any], str]:
     """Split leading options off a magic line; returns (options, rest of the line).
 
-    >>> parse_options("-o out --explain SELECT 1")
-    ({'output': 'out', 'connection': None, 'explain': True}, 'SELECT 1')
+    >>> parse_options("-o out --explain SELECT 1")[0]["output"]
+    'out'
+    >>> parse_options("--cluster ray --replicas 4 SELECT 1")
+    ({'output': None, 'connection': None, 'explain': False, 'cluster': 'ray', 'replicas': 4}, 'SELECT 1')
     """
-    options: dict[str, Any] = {"output": None, "connection": None, "explain": False}
+    options: dict[str, Any] = {"output": None, "connection": None, "explain": False,
+                               "cluster": None, "replicas": None}
     while True:
         match = _OPTION.match(line)
         if not match:
             return options, line.strip()
-        flag, value, explain = match.groups()
+        flag, value, explain, _, cluster, _, replicas = match.groups()
         if explain:
             options["explain"] = True
+        elif cluster is not None:
+            options["cluster"] = cluster
+        elif replicas is not None:
+            options["replicas"] = int(replicas)
         else:
             options["output" if flag in ("-o", "--output") else "connection"] = value
         line = line[match.end():]
@@ -155,8 +164,17 @@ class HeliumMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.connection: Any = None
+        self._cluster: tuple[str | None, int | None] = (None, None)  # --cluster/--replicas used
 
-    def _connection(self, variable: str | None) -> Any:
+    def _connection(self, variable: str | None, cluster: str | None = None,
+                    replicas: int | None = None) -> Any:
+        wanted = (cluster, replicas)
+        if variable is None and (cluster or replicas) and wanted != self._cluster:
+            import heliumsql  # a cell asking for other replicas gets a connection of its own
+
+            self.connection = heliumsql.connect(model=os.environ.get("HELIUMSQL_MODEL") or None,
+                                                cluster=cluster, replicas=replicas)
+            self._cluster = wanted
         if variable is not None:
             if variable not in self.shell.user_ns:
                 raise NameError(f"--connection {variable}: no variable named {variable!r}; "
@@ -186,7 +204,7 @@ class HeliumMagics(Magics):
             raise exc.with_traceback(None) from None
 
     def _run(self, sql: str, options: dict[str, Any], namespace: dict[str, Any]) -> Any:
-        con = self._connection(options["connection"])
+        con = self._connection(options["connection"], options["cluster"], options["replicas"])
         frames = frames_in(sql, namespace)
         existing = {name for (name,) in con.duckdb.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}

@@ -1,6 +1,7 @@
 """Prefix-affinity routing vs other routers, by simulation: no model runs on the replicas.
 
     python -m benchmarks.routing [--scale 16] [--replicas 1 2 4 8 16] [--json FILE]
+    python -m benchmarks.routing --real [WORKLOAD]     # one engine vs 2 Ray replicas, for real
 
 The prompt sets are the workflow suite's (:mod:`benchmarks.workflows.suite`): each workload's
 SQL runs once through HeliumSQL on the suite's quick model, at the ``full`` size with its first
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -138,6 +140,23 @@ def simulate(prompt_sets: dict[str, list[Batch]], routers: list[str], counts: li
     return rows
 
 
+def ceiling(prompt_sets: dict[str, list[Batch]], n: int, bound: float = TARGET_LOAD) -> float:
+    """The best prefill efficiency any router keeping max/mean load <= ``bound`` can reach (an
+    upper bound): a stage of at least ceil(n / bound) requests must run on that many replicas,
+    and each of them computes the prefix every prompt of the stage shares (once per replica
+    over all stages: the union of those prefixes)."""
+    from heliumsql.engine.prefix import common_prefix
+
+    used = math.ceil(n / bound)
+    distinct = extra = 0
+    for batches in prompt_sets.values():
+        distinct += distinct_prompt_tokens([p for b in batches for p in b.prompts])
+        shared = [min(b.prompts)[:common_prefix(min(b.prompts), max(b.prompts))]
+                  for b in batches if len(b.prompts) >= used]
+        extra += (used - 1) * distinct_prompt_tokens(shared)
+    return distinct / (distinct + extra)
+
+
 # -- recording the workflow suite's prompt sets ------------------------------------------------
 def scaled(sizes: Any, scale: int) -> Any:
     """``sizes`` with its first count (the workload's independent items) times ``scale``."""
@@ -188,7 +207,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replicas", type=int, nargs="+", default=list(REPLICAS))
     p.add_argument("--kv-blocks", type=int, default=KV_BLOCKS, help="KV blocks per replica")
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--real", metavar="WORKLOAD", nargs="?", const="map_reduce",
+                   help="instead: run WORKLOAD (default map_reduce, full size) on one engine "
+                        "and on 2 Ray replicas on this machine (benchmarks/routing_real.py)")
     args = p.parse_args(argv)
+    if args.real:
+        from benchmarks.routing_real import real_run
+
+        out = real_run(args.real)
+        print(json.dumps(out, indent=1))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
+        return 0 if out["same_rows"] else 1
     start = time.perf_counter()
     sets = record_prompt_sets(args.scale)
     recorded = time.perf_counter() - start
@@ -196,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [f"{k} {sum(len(b.prompts) for b in v)} requests in {len(v)} batches"
              for k, v in sets.items()]
     print(f"prompt sets: {', '.join(sizes)} (recorded in {recorded:.0f} s)")
+    ceilings = {n: ceiling(sets, n) for n in args.replicas}
+    print(f"ceiling (best efficiency any router with max/mean <= {TARGET_LOAD} can reach): "
+          + ", ".join(f"N={n}: {c:.3f}" for n, c in ceilings.items()))
     print(f"{'router':<13} {'N':>3} {'efficiency':>10} {'max/mean':>9} {'computed':>9} {'distinct':>9}")
     for row in rows:
         print(f"{row.router:<13} {row.replicas:>3} {row.efficiency:>10.3f} {row.load_ratio:>9.3f} "
@@ -207,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(scale=args.scale, kv_blocks=args.kv_blocks, block_size=BLOCK_SIZE,
-                           rows=[asdict(r) for r in rows]), f, indent=1)
+                           ceilings=ceilings, rows=[asdict(r) for r in rows]), f, indent=1)
     return 0 if met else 1
 
 

@@ -4,21 +4,20 @@ A batch arrives in the depth-first order of its prompts' prefix tree (sorted tok
 router cuts that tree into *units*: subtrees whose estimated work (distinct prompt tokens plus
 decode tokens) is at most a fraction of a replica's fair share, descending only into subtrees
 too large to stay whole. Each unit goes to one replica, so a prefix shared inside a unit is
-prefilled once. A unit's replica is, in this order:
+prefilled once. The load bound: no replica's queued work above ``load_bound`` times the mean,
+counting the batch being routed (and, for each replica, the units still to come that it
+holds). Among the replicas under the bound, those below the mean first, a unit goes to:
 
-1. among the replicas under the load bound, the one already holding the longest part of the
-   unit's prefix (the :class:`PrefixDirectory` remembers what was sent where, this batch's
-   earlier units included), when it holds at least one KV block of it;
-2. else the first replica under the bound in the rendezvous-hash order of the unit's key (its
-   first ``key_tokens`` tokens): stable across calls and processes, so prefixes nobody holds yet
-   land where the next query with the same template will look for them;
-3. else (no replica under the bound: the unit alone is too large) the replica it leaves least
-   loaded (counting what that replica already holds of the prefix).
-
-The load bound: no replica's queued work above ``load_bound`` times the mean, counting the
-batch being routed. Units run in depth-first order, so siblings of a split subtree fill one
-replica up to the bound before the next holds their shared prefix: a prefix is duplicated only
-on the replicas its subtree had to spill onto.
+1. the replica already holding the longest part of the unit's prefix (the
+   :class:`PrefixDirectory` remembers what was sent where, this batch's earlier units
+   included), when that is a KV block more than every prompt of the batch shares: siblings of
+   a split subtree fill one replica before spilling to the next, and a later stage's prompts
+   follow the earlier prompts they extend;
+2. else the first in the rendezvous-hash order of the unit's prefix: stable across calls and
+   processes, and it spreads a stage's independent subtrees evenly, so the subsets of them that
+   later stages extend are spread too;
+3. with no replica under the bound (the unit alone is too large), the one it leaves least
+   loaded, counting what that replica already holds of the prefix.
 
 Why routing cannot change an answer: a replica is the same engine with the same model and
 greedy or seeded sampling, so a request's completion does not depend on where it ran (only how
@@ -45,7 +44,6 @@ DEFAULT_LOAD_BOUND = 1.25
 # Units are at most mean/_UNITS_PER_SHARE: small enough to pack under the bound, large enough
 # that few shared prefixes are cut.
 _UNITS_PER_SHARE = 4
-_KEY_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -171,11 +169,11 @@ class AffinityRouter:
     """
 
     def __init__(self, num_replicas: int, block_size: int = 16,
-                 load_bound: float = DEFAULT_LOAD_BOUND, key_tokens: int = _KEY_TOKENS) -> None:
+                 load_bound: float = DEFAULT_LOAD_BOUND) -> None:
         if num_replicas < 1:
             raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
         self.num_replicas, self.block_size = num_replicas, block_size
-        self.load_bound, self.key_tokens = load_bound, key_tokens
+        self.load_bound = load_bound
         self.loads = [0.0] * num_replicas
         self.alive = set(range(num_replicas))
         self.directory = PrefixDirectory(num_replicas)
@@ -189,8 +187,22 @@ class AffinityRouter:
         units = split_units(prompts, decode, cap=max(share / _UNITS_PER_SHARE, 1.0))
         replicas: list[int] = [0] * len(prompts)
         costs: list[float] = [0.0] * len(prompts)
-        for unit in units:
-            r = self.place(unit.prefix, unit.cost, share)
+        # A unit whose prefix a replica holds from earlier calls is expected there: counting it
+        # before it is placed keeps its holder from looking idle early in the depth-first order
+        # and taking units it will then have no room for.
+        expected = [0.0] * self.num_replicas
+        holders: dict[int, tuple[int, float]] = {}
+        floor = common_prefix(min(map(tuple, prompts)), max(map(tuple, prompts)))
+        for k, unit in enumerate(units):
+            held = {r: self.directory.match(r, unit.prefix) for r in alive}
+            r = max(alive, key=lambda x: (held[x], -x))
+            if self._worth(held[r], floor, unit.prefix):
+                holders[k] = (r, max(unit.cost - held[r], 1))
+                expected[r] += holders[k][1]
+        for k, unit in enumerate(units):
+            if k in holders:
+                expected[holders[k][0]] -= holders[k][1]
+            r = self.place(unit.prefix, unit.cost, share, expected, floor)
             held = self.directory.match(r, unit.prefix)
             per_request = max(unit.cost - held, len(unit.indices)) / len(unit.indices)
             for i in unit.indices:
@@ -210,23 +222,37 @@ class AffinityRouter:
             previous = prompt
         return max(work, 1)
 
-    def place(self, prefix: Sequence[int], cost: float, share: float | None = None) -> int:
+    def _worth(self, held: int, floor: int, prefix: Sequence[int]) -> bool:
+        """Whether a replica holding ``held`` tokens of ``prefix`` should get its subtree: it
+        holds a block more than the ``floor`` every prompt of the batch shares (that much every
+        replica computes once; following it would pile all of a stage's subtrees on one
+        replica, and the later stages extending them too), or all of ``prefix``."""
+        return held > floor and (held >= floor + self.block_size or held == len(prefix))
+
+    def place(self, prefix: Sequence[int], cost: float, share: float | None = None,
+              expected: Sequence[float] | None = None, floor: int = 0) -> int:
         """The replica for a subtree with shared ``prefix`` and work ``cost`` (also where a
-        pin of ``prefix`` goes; the caller records it in the directory)."""
+        pin of ``prefix`` goes; the caller records it in the directory). ``expected``: work
+        each replica will get later in the batch, counted as load; ``floor``: see ``_worth``."""
         alive = sorted(self.alive)
         if share is None:
             share = (sum(self.loads[r] for r in alive) + cost) / len(alive)
         limit = self.load_bound * share
+        load = {r: self.loads[r] + (expected[r] if expected else 0.0) for r in alive}
         # What the subtree adds to a replica: less the part of its prefix already there.
         held = {r: self.directory.match(r, prefix) for r in alive}
-        after = {r: self.loads[r] + max(cost - held[r], 1) for r in alive}
+        after = {r: load[r] + max(cost - held[r], 1) for r in alive}
+        # Replicas still below the mean first: one filled to the bound with a stage's subtrees
+        # would hold too many of the prefixes later stages extend, and those stages would be
+        # unbalanced. (Below, not after: a subtree's siblings may take a replica past the mean.)
         under = [r for r in alive if after[r] <= limit]
+        under = [r for r in under if load[r] < share] or under
         if not under:  # over the bound everywhere: where it ends the least loaded
             return min(alive, key=lambda r: (after[r], r))
         best = max(held[r] for r in under)
-        if best >= min(self.block_size, len(prefix)) and best > 0:
-            return min((r for r in under if held[r] == best), key=lambda r: (self.loads[r], r))
-        return rendezvous(tuple(prefix[:self.key_tokens]), under)[0]
+        if self._worth(best, floor, prefix):
+            return min((r for r in under if held[r] == best), key=lambda r: (load[r], r))
+        return rendezvous(tuple(prefix), under)[0]
 
     def release(self, replica: int, cost: float) -> None:
         """A request routed to ``replica`` finished (or was moved): its load is gone."""

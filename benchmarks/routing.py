@@ -1,6 +1,6 @@
 """Prefix-affinity routing vs other routers, by simulation: no model runs on the replicas.
 
-    python -m benchmarks.routing [--scale 16] [--replicas 1 2 4 8 16] [--json FILE]
+    python -m benchmarks.routing [--scale 16] [--replicas 1 2 4 8 16] [--json FILE] [--prompts FILE]
     python -m benchmarks.routing --real [WORKLOAD]     # one engine vs 2 Ray replicas, for real
 
 The prompt sets are the workflow suite's (:mod:`benchmarks.workflows.suite`): each workload's
@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -81,7 +83,7 @@ class SimReplica:
         self.radix = RadixCache(self.pool)
 
     def serve(self, prompt: tuple[int, ...]) -> int:
-        """Prefill ``prompt`` (what is not cached) and cache its full blocks; tokens computed."""
+        """Prefill ``prompt`` (what is not cached) and cache it; tokens computed."""
         from heliumsql.engine.radix import chain_keys
 
         keys = list(chain_keys(prompt, self.block_size))
@@ -91,11 +93,18 @@ class SimReplica:
         cached += self.radix.best_child(node, prompt[cached:])[1]
         computed = len(prompt) - min(cached, len(prompt) - 1)
         new = keys[len(blocks):]
-        if len(new) > self.pool.num_free:
-            self.radix.evict(len(new) - self.pool.num_free)
-        new = new[:self.pool.num_free]  # what still does not fit is computed, not cached
-        if new:
-            self.radix.insert(node, new, self.pool.allocate(len(new)))
+        tail = prompt[len(keys) * self.block_size:]
+        need = len(new) + (1 if tail else 0)
+        if need > self.pool.num_free:
+            self.radix.evict(need - self.pool.num_free)
+        fits = new[:self.pool.num_free]  # what still does not fit is computed, not cached
+        if fits:
+            node, _ = self.radix.insert(node, fits, self.pool.allocate(len(fits)))
+        if tail and len(fits) == len(new) and self.pool.num_free:
+            # The engine keeps a finished prompt's last, partial block too.
+            block = self.pool.allocate(1)
+            if not self.radix.insert_partial(node, tuple(tail), block[0])[1]:
+                self.pool.free(block)
         return computed
 
 
@@ -207,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replicas", type=int, nargs="+", default=list(REPLICAS))
     p.add_argument("--kv-blocks", type=int, default=KV_BLOCKS, help="KV blocks per replica")
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--prompts", metavar="FILE",
+                   help="the recorded prompt sets: read from FILE if it exists, else written to it")
     p.add_argument("--real", metavar="WORKLOAD", nargs="?", const="map_reduce",
                    help="instead: run WORKLOAD (default map_reduce, full size) on one engine "
                         "and on 2 Ray replicas on this machine (benchmarks/routing_real.py)")
@@ -221,7 +232,14 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(out, f, indent=1)
         return 0 if out["same_rows"] else 1
     start = time.perf_counter()
-    sets = record_prompt_sets(args.scale)
+    if args.prompts and os.path.exists(args.prompts):
+        with open(args.prompts, "rb") as f:
+            sets = pickle.load(f)
+    else:
+        sets = record_prompt_sets(args.scale)
+        if args.prompts:
+            with open(args.prompts, "wb") as f:
+                pickle.dump(sets, f)
     recorded = time.perf_counter() - start
     rows = simulate(sets, list(ROUTERS), args.replicas, args.kv_blocks)
     sizes = [f"{k} {sum(len(b.prompts) for b in v)} requests in {len(v)} batches"

@@ -242,17 +242,17 @@ class AffinityRouter:
         # What the subtree adds to a replica: less the part of its prefix already there.
         held = {r: self.directory.match(r, prefix) for r in alive}
         after = {r: load[r] + max(cost - held[r], 1) for r in alive}
-        # Replicas still below the mean first: one filled to the bound with a stage's subtrees
-        # would hold too many of the prefixes later stages extend, and those stages would be
-        # unbalanced. (Below, not after: a subtree's siblings may take a replica past the mean.)
         under = [r for r in alive if after[r] <= limit]
-        under = [r for r in under if load[r] < share] or under
         if not under:  # over the bound everywhere: where it ends the least loaded
             return min(alive, key=lambda r: (after[r], r))
         best = max(held[r] for r in under)
-        if self._worth(best, floor, prefix):
+        if self._worth(best, floor, prefix):  # siblings may take their holder past the mean
             return min((r for r in under if held[r] == best), key=lambda r: (load[r], r))
-        return rendezvous(tuple(prefix), under)[0]
+        # A new subtree goes to a replica still below the mean: one filled to the bound with a
+        # stage's subtrees would hold too many of the prefixes later stages extend, and those
+        # stages would be unbalanced.
+        roomy = [r for r in under if load[r] < share] or under
+        return rendezvous(tuple(prefix), roomy)[0]
 
     def release(self, replica: int, cost: float) -> None:
         """A request routed to ``replica`` finished (or was moved): its load is gone."""

@@ -73,17 +73,20 @@ def test_replicas_without_a_cluster_is_refused() -> None:
 
 
 # Last: it kills a replica of the module's cluster.
-def test_a_replica_killed_mid_query_changes_no_row(cluster: Any, single: Any) -> None:
+def test_a_replica_killed_mid_query_changes_no_row(cluster: Any, single: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     query = QUERIES["workflow"].replace("max_tokens => 3", "max_tokens => 6")  # not cached yet
     backend = cluster.engine
-    killed: list[int] = []
+    dispatch, killed = backend.dispatch, []
 
-    def kill_after_first_answer(report: Any) -> None:
-        if not killed and report.rows_done:
+    def dispatch_then_kill(stream: Any, indices: list[int], retry: bool) -> None:
+        dispatch(stream, indices, retry)
+        if not killed and backend.router.loads[0] > 0:  # replica 0 has requests in flight
             ray.kill(backend.actors[0])
             killed.append(0)
 
-    result = cluster.sql(query, progress=kill_after_first_answer)
+    monkeypatch.setattr(backend, "dispatch", dispatch_then_kill)
+    result = cluster.sql(query)
     assert killed
     assert result.fetchall() == single.sql(query).fetchall()
     figures = result.analyze.replicas

@@ -26,12 +26,12 @@ import importlib
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 
-from benchmarks.harness import (ModelShape, RunOutput, System, Timings, cpu_name, measure,
+from benchmarks.harness import (NAMED_SHAPES, ModelShape, RunOutput, System, Timings, cpu_name, measure,
                                 pick_fastest, progress)
 from benchmarks.hf_baselines import HFContinuousBatching, HFPaddedBatches, HFSequential
 from benchmarks.prefix_tree import distinct_prompt_tokens
@@ -80,10 +80,13 @@ def build_model(shape: ModelShape, device: str, dtype: torch.dtype, seed: int) -
 
     config = LlamaConfig(**shape.config_kwargs(), bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
                          tie_word_embeddings=False, initializer_range=0.2)
-    with torch.random.fork_rng(devices=[]):
+    # Initialised on the device itself: a 1B-parameter model takes seconds on a GPU, a minute
+    # on the GPU machine's CPU (seeded either way; the weights differ between the two).
+    with torch.random.fork_rng(devices=[] if device == "cpu" else [torch.device(device)]), \
+            torch.device(device):
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model = model.to(device=device, dtype=dtype).eval()
+    model = model.to(dtype=dtype).eval()
     # Every system must produce exactly max_new_tokens; EOS must not end a sequence early.
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = PAD
@@ -151,11 +154,15 @@ class HeliumEngine:
 
     def run(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> RunOutput:
         from heliumsql.engine import SamplingParams
+        from heliumsql.engine.interface import runs_on
 
         before = self.engine.stats()["computed_prefill_tokens"]
         params = SamplingParams(max_tokens=max_new_tokens, temperature=0.0, ignore_eos=True)
         completions = self.engine.generate([list(p) for p in prompts], params)
         computed = self.engine.stats()["computed_prefill_tokens"] - before
+        where = runs_on(self.engine)  # the device and attention path that made these figures
+        if where is not None:
+            self.config["placement"] = where
         return RunOutput([list(c.token_ids) for c in completions], computed)
 
     def release(self) -> None:
@@ -196,10 +203,14 @@ def run(opts: RunOptions) -> SuiteReport:
     from heliumsql.engine.model_loader import resolve_dtype
 
     shape, sizes = (QUICK_MODEL, QUICK_SIZES) if opts.quick else (FULL_MODEL, FULL_SIZES)
+    if opts.shape is not None:
+        shape = replace(NAMED_SHAPES[opts.shape], vocab_size=32000)
     dtype = resolve_dtype(opts.dtype, opts.device)
     model, tokenizer = build_model(shape, opts.device, dtype, opts.seed)
     workloads = {"shared_prefix": shared_prefix_prompts(sizes, shape.vocab_size, opts.seed),
                  "no_sharing": random_prompts(sizes, shape.vocab_size, opts.seed)}
+    if opts.workloads:  # --workload NAME: only those
+        workloads = {k: v for k, v in workloads.items() if k in opts.workloads}
     results: list[Result] = []
     setup: dict[str, Any] = dict(
         model=dict(asdict(shape), architecture="llama",

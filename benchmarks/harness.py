@@ -205,3 +205,10 @@ class ModelShape:
         out = asdict(self)
         out["vocab_size"] = self.vocab_size or vocab_size
         return out
+
+
+# ``--shape NAME``: realistic shapes for GPU runs (random weights; vocabulary from the suite).
+NAMED_SHAPES = {
+    # Llama-3.2-1B-like: hidden 2048, 16 layers, 32 query / 8 KV heads of 64.
+    "1b": ModelShape(2048, 8192, 16, 32, 8, 64, 4096),
+}

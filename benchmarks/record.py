@@ -135,7 +135,8 @@ class RunOptions:
     shrinks models and workloads to a smoke test that takes seconds. ``engine`` names the class
     measured as HeliumSQL's engine (``module.attr``); the reference backend can stand in for it to
     validate the harness. ``size`` picks a suite's workload preset (default: ``quick`` with
-    ``quick``, else ``full``) and ``workloads`` limits a suite to the named workloads (all when empty).
+    ``quick``, else ``full``) and ``workloads`` limits a suite to the named workloads (all when empty). ``shape`` names a model
+    shape of ``harness.NAMED_SHAPES`` to run instead of the suite's own.
     """
 
     quick: bool = False
@@ -146,6 +147,7 @@ class RunOptions:
     engine: str = "heliumsql.engine.Engine"
     size: str | None = None
     workloads: tuple[str, ...] = ()
+    shape: str | None = None  # a name in harness.NAMED_SHAPES; None: the suite's own model
 
     @property
     def preset(self) -> str:

@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="tiny model and workloads, one repeat: a smoke test, not a measurement")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the JSON results (default benchmarks/out/<suites>-<device>.json)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (a measurement names its device)")
     parser.add_argument("--dtype", default=None,
                         help="float32, bfloat16 or float16 (default: float32 on CPU, bfloat16 on GPU)")
     parser.add_argument("--repeats", type=int, default=None,
@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", default=None,
                         help="workload size preset of the workflows suite: quick, full or large "
                              "(default: quick with --quick, else full)")
+    parser.add_argument("--shape", default=None, choices=["1b"],
+                        help="model shape instead of the suite's own: 1b (hidden 2048, 16 layers, "
+                             "32/8 heads, random weights; for GPU runs)")
     parser.add_argument("--workload", action="append", default=[],
                         help="run only this workload of a suite (repeatable; default: all)")
     return parser.parse_args(argv)
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
     opts = RunOptions(quick=args.quick, device=args.device, dtype=args.dtype, repeats=repeats,
                       seed=args.seed, engine=args.engine, size=args.size,
-                      workloads=tuple(args.workload))
+                      workloads=tuple(args.workload), shape=args.shape)
     console = Console()
     if not console.is_terminal:
         # Piped to a file or a CI log: rich would fold the tables at 80 columns.

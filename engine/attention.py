@@ -28,6 +28,8 @@ import torch.nn.functional as F
 
 from heliumsql.engine.errors import EngineError
 from heliumsql.engine.flash import flash_attention, flash_layout
+from heliumsql.engine.flex import (FlexGroup, FlexKernels, flex_attention_paged, flex_group,
+                                   padded_rows)
 from heliumsql.engine.kv_pool import KVPool
 
 @dataclass
@@ -73,13 +75,16 @@ class AttentionMetadata:
     kv_packed: torch.Tensor | None = None
     max_q: int = 0
     max_k: int = 0
+    # FlexAttention (decodes, prefill chunks), reading the pool in place
+    flex: tuple[FlexGroup | None, FlexGroup | None] = (None, None)
 
 
 @dataclass
 class StepContext:
     pool: KVPool
     meta: AttentionMetadata
-    backend: str  # "torch" | "flash"
+    backend: str  # "torch" | "flash" | "flex"
+    flex_kernel: FlexKernels | None = None
 
 
 _STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("helium_step", default=None)
@@ -97,12 +102,15 @@ def step_context(ctx: StepContext) -> Iterator[None]:
 
 def build_metadata(block_tables: Sequence[Sequence[int]], starts: Sequence[int],
                    lengths: Sequence[int], num_decode: int, block_size: int, groups: int,
-                   dtype: torch.dtype, device: torch.device, backend: str
+                   dtype: torch.dtype, device: torch.device, backend: str,
+                   pool_blocks: int = 0, table_width: int | None = None
                    ) -> tuple[AttentionMetadata, torch.Tensor]:
     """Step layout for sequences whose tokens ``starts[i] .. starts[i] + lengths[i]`` are new.
 
     The first ``num_decode`` sequences have exactly one new token each. ``groups`` is the
     number of query heads per KV head. Returns the metadata and every new token's position.
+    The flex backend also needs the pool's ``pool_blocks`` and, for compiled kernels, the
+    ``table_width`` every block table is padded to (see :func:`~heliumsql.engine.flex.flex_group`).
     """
     width = max(len(t) for t in block_tables)
     table = torch.tensor([list(t) + [0] * (width - len(t)) for t in block_tables], dtype=torch.long)
@@ -117,6 +125,12 @@ def build_metadata(block_tables: Sequence[Sequence[int]], starts: Sequence[int],
     positions = pos.to(device, non_blocking=True)
     if backend == "flash":
         return flash_layout(meta, table, start + length, length, block_size, device), positions
+    if backend == "flex":
+        parts = [(table[:num_decode], start[:num_decode], length[:num_decode]),
+                 (table[num_decode:], start[num_decode:], length[num_decode:])]
+        meta.flex = tuple(flex_group(t, s, n, block_size, pool_blocks, device, table_width)
+                          if len(n) else None for t, s, n in parts)
+        return meta, positions
     pad = 8 if device.type == "cuda" else 1  # memory-efficient kernels want aligned masks
     if num_decode:
         meta.decode = _group(table[:num_decode], start[:num_decode], length[:num_decode],
@@ -150,12 +164,7 @@ def _group(table: torch.Tensor, start: torch.Tensor, length: torch.Tensor, block
     mask = mask.unsqueeze(1)
     if max_q > 1 and groups > 1:
         mask = mask.repeat(1, 1, groups, 1)
-    q_index = None
-    if max_q > 1:
-        seq_of_token = torch.repeat_interleave(torch.arange(seqs), length)
-        first = torch.cumsum(length, 0) - length
-        q_index = seq_of_token * max_q + torch.arange(int(length.sum())) - first[seq_of_token]
-        q_index = q_index.to(device, non_blocking=True)
+    q_index = padded_rows(length, max_q, device) if max_q > 1 else None
     return _Group(int(length.sum()), max_q, kv_index.to(device, non_blocking=True),
                   mask.to(device, non_blocking=True), q_index,
                   _prefix_slots(table, shared, block_size, device))
@@ -360,9 +369,12 @@ def helium_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value:
     layer = module.layer_idx
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     ctx.pool.write(layer, ctx.meta.slot_mapping, key[0].transpose(0, 1), value[0].transpose(0, 1))
-    kernel = flash_attention if ctx.backend == "flash" else torch_attention
-    out = kernel(query[0].transpose(0, 1), ctx.pool.k_slots[layer], ctx.pool.v_slots[layer],
-                 ctx.meta, scale)
+    q, k_slots, v_slots = query[0].transpose(0, 1), ctx.pool.k_slots[layer], ctx.pool.v_slots[layer]
+    if ctx.backend == "flex":
+        out = flex_attention_paged(ctx.flex_kernel, q, k_slots, v_slots, ctx.meta.flex, scale)
+    else:
+        kernel = flash_attention if ctx.backend == "flash" else torch_attention
+        out = kernel(q, k_slots, v_slots, ctx.meta, scale)
     return out.unsqueeze(0), None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from heliumsql.engine.errors import EngineError
+from heliumsql.engine.placement import ATTENTION_PATHS
 
 _CPU_DEFAULT_POOL_BYTES = 256 * 2**20
 
@@ -20,8 +21,11 @@ class EngineConfig:
     ``max_num_seqs`` full contexts need); on GPU, when it is ``None``, the pool takes
     ``gpu_memory_fraction`` of the free device memory. ``num_blocks`` overrides both (tests
     use it to build tiny pools). ``max_batch_tokens`` is the token budget of one forward step
-    (prefill chunks plus one token per decoding sequence). ``attention`` is ``"auto"`` (flash-attn
-    on CUDA when installed, else torch), ``"torch"`` or ``"flash"``. ``cache_aware_admission``
+    (prefill chunks plus one token per decoding sequence). ``attention`` is ``"auto"``
+    (FlexAttention over the pool in place on CUDA, the torch path on CPU), ``"torch"``,
+    ``"flex"`` or ``"flash"`` (flash-attn, when installed); ``compile_attention`` and
+    ``cuda_graphs`` (decode steps replayed per batch-size bucket) default to on with CUDA,
+    off on CPU (see :mod:`heliumsql.engine.placement`). ``cache_aware_admission``
     (longest cached prefix first, then depth-first) and ``dedupe_prefixes`` (requests sharing an
     uncached prefix compute it once) are on by default; turning both off gives a vLLM-style scheduler.
     ``partial_blocks`` (reuse cached K/V down to the token, not just whole blocks; keep the
@@ -40,6 +44,8 @@ class EngineConfig:
     max_batch_tokens: int | None = None
     max_num_seqs: int = 256
     attention: str = "auto"
+    compile_attention: bool | None = None
+    cuda_graphs: bool | None = None
     cache_aware_admission: bool = True
     dedupe_prefixes: bool = True
     partial_blocks: bool = True
@@ -55,8 +61,8 @@ class EngineConfig:
             raise EngineError(f"max_num_seqs must be at least 1, got {self.max_num_seqs}")
         if not 0 < self.gpu_memory_fraction <= 1:
             raise EngineError(f"gpu_memory_fraction must be in (0, 1], got {self.gpu_memory_fraction}")
-        if self.attention not in ("auto", "torch", "flash"):
-            raise EngineError(f"attention must be 'auto', 'torch' or 'flash', got {self.attention!r}")
+        if self.attention not in ATTENTION_PATHS:
+            raise EngineError(f"attention must be one of {ATTENTION_PATHS}, got {self.attention!r}")
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EngineConfig:
@@ -82,6 +88,10 @@ class EngineConfig:
         elif device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             budget = int(free * self.gpu_memory_fraction)
+            # Whole multiples of 256 blocks: engines built one after another in a process get
+            # the same pool size, so compiled attention kernels (specialised to it) are reused.
+            rounded = budget // bytes_per_block // 256 * 256
+            budget = max(rounded, 1) * bytes_per_block if rounded else budget
         else:
             needed = self.max_num_seqs * -(-max_context // self.block_size) * bytes_per_block
             budget = min(_CPU_DEFAULT_POOL_BYTES, needed)

@@ -21,6 +21,7 @@ from heliumsql.engine.flash import flash_available
 from heliumsql.engine.interface import CompletionStream, Params, Priority, Prompt
 from heliumsql.engine.kv_pool import KVPool
 from heliumsql.engine.model_loader import ModelSpec, context_length, load_model, model_fingerprint
+from heliumsql.engine.placement import Placement, resolve_placement
 from heliumsql.engine.radix import RadixCache, RadixNode, chain_keys
 from heliumsql.engine.request import Completion
 from heliumsql.engine.runner import ModelRunner, check_supported, model_geometry
@@ -37,45 +38,43 @@ _STAT_KEYS = ("prompt_tokens", "cached_tokens", "computed_prefill_tokens", "gene
 class Engine:
     """Serve LLM requests from a Hugging Face causal LM with a shared paged KV cache.
 
-    ``model`` is anything :func:`~heliumsql.engine.load_model` accepts. Greedy output is
-    token-identical to Hugging Face ``generate``. Extra keywords are :class:`EngineConfig`
-    fields (``num_blocks``, ``max_num_seqs``, ``attention``, ``gpu_memory_fraction``). It
-    implements :class:`~heliumsql.engine.interface.PrefixCachingEngine` (the base contract plus
-    pins, cache stamps, eviction priority, block geometry and queue depth).
+    ``model`` is anything :func:`~heliumsql.engine.load_model` accepts (``device="auto"``: CUDA
+    when present; :attr:`placement` says what runs); greedy output is token-identical to HF
+    ``generate``. Extra keywords are :class:`EngineConfig` fields (``num_blocks``, ``attention``,
+    ``cuda_graphs``, ...). It implements :class:`~heliumsql.engine.interface.PrefixCachingEngine`
+    (pins, cache stamps, eviction priority, block geometry and queue depth).
 
     >>> eng = Engine("path/to/checkpoint", device="cpu")                     # doctest: +SKIP
     >>> [c.text for c in eng.generate(["Hi", "Hello"], SamplingParams(max_tokens=8))]  # doctest: +SKIP
     """
 
-    def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None,
+    def __init__(self, model: ModelSpec, device: str = "auto", dtype: Any = None,
                  block_size: int = 16, kv_cache_memory: int | None = None,
                  max_batch_tokens: int | None = None, **more: Any) -> None:
         self.config = EngineConfig.from_kwargs(block_size=block_size, kv_cache_memory=kv_cache_memory,
                                                max_batch_tokens=max_batch_tokens, **more)
         self.model, self.tokenizer = load_model(model, device, dtype)
-        self.device = torch.device(device)
+        self.device = next(self.model.parameters()).device
         self.max_context = context_length(self.model)
         check_supported(self.model, self.max_context)
         self.fingerprint = model_fingerprint(self.model)
         self._vocab_size = self.model.get_input_embeddings().num_embeddings
         dtype_ = next(self.model.parameters()).dtype
+        placement = resolve_placement(self.device, dtype_, self.config,
+                                      flash_available(self.device, dtype_))
         layers, kv_heads, head_dim = model_geometry(self.model.config)
         per_block = KVPool.bytes_per_block(layers, block_size, kv_heads, head_dim, dtype_)
         num_blocks = self.config.pool_blocks(per_block, self.max_context, self.device)
-        self.pool = KVPool(layers, num_blocks, block_size, kv_heads, head_dim, dtype_, self.device)
+        self.pool = KVPool(layers, num_blocks, block_size, kv_heads, head_dim, dtype_, self.device,
+                           scratch=placement.cuda_graphs)
         self.radix = RadixCache(self.pool)
         self.scheduler = Scheduler(self.pool, self.radix, block_size,
                                    self.config.batch_tokens(self.device), self.config.max_num_seqs,
                                    cache_aware=self.config.cache_aware_admission,
                                    dedupe_prefixes=self.config.dedupe_prefixes,
                                    partial_blocks=self.config.partial_blocks)
-        backend = self.config.attention
-        if backend == "auto":
-            backend = "flash" if flash_available(self.device, dtype_) else "torch"
-        elif backend == "flash" and not flash_available(self.device, dtype_):
-            raise EngineError("attention='flash' needs flash-attn installed, a CUDA device and "
-                              "float16/bfloat16; use attention='torch'")
-        self.runner = ModelRunner(self.model, self.pool, block_size, backend)
+        self.runner = ModelRunner(self.model, self.pool, block_size, placement,
+                                  self.config.max_num_seqs)
         self.sampler = Sampler()
         self._lock = threading.Lock()
         self._pins: dict[int, RadixNode] = {}
@@ -176,6 +175,10 @@ class Engine:
             return self.radix.cached_length(list(token_ids), before)
 
     @property
+    def placement(self) -> Placement:  # the runner's: it falls back if FlexAttention fails
+        return self.runner.placement
+
+    @property
     def block_size(self) -> int:
         return self.config.block_size
 
@@ -216,12 +219,9 @@ class Engine:
             raise EngineError(f"prompt {index} has token ids outside the model's vocabulary "
                               f"(0..{self._vocab_size - 1})")
         gen = None
-        if not p.greedy:
+        if not p.greedy:  # seeded as asked, else from fresh entropy
             gen = torch.Generator(device=self.device)
-            if p.seed is not None:
-                gen.manual_seed(p.seed)
-            else:
-                gen.seed()
+            gen.manual_seed(p.seed if p.seed is not None else gen.seed())
         choice = None
         if p.choices is not None:
             choice = self._tries.get(p.choices)

@@ -25,11 +25,11 @@ from heliumsql.engine.sampling import SamplingParams, finish_text, params_list
 class HFGenerateEngine:
     """Answers each request with its own ``model.generate`` call (greedy or seeded sampling)."""
 
-    def __init__(self, model: ModelSpec, device: str = "cpu", dtype: Any = None) -> None:
+    def __init__(self, model: ModelSpec, device: str = "auto", dtype: Any = None) -> None:
         self.model, self.tokenizer = load_model(model, device, dtype)
         self._grammars = GrammarConstraints(self.tokenizer,
                                             self.model.get_input_embeddings().num_embeddings)
-        self.device = device
+        self.device = next(self.model.parameters()).device
         self.max_context = context_length(self.model)
         self.fingerprint = model_fingerprint(self.model)
         self._lock = threading.Lock()

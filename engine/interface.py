@@ -100,3 +100,21 @@ class PrefixCachingEngine(EngineBackend, Protocol):
     def set_eviction_priority(self, priority: Priority | None) -> None: ...
 
     def num_queued(self) -> int: ...
+
+
+class Described(Protocol):
+    def describe(self) -> str: ...
+
+
+@runtime_checkable
+class PlacedEngine(Protocol):
+    """An engine that runs a model on a device of this machine. ``placement.describe()`` says
+    where and how (``"cuda:0 bfloat16, attention flex (compiled), CUDA graphs for decode"``);
+    ``EXPLAIN ANALYZE`` and the REPL's ``.model`` print it."""
+
+    placement: Described
+
+
+def runs_on(engine: object) -> str | None:
+    """What :class:`PlacedEngine` ``engine`` runs on, ``None`` for other backends."""
+    return engine.placement.describe() if isinstance(engine, PlacedEngine) else None

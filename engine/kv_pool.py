@@ -23,8 +23,11 @@ class KVPool:
 
     def __init__(self, num_layers: int, num_blocks: int, block_size: int, num_kv_heads: int,
                  head_dim: int, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str = "cpu") -> None:
-        shape = (num_layers, num_blocks, block_size, num_kv_heads, head_dim)
+                 device: torch.device | str = "cpu", scratch: bool = False) -> None:
+        # ``scratch``: one more block, never handed out, where padding rows of a CUDA graph
+        # write their K/V (a write to a real slot would corrupt a request's cache).
+        physical = num_blocks + int(scratch)
+        shape = (num_layers, physical, block_size, num_kv_heads, head_dim)
         try:
             self.k = torch.zeros(shape, dtype=dtype, device=device)
             self.v = torch.zeros(shape, dtype=dtype, device=device)
@@ -32,11 +35,12 @@ class KVPool:
             raise EngineError(f"could not allocate a KV pool of {num_blocks} blocks "
                               f"({2 * self.bytes_for(shape, dtype) / 2**20:.0f} MiB): {exc}; "
                               "lower kv_cache_memory") from exc
-        self.num_blocks, self.block_size = num_blocks, block_size
+        self.num_blocks, self.block_size, self.num_physical_blocks = num_blocks, block_size, physical
+        self.scratch_slot = num_blocks * block_size if scratch else None
         # Flat per-layer views, made once: the attention hot path indexes them by slot.
-        self.k_slots = [self.k[i].view(num_blocks * block_size, num_kv_heads, head_dim)
+        self.k_slots = [self.k[i].view(physical * block_size, num_kv_heads, head_dim)
                         for i in range(num_layers)]
-        self.v_slots = [self.v[i].view(num_blocks * block_size, num_kv_heads, head_dim)
+        self.v_slots = [self.v[i].view(physical * block_size, num_kv_heads, head_dim)
                         for i in range(num_layers)]
         # Popping from the end hands out low block ids first (handy when reading traces).
         self._free = list(range(num_blocks - 1, -1, -1))

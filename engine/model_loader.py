@@ -12,6 +12,7 @@ from typing import Any, Union
 import torch
 
 from heliumsql.engine.errors import ModelLoadError
+from heliumsql.engine.placement import check_device
 
 ModelSpec = Union[str, os.PathLike, tuple[Any, Any]]
 
@@ -31,9 +32,10 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES))}") from None
 
 
-def load_model(spec: ModelSpec, device: str = "cpu", dtype: str | torch.dtype | None = None
+def load_model(spec: ModelSpec, device: str = "auto", dtype: str | torch.dtype | None = None
                ) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer and place the model on ``device``.
+    """Load a causal LM and its tokenizer and place the model on ``device`` (``"auto"``: CUDA
+    when torch sees a GPU, else CPU; ``dtype`` ``None``: bfloat16 on GPU, float32 on CPU).
 
     ``spec`` is a local checkpoint directory, a Hugging Face id already in the local cache
     (nothing is downloaded), or an already loaded ``(model, tokenizer)`` pair. Any failure, to
@@ -42,8 +44,8 @@ def load_model(spec: ModelSpec, device: str = "cpu", dtype: str | torch.dtype | 
 
     >>> model, tok = load_model("path/to/checkpoint")          # doctest: +SKIP
     """
-    torch_dtype = resolve_dtype(dtype, device)
-    where = _device(device, _shown(spec))
+    where = check_device(device, _shown(spec))
+    torch_dtype = resolve_dtype(dtype, where.type)
     if isinstance(spec, tuple):
         model, tokenizer = _pair(spec)
         name = _shown(spec)
@@ -72,19 +74,6 @@ def _shown(spec: object) -> str:
     if isinstance(spec, (str, os.PathLike)):
         return repr(os.fspath(spec))
     return reprlib.repr(spec)
-
-
-def _device(device: str, shown: str) -> torch.device:
-    """``device`` as a torch device that exists on this machine."""
-    try:
-        where = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ModelLoadError(f"device={device!r} (for model {shown}) is not a torch device; use "
-                             "'cpu', 'cuda' or 'cuda:N'") from exc
-    if where.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(f"device={device!r} for model {shown}, but this machine has no CUDA "
-                             "GPU that torch can use; use device='cpu'")
-    return where
 
 
 def _pair(spec: tuple[Any, ...]) -> tuple[Any, Any]:

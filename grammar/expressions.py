@@ -48,10 +48,20 @@ class LlmScore(LlmFunc):
     """``llm_score(template, low, high)`` -> INTEGER in [low, high]."""
 
 
+class LlmEmbed(LlmFunc):
+    """``llm_embed(text, model => PATH)`` -> FLOAT[d], the text's embedding vector."""
+
+
+class LlmSearch(LlmFunc):
+    """``llm_search(TABLE t | (subquery), 'query', column => 'v', k => 10)`` -> the k rows of t
+    whose vector column is most similar to the query's embedding, plus ``score``."""
+
+
 class TableArg(exp.Expression):
     """``TABLE t`` passed as a function argument (``this`` is the ``exp.Table``)."""
 
     arg_types = {"this": True}
 
 
-LLM_FUNCTIONS: tuple[type[LlmFunc], ...] = (Llm, LlmFilter, LlmAgg, LlmMap, LlmClassify, LlmScore)
+LLM_FUNCTIONS: tuple[type[LlmFunc], ...] = (Llm, LlmFilter, LlmAgg, LlmMap, LlmClassify, LlmScore,
+                                            LlmEmbed, LlmSearch)

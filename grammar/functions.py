@@ -85,6 +85,12 @@ _GENERATION = (
     _SYSTEM, _ON_ERROR,
 )
 
+# llm_search: ``method => 'exact'`` (DuckDB brute force), ``'index'`` (an approximate index),
+# ``'auto'`` (exact below a row count measured in benchmarks/search.py); k bounded so a typo
+# cannot ask for a billion rows.
+SEARCH_METHODS = ("auto", "exact", "index")
+MAX_K = 100_000
+
 # ``returns => 'TYPE'``: the answer's DuckDB type (see heliumsql.output_types).
 _RETURNS = ArgSpec("returns", "str")
 _MULTI = ArgSpec("multi", "bool", False)
@@ -95,6 +101,11 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "llm_score": FunctionSpec("llm_score", "scalar", "INTEGER", _GENERATION),
     "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR), (_REORDER,)),
     "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
+    # The vector type FLOAT[d] is known once the embedding model is (the planner asks it).
+    "llm_embed": FunctionSpec("llm_embed", "embed", "FLOAT[]", (_MODEL,)),
+    "llm_search": FunctionSpec("llm_search", "search", "TABLE", (
+        _MODEL, ArgSpec("column", "str"), ArgSpec("k", "int", 10, minimum=1, maximum=MAX_K),
+        ArgSpec("method", "str", "auto", choices=SEARCH_METHODS))),
     "llm_map": FunctionSpec("llm_map", "table", "TABLE", _GENERATION + (
         _RETURNS, ArgSpec("as", "str", "output"), ArgSpec("n", "int", 1, minimum=1, maximum=MAX_SAMPLES))),
 }
@@ -200,18 +211,20 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
         else:
             positional.append(value)
     source = None
-    if spec.kind == "table":
+    if spec.kind in ("table", "search"):
         if not positional or not isinstance(positional[0], (TableArg, exp.Subquery)):
-            raise BindError("llm_map() takes the input relation first: llm_map(TABLE t, 'template') "
-                            "or llm_map((SELECT ...), 'template')")
+            raise BindError(f"{spec.name}() takes the input relation first: {spec.name}(TABLE t, "
+                            f"'...') or {spec.name}((SELECT ...), '...')")
         source = positional.pop(0)
+    if spec.kind == "search":
+        return _search_arguments(spec, positional, given, source)
     if not positional:
         raise BindError(f"{spec.name}() needs a prompt: {spec.name}('... {{column}} ...')")
     first, rest = positional[0], positional[1:]
     for value in positional:
         if isinstance(value, TableArg):
             raise BindError(f"{spec.name}(): TABLE {value.this.sql('duckdb')} is only allowed as "
-                            "the first argument of llm_map")
+                            "the first argument of llm_map or llm_search")
     typed = _typed_options(spec, rest, given)
     if typed and "max_tokens" not in given:
         given["max_tokens"] = TYPED_MAX_TOKENS
@@ -233,6 +246,19 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
     return CallArguments(spec, prompt, context, tuple(options.items()), source,
                          given.get(REORDER, False))
+
+
+def _search_arguments(spec: FunctionSpec, positional: list[exp.Expr], given: dict[str, Any],
+                      source: exp.Expr) -> CallArguments:
+    """llm_search's arguments: one literal query text, ``column =>`` the vector column."""
+    usage = "llm_search(TABLE docs, 'query text', column => 'v', k => 10)"
+    if len(positional) != 1 or not (isinstance(positional[0], exp.Literal)
+                                    and positional[0].is_string):
+        raise BindError(f"llm_search() takes one query text, as a string literal: {usage}")
+    if given.get("column") is None:
+        raise BindError(f"llm_search() needs the vector column: {usage}")
+    options = tuple((a.name, given.get(a.name, a.default)) for a in spec.args)
+    return CallArguments(spec, positional[0], (), options, source)
 
 
 def _typed_options(spec: FunctionSpec, rest: list[exp.Expr], given: dict[str, Any]

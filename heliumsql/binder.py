@@ -11,13 +11,14 @@ runs nothing), so the binder never re-implements name resolution rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from heliumsql.errors import BindError
+from heliumsql.errors import BindError, PlanError
 from heliumsql.grammar.functions import CallArguments
 from heliumsql.grammar.templates import Placeholder, Static
 from heliumsql.plan.stand_ins import StandIns
@@ -49,8 +50,18 @@ class Catalog:
     """Asks a DuckDB connection what columns a query yields, without running it. References
     to the plan's per-query objects bind through ``stand_ins`` (the planner adds one per node)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, stand_ins: StandIns = StandIns()) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, stand_ins: StandIns = StandIns(), *,
+                 embedding_dimension: Callable[[str | None], int] | None = None) -> None:
         self.con, self.stand_ins = con, stand_ins
+        self._embedding_dimension = embedding_dimension
+
+    def embedding_dimension(self, model: str | None) -> int:
+        """The vector size of embedding model ``model`` (None: the connection's default): the
+        SQL type of ``llm_embed`` is ``FLOAT[d]``, so planning must know d."""
+        if self._embedding_dimension is None:
+            raise PlanError("llm_embed() and llm_search() need a HeliumSQL connection's embedding "
+                            "model; run them through heliumsql.connect(...)")
+        return self._embedding_dimension(model)
 
     def sql(self, query: exp.Expr) -> str:
         """``query`` as DuckDB SQL that binds before the query's own objects exist."""

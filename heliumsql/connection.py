@@ -29,10 +29,11 @@ from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
-from heliumsql.backends import (StatementBudgeted, cluster_backend, is_remote, pop_cluster_options,
-                                remote_backend)
+from heliumsql.backends import (ReplicatedBackend, StatementBudgeted, cluster_backend, is_remote,
+                                pop_cluster_options, remote_backend)
 from heliumsql.caller import call_from, caller_frame, register_tables
-from heliumsql.engine.interface import EngineBackend
+from heliumsql.embedding_model import EmbeddingModels
+from heliumsql.engine.interface import EngineBackend, runs_on
 from heliumsql.errors import CancelledError, PlanError
 from heliumsql.executor import Executor
 from heliumsql.explain import render_plan
@@ -40,11 +41,12 @@ from heliumsql.grammar.expressions import LlmFunc
 from heliumsql.llm_views import LlmViews
 from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
-from heliumsql.result_cache import ResultCache, default_path
+from heliumsql.result_cache import DEFAULT_RESULT_CACHE, open_result_cache
 from heliumsql.settings import Setting, parse_setting
 from heliumsql.shadowing import ShadowedNames
 from heliumsql.statement_parser import bind_parameters, parse_llm_statement
 from heliumsql.statements import Statement, find_llm_call, first_word, split_statements
+from heliumsql.vector_search import VectorIndexes
 
 # A text none of whose lower-cased characters contain these goes to DuckDB whole: it can call no
 # LLM function (every name contains "llm") and sets no HeliumSQL setting.
@@ -60,24 +62,25 @@ _KEEPS_FUNCTIONS = {duckdb.StatementType.SELECT, duckdb.StatementType.INSERT,
                     duckdb.StatementType.MERGE_INTO, duckdb.StatementType.COPY,
                     duckdb.StatementType.EXPLAIN, duckdb.StatementType.EXPORT,
                     duckdb.StatementType.ANALYZE, duckdb.StatementType.VACUUM}
-# ``connect(result_cache=...)`` default: the user's cache directory (see result_cache.default_path).
-DEFAULT_RESULT_CACHE = "default"
 class Connection:
     """A HeliumSQL session. Use :func:`connect` to make one; also a context manager."""
 
-    def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "cpu",
+    def __init__(self, database: str = ":memory:", model: Any = None, *, device: str = "auto",
                  dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-                 result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> None:
+                 result_cache: Any = DEFAULT_RESULT_CACHE, embedding_model: Any = None,
+                 **engine_options: Any) -> None:
         self.duckdb: duckdb.DuckDBPyConnection = duckdb.connect(os.fspath(database))
+        self.embeddings = EmbeddingModels(embedding_model, model, device,  # llm_embed, llm_search
+                                          llm_known=engine is None or model is not None)
+        self.vector_indexes = VectorIndexes()
         self._model, self._device, self._dtype = model, device, dtype
         # Requests one statement may send to a remote model (None: no limit).
         self.max_requests: int | None = engine_options.pop("max_requests", None)
         self._cluster = pop_cluster_options(engine_options)  # {cluster, replicas} or None
         self._engine_options = engine_options
         self._engine = engine
-        self._owned_cluster: Any = None  # the Ray replicas this connection started
         self.optimize = optimize
-        self.result_cache = _result_cache(result_cache)
+        self.result_cache = open_result_cache(result_cache)
         self.use_result_cache = True
         self.reorder_fields = False  # SET helium_reorder_fields: reorder => true by default
         # LLM function names a user function shadows; None: ask DuckDB's catalog again.
@@ -101,7 +104,6 @@ class Connection:
             make = Engine if self._cluster is None else partial(cluster_backend, **self._cluster)
             self._engine = make(model, device=self._device, dtype=self._dtype,
                                 **self._engine_options)
-            self._owned_cluster = self._engine if self._cluster is not None else None
         return self._engine
 
     @property
@@ -120,7 +122,8 @@ class Connection:
         if isinstance(self._engine, StatementBudgeted):  # a new statement: a new budget
             self._engine.start_statement(self.max_requests)
         return Executor(self.duckdb, lambda: self.engine, self.optimize,
-                        model_names=self._model_names(), result_cache=cache)
+                        model_names=self._model_names(), result_cache=cache,
+                        embeddings=self.embeddings, indexes=self.vector_indexes)
 
     # -- statements -------------------------------------------------------------------------
     def sql(self, query: str, params: object = None, *,
@@ -211,7 +214,8 @@ class Connection:
         executor = self._executor()
         if analyze:
             _, plan, stats = self._planned(lambda: executor.run(statement))
-            return render_plan(plan, self.optimize, stats)
+            where = runs_on(self._engine)  # which device and path gave these figures
+            return render_plan(plan, self.optimize, stats) + (f"\n  Engine  {where}" if where else "")
         return self._planned(lambda: executor.explain(statement))
 
     def _parse_for_explain(self, query: str) -> exp.Expr | None:
@@ -344,9 +348,9 @@ class Connection:
     def close(self) -> None:
         """Close the DuckDB connection (the engine is dropped with the connection)."""
         self.duckdb.close()
+        if self._cluster is not None and isinstance(self._engine, ReplicatedBackend):
+            self._engine.close()  # the replicas it started hold CPUs/GPUs until stopped
         self._engine = None
-        if self._owned_cluster is not None:  # its replicas hold CPUs/GPUs until stopped
-            self._owned_cluster.close()
         if self.result_cache is not None:
             self.result_cache.close()
 
@@ -357,44 +361,39 @@ class Connection:
         self.close()
 
 
-def _result_cache(spec: Any) -> ResultCache | None:
-    if spec == DEFAULT_RESULT_CACHE:
-        spec = default_path()
-    if spec is None or isinstance(spec, ResultCache):
-        return spec
-    return ResultCache(spec)
-
-
 def _pure_plan(statement: exp.Expr):  # noqa: ANN202
     from heliumsql.plan.nodes import LogicalPlan
 
     return LogicalPlan((), statement, ())
 
 
-def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "cpu",
+def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, device: str = "auto",
             dtype: Any = None, engine: EngineBackend | None = None, optimize: bool = True,
-            result_cache: Any = DEFAULT_RESULT_CACHE, **engine_options: Any) -> Connection:
+            result_cache: Any = DEFAULT_RESULT_CACHE,
+            embedding_model: str | os.PathLike | None = None,
+            **engine_options: Any) -> Connection:
     """Open a HeliumSQL connection.
 
-    ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face
-    checkpoint directory, a model id already in the local cache, or a loaded
-    ``(model, tokenizer)`` pair; ``None`` uses the built-in model when installed;
-    ``"openai:NAME"`` a model of an OpenAI-compatible server (``base_url=``, ``api_key=``,
-    ``max_concurrency=``, ``timeout=``, ``max_retries=``; ``max_requests=N``, or
-    ``SET helium_max_requests = N``, refuses a statement that would send more than N requests:
-    see :mod:`heliumsql.backends.budget` for when). ``cluster="ray"`` (or ``"ray://host:port"``)
-    and ``replicas=N`` run N engine replicas on Ray (:mod:`heliumsql.backends.ray_cluster`). ``engine``
-    passes an already built engine instead (shared between connections). The model loads on
-    the first LLM call. ``optimize=False`` (or ``SET helium_optimizer = false``) skips the
-    optimizer rules and the workflow scheduling (the "vLLM-style" baseline).
+    ``database`` is a DuckDB file or ``":memory:"``. ``model`` is a local Hugging Face checkpoint
+    directory, a model id already in the local cache, or a loaded ``(model, tokenizer)`` pair;
+    ``None`` uses the built-in model when installed; ``"openai:NAME"`` a model of an
+    OpenAI-compatible server (``base_url=``, ``api_key=``, ``max_concurrency=``, ``timeout=``,
+    ``max_retries=``; ``max_requests=N``, or ``SET helium_max_requests = N``, refuses a statement
+    that would send more than N requests: see :mod:`heliumsql.backends.budget`). ``cluster="ray"``
+    (or ``"ray://host:port"``) and ``replicas=N`` run N engine replicas on Ray. ``engine`` passes
+    an already built engine instead (shared between connections). The model loads on the
+    first LLM call, on ``device`` (``"auto"``: CUDA with bfloat16 when torch sees a GPU, else CPU
+    with float32; ``dtype`` overrides the dtype). ``optimize=False`` (or ``SET helium_optimizer =
+    false``) skips the optimizer rules and the workflow scheduling (the "vLLM-style" baseline).
     ``result_cache`` keeps answers across queries and processes: a DuckDB file path,
     ``":memory:"`` (this connection only), a :class:`~heliumsql.result_cache.ResultCache`, or
-    ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or
-    ``~/.cache/heliumsql/results.duckdb``. ``SET helium_result_cache = false`` turns it off for
-    the session. Other keyword arguments go to the engine.
+    ``None`` (off); by default ``$HELIUMSQL_RESULT_CACHE`` or ``~/.cache/heliumsql/results.duckdb``
+    (``SET helium_result_cache = false`` turns it off for the session). ``embedding_model``: a
+    sentence-transformers checkpoint for ``llm_embed`` (the ``embed`` extra; default: ``model``
+    mean-pooled, weak). Other keyword arguments go to the engine.
 
     >>> con = connect(model="path/to/checkpoint")                          # doctest: +SKIP
     >>> con.sql("SELECT llm('Hello') AS answer").fetchall()                # doctest: +SKIP
     """
-    return Connection(database, model, device=device, dtype=dtype, engine=engine,
-                      optimize=optimize, result_cache=result_cache, **engine_options)
+    return Connection(database, model, device=device, dtype=dtype, engine=engine, optimize=optimize,
+                      result_cache=result_cache, embedding_model=embedding_model, **engine_options)

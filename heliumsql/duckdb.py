@@ -60,7 +60,7 @@ class LLMFunctions:
     them share the engine's KV cache and the memo. ``stats()`` tells how much work was saved.
     """
 
-    def __init__(self, model: Any = None, *, engine: Any = None, device: str = "cpu",
+    def __init__(self, model: Any = None, *, engine: Any = None, device: str = "auto",
                  max_memo: int = 100_000, **engine_options: Any) -> None:
         self._cluster = pop_cluster_options(engine_options)  # cluster="ray": replicas on Ray
         self._model, self._device, self._engine_options = model, device, engine_options
@@ -183,14 +183,15 @@ class LLMFunctions:
 
 
 def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any = None,
-             device: str = "cpu", **options: Any) -> LLMFunctions:
+             device: str = "auto", **options: Any) -> LLMFunctions:
     """Register ``llm``, ``llm_filter`` and ``llm_agg`` on a plain DuckDB connection.
 
     ``model`` is what :func:`heliumsql.connect` takes (checkpoint directory, cached Hugging
     Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model); ``engine=`` shares an
     existing engine instead (e.g. ``heliumsql.connect(...).engine`` or another registration's
-    ``.engine``). The engine loads on the first LLM call. ``cluster="ray", replicas=N`` runs it
-    as N replicas on Ray, as :func:`heliumsql.connect` does. Other ``options`` go to the engine
+    ``.engine``). The engine loads on the first LLM call, on ``device`` (``"auto"``: CUDA
+    with bfloat16 when present, else CPU with float32); ``cluster="ray", replicas=N`` runs it as
+    N replicas on Ray, as :func:`heliumsql.connect` does. Other ``options`` go to the engine
     (``max_memo=`` sizes the answer memo). For other threads, attach a cursor:
     ``fns.attach(con.cursor())``.
 

@@ -25,11 +25,13 @@ from sqlglot import exp
 
 from heliumsql.backends import ReplicatedBackend
 from heliumsql.binder import Catalog
+from heliumsql.embedding_model import EmbeddingModels
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, HeliumError, PlanError
 from heliumsql.explain import render_plan
 from heliumsql.operators import OPERATORS, OperatorContext
 from heliumsql.optimizer import RuleContext, optimize
+from heliumsql.plan.nodes import EMBEDDING_KINDS
 from heliumsql.plan.physical import PhysicalPlan, plan_physical
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
@@ -37,6 +39,7 @@ from heliumsql.result import Result
 from heliumsql.result_cache import CacheSession, ResultCache
 from heliumsql.query_objects import QueryObjects
 from heliumsql.stats import QueryStats, ReplicaStats
+from heliumsql.vector_search import VectorIndexes
 from heliumsql.workflow import PromptTree, WorkflowRunner
 
 
@@ -59,15 +62,25 @@ class Executor:
     result_cache: ResultCache | None = None
     adaptive_filters: bool = True
     pipelining: bool = True
+    embeddings: EmbeddingModels | None = None  # llm_embed's models (None: llm_embed refused)
+    indexes: VectorIndexes | None = None  # llm_search's indexes, kept by the connection
+
+    def catalog(self) -> Catalog:
+        """What planning binds against: the DuckDB catalog, and the embedding models' sizes."""
+        dimension = None if self.embeddings is None else \
+            (lambda model: self.embeddings.get(model).dimension)  # type: ignore[union-attr]
+        return Catalog(self.con, embedding_dimension=dimension)
 
     def plan(self, statement: exp.Expr, tokenizer: Callable[[], Any] | None = None
              ) -> PhysicalPlan:
         """The physical plan of ``statement`` (logical plan, optimizer rules, then each node's
         strategy); ``tokenizer`` (may load the model) lets rules work in token ids; EXPLAIN
         without ANALYZE passes none, so it never loads a model."""
-        plan = build_plan(statement, Catalog(self.con))
+        plan = build_plan(statement, self.catalog())
         if self.model_names:
             for node in plan.nodes:
+                if node.call.kind in EMBEDDING_KINDS:
+                    continue  # their model => names an embedding model
                 wanted = node.call.option("model")
                 if wanted is not None and wanted not in self.model_names:
                     raise PlanError(f"{node.call.function}(): model => {wanted!r} is not this "
@@ -102,7 +115,10 @@ class Executor:
             plan = self.plan(statement, tokenizer)
             stats.planning_s = time.perf_counter() - started - loading[0]
             objects.declare(plan.logical)
-            if plan.nodes:
+            if plan.nodes and all(n.node.call.kind in EMBEDDING_KINDS for n in plan.nodes):
+                with self._cache_session() as cache:
+                    result = self._run_embeddings(plan, objects, stats, progress, cache)
+            elif plan.nodes:
                 engine = self.engine()
                 with self._cache_session() as cache:
                     result = self._run_workflow(plan, engine, objects, stats, progress, cache)
@@ -128,7 +144,8 @@ class Executor:
     def _run_workflow(self, plan: PhysicalPlan, engine: EngineBackend, objects: QueryObjects,
                       stats: QueryStats, progress: ProgressCallback | None,
                       cache: CacheSession | None) -> Result:
-        context = OperatorContext(self.con, engine, progress, self.batch_size)
+        context = OperatorContext(self.con, engine, progress, self.batch_size,
+                                  embeddings=self.embeddings, indexes=self.indexes, cache=cache)
         operators = {n.id: OPERATORS[n.node.call.kind](n.node, context, n.input_sql)
                      for n in plan.nodes}
         for node_id, op in operators.items():
@@ -163,6 +180,21 @@ class Executor:
                 stats.reused_prompt_tokens = PromptTree.distinct_tokens(
                     runner.dispatcher.reused_prefixes()
                     + [p[:engine.cached_prefix(p, before=stamp)] for p in pinned])
+
+    def _run_embeddings(self, plan: PhysicalPlan, objects: QueryObjects, stats: QueryStats,
+                        progress: ProgressCallback | None, cache: CacheSession | None) -> Result:
+        """A plan of embedding operators only: nothing to generate, so no LLM engine is loaded
+        and no workflow scheduled; the nodes run in plan order (a valid execution order)."""
+        context = OperatorContext(self.con, None, progress, self.batch_size,  # type: ignore[arg-type]
+                                  embeddings=self.embeddings, indexes=self.indexes, cache=cache)
+        for node_plan in plan.nodes:
+            op = OPERATORS[node_plan.node.call.kind](node_plan.node, context, node_plan.input_sql)
+            stats.operators[node_plan.id] = op.stats
+            objects.operators[node_plan.id] = op  # on-demand vectors for the final statement
+            if node_plan.strategy != "on_demand":
+                op.materialize()
+                op.publish(objects)
+        return self._run_statement(plan, objects, stats)
 
     def _run_statement(self, plan: PhysicalPlan, objects: QueryObjects, stats: QueryStats) -> Result:
         relational = time.perf_counter()

@@ -125,6 +125,7 @@ def render_plan(physical: PhysicalPlan | LogicalPlan, optimizer_enabled: bool = 
             lines += _learned_lines(stats, node) + _pipeline_lines(stats, node)
         if stats is not None and node.id in stats.operators:
             lines.append(f"    analyze  {stats.operators[node.id].line()}")
+            lines += [f"    {label}  {text}" for label, text in stats.operators[node.id].details]
     for prefix in plan.prefixes:
         lines.append(f"  Prefix  {_prefix_text(prefix)}")
     if not optimizer_enabled:

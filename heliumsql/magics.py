@@ -9,8 +9,9 @@ Options (before the SQL on a ``%hsql`` line, on the first line of ``%%hsql``):
 ``-o NAME`` / ``--output NAME`` assigns the result DataFrame to ``NAME``; ``--connection VAR``
 runs on the connection in variable ``VAR`` (and makes it the default for later cells);
 ``--explain`` shows the plan instead of running the query. A connection is created on first use
-with ``$HELIUMSQL_MODEL`` (or the built-in model); ``--cluster ray`` (or ``ray://HOST:PORT``)
-``--replicas N`` creates it with N engine replicas on Ray, as ``heliumsql.connect`` does.
+with ``$HELIUMSQL_MODEL`` (or the built-in model), on ``device="auto"`` (CUDA with bfloat16
+when present, else CPU with float32); ``--cluster ray`` (or ``ray://HOST:PORT``) ``--replicas N``
+creates it with N engine replicas on Ray, as ``heliumsql.connect`` does.
 
 Python values: ``{name}`` outside quotes is replaced by ``str(name)`` (``LIMIT {n}``,
 ``FROM {table_name}``); inside quotes braces are template placeholders (``'Review: {review}'``

@@ -35,6 +35,7 @@ from heliumsql.output_types import parse_output_type
 from heliumsql.plan.names import INPUT_ALIAS, PROMPT_COLUMN, dependencies, source_marker
 from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
+from heliumsql.plan.search import search_input
 from heliumsql.scopes import (
     between,
     conjuncts,
@@ -129,6 +130,8 @@ class Planner:
         node_id = len(self.nodes) + 1
         if spec.kind == "table":
             return self._plan_table(call, args, text, node_id)
+        if spec.kind == "search":
+            return self._plan_search(call, args, text, node_id)
         if isinstance(call.parent, exp.Table):
             raise PlanError(f"{spec.name}() returns a value, not a table; use llm_map(TABLE t, "
                             "'template') in FROM")
@@ -167,9 +170,12 @@ class Planner:
         if args.reorder and fragment is not None:  # the user's choice; see field_order
             args, prompt, fragment, declared = order_fields(
                 args, prompt, fragment, self.catalog.con, lambda e: bool(dependencies(e)))
-        node = LlmNode(node_id, self._call(args, text, prompt), fragment, dependencies(fragment),
-                       reason=reason, declared_fields=declared)
-        self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, args.returns)
+        returns = args.returns
+        if spec.kind == "embed":
+            returns = f"FLOAT[{self.catalog.embedding_dimension(args.option('model'))}]"
+        node = LlmNode(node_id, self._call(args, text, prompt, returns), fragment,
+                       dependencies(fragment), reason=reason, declared_fields=declared)
+        self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, returns)
         call.replace(exp.Anonymous(this=node.udf_name, expressions=[prompt.copy()]))
         self.nodes.append(node)
 
@@ -256,15 +262,19 @@ class Planner:
         return Scope({alias.lower(): tuple(columns[markers[i] + 1:markers[i + 1]])
                       for i, alias in enumerate(aliases)}), q
 
-    def _call(self, args: CallArguments, text: str, prompt: exp.Expr) -> LlmCall:
+    def _call(self, args: CallArguments, text: str, prompt: exp.Expr, returns: str | None = None
+              ) -> LlmCall:
         spec = args.function
-        return LlmCall(spec.name, spec.kind, args.returns, text, prompt, args.template, args.options,
+        return LlmCall(spec.name, spec.kind, returns or args.returns, text, prompt, args.template,
+                       args.options,
                        tuple(name for name, _ in args.context))
 
-    def _plan_table(self, call: LlmFunc, args: CallArguments, text: str, node_id: int) -> None:
+    def _source(self, call: LlmFunc, args: CallArguments) -> exp.Query:
+        """A table function's input relation as a query (with the CTEs it can see)."""
+        name = args.function.name
         if not isinstance(call.parent, exp.Table):
-            raise PlanError("llm_map() is a table function; use it in FROM: "
-                            "SELECT * FROM llm_map(TABLE t, 'template')")
+            raise PlanError(f"{name}() is a table function; use it in FROM: "
+                            f"SELECT * FROM {name}(TABLE t, '...')")
         source_arg = args.source
         if isinstance(source_arg, TableArg):
             source: exp.Query = exp.select("*").from_(source_arg.this.copy())
@@ -275,6 +285,18 @@ class Planner:
         if with_ is not None and not source.args.get("with_"):
             source.set("with_", with_)
             prune_ctes(source)
+        return source
+
+    def _plan_search(self, call: LlmFunc, args: CallArguments, text: str, node_id: int) -> None:
+        source = self._source(call, args)
+        fragment, empty = search_input(source, args, self.catalog)
+        node = LlmNode(node_id, self._call(args, text, args.prompt), fragment, dependencies(fragment))
+        self.catalog.stand_ins = self.catalog.stand_ins.with_table(node_id, empty)
+        call.replace(exp.to_identifier(node.table_name))
+        self.nodes.append(node)
+
+    def _plan_table(self, call: LlmFunc, args: CallArguments, text: str, node_id: int) -> None:
+        source = self._source(call, args)
         columns = self.catalog.columns_or_raise(source, "cannot bind the input of llm_map()")
         local = Scope({"": columns})
         check_names(args, local, qualify=False)

@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -56,6 +57,20 @@ _COLUMNS = ", ".join(_SCHEMA.names)
 
 class ResultCacheWarning(UserWarning):
     """The result cache could not be used for a query (the query still runs, uncached)."""
+
+
+# ``connect(result_cache=...)`` default: the user's cache directory (see default_path).
+DEFAULT_RESULT_CACHE = "default"
+
+
+def open_result_cache(spec: Any) -> ResultCache | None:
+    """The cache ``connect(result_cache=spec)`` asks for: a path, a ResultCache, None or the
+    default."""
+    if spec == DEFAULT_RESULT_CACHE:
+        spec = default_path()
+    if spec is None or isinstance(spec, ResultCache):
+        return spec
+    return ResultCache(spec)
 
 
 def default_path() -> str | None:
@@ -174,6 +189,21 @@ class CacheSession:
         digest.update(b"\0" + params_text(params).encode())
         digest.update(f"\0{sample}".encode())
         return digest.hexdigest()
+
+    @staticmethod
+    def text_key(*parts: str) -> str:
+        """The cache key of a value that is not a generation (e.g. an embedding): a digest of
+        ``parts``, which must name what kind of value it is and everything it depends on."""
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def get_values(self, keys: Sequence[str]) -> list[str | None]:
+        """The stored text of each ``text_key``, or None."""
+        return [None if c is None else c.text for c in self.get(keys)]
+
+    def put_value(self, key: str, prompt: str, value: str, *, model: str = "") -> None:
+        """Store ``value`` (text) under a ``text_key``; ``prompt`` is kept for people reading
+        the table."""
+        self.put(key, prompt, Completion(0, value, (), 0, 0, "value"), model=model)
 
     def get(self, keys: Sequence[str]) -> list[Completion | None]:
         """The cached completion of each key, or None (``index`` is the key's position)."""

@@ -7,8 +7,9 @@ statement that may change the catalog runs (the connection calls :meth:`forget`)
 >>> import duckdb, sqlglot, heliumsql.grammar
 >>> con = duckdb.connect()
 >>> names = ShadowedNames(con)
->>> sorted(names.live())
-['llm', 'llm_agg', 'llm_classify', 'llm_filter', 'llm_map', 'llm_score']
+>>> sorted(names.live())  # doctest: +NORMALIZE_WHITESPACE
+['llm', 'llm_agg', 'llm_classify', 'llm_embed', 'llm_filter', 'llm_map', 'llm_score',
+ 'llm_search']
 >>> _ = con.execute("CREATE MACRO llm(x) AS upper(x)"); names.forget()
 >>> names.unshadow(sqlglot.parse_one("SELECT llm('a')", read="helium")).sql("duckdb")
 "SELECT LLM('a')"

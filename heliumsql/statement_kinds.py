@@ -29,7 +29,7 @@ from sqlglot import exp
 from heliumsql.binder import Catalog, Scope, check_names, referenced_names
 from heliumsql.errors import BindError, PlanError
 from heliumsql.grammar.dialect import display_sql
-from heliumsql.grammar.expressions import LlmAgg, LlmFunc, LlmMap, TableArg
+from heliumsql.grammar.expressions import LlmAgg, LlmFunc, LlmMap, LlmSearch, TableArg
 from heliumsql.grammar.functions import FUNCTIONS, REORDER, CallArguments, bind_arguments
 from heliumsql.planner import build_plan
 from heliumsql.progress import ProgressCallback
@@ -61,7 +61,7 @@ def run(statement: exp.Expr, executor: "Executor", progress: ProgressCallback | 
         _over_rows(statement.this.this, executor, progress, copy)
         return Result.empty()
     _check(statement)
-    check_dml_columns(statement, Catalog(executor.con))
+    check_dml_columns(statement, executor.catalog())
     result, _, _ = executor.run(statement, progress)
     return result
 
@@ -99,13 +99,13 @@ def check_calls(statement: exp.Expr) -> None:
     innermost first, and an outer call's bad argument would otherwise surface while an inner
     call's input is built). An LLM call in ``llm_map``'s prompt or context has no rows to run
     on (the table function's input is a whole relation), so it is refused; inside the input
-    subquery it is fine. ``TABLE t`` is only ``llm_map``'s first argument."""
+    subquery it is fine. ``TABLE t`` is only ``llm_map``'s (or ``llm_search``'s) first argument."""
     for table in statement.find_all(TableArg):
         call = table.parent
-        if not isinstance(call, LlmMap) or call.expressions[0] is not table:
+        if not isinstance(call, (LlmMap, LlmSearch)) or call.expressions[0] is not table:
             where = f"{call.sql_name().lower()}()" if isinstance(call, exp.Func) else "here"
             raise BindError(f"{where}: TABLE {table.this.sql('duckdb')} is only allowed as the "
-                            "first argument of llm_map")
+                            "first argument of llm_map or llm_search")
     for call in statement.find_all(LlmFunc):
         args = bind_arguments(call)
         if isinstance(call, LlmAgg) and isinstance(call.parent, exp.Pivot):
@@ -188,7 +188,7 @@ def _inside(node: exp.Expr, ancestor: exp.Expr) -> bool:
 def _describe(query: exp.Query, executor: "Executor") -> Result:
     """DuckDB's DESCRIBE of the query with its LLM calls planned, not run: DuckDB binds the
     statement against the plan's typed stand-ins without executing it."""
-    plan = build_plan(query, Catalog(executor.con))
+    plan = build_plan(query, executor.catalog())
     return Result.from_arrow(executor.con.sql(f"DESCRIBE {plan.stand_ins.sql(plan.statement)}")
                              .to_arrow_table())
 

@@ -24,11 +24,27 @@ from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql.errors import ParseError
+from heliumsql.statements import duckdb_tokens
+
+# Deepest parenthesis nesting HeliumSQL plans in a statement with LLM calls. sqlglot and the
+# rewrite rules recurse once per level (sqlglot's parser about 24 frames each), so the point
+# where Python's recursion limit stops them depends on the caller's stack and on whoever last
+# set the limit; a fixed bound makes the refusal the same everywhere. DuckDB-only statements
+# never reach sqlglot and nest as deep as DuckDB allows.
+MAX_NESTING = 24
+_TOO_DEEP = ("the statement nests too deeply to parse (e.g. dozens of llm() calls inside each "
+             "other); compute inner calls in CTEs and refer to their columns")
 
 
 def parse_llm_statement(text: str, full: str, offset: int, llm_at: int) -> exp.Expr:
     """``text`` (which starts at ``offset`` of ``full`` and calls an LLM function at ``llm_at``)
     parsed; any failure is a ParseError located in ``full``."""
+    deepest = _too_deep_at(text)
+    if deepest is not None:
+        before = text[:deepest]
+        line, col = before.count("\n") + 1, deepest - (before.rfind("\n") + 1) + 1
+        raise _located(f"{_TOO_DEEP} (more than {MAX_NESTING} levels of parentheses)", full,
+                       offset, line, col, 1)
     try:
         # A comment after the ';' comes back as a Semicolon expression: not a statement.
         parsed = [s for s in sqlglot.parse(text, read="helium")
@@ -38,9 +54,7 @@ def parse_llm_statement(text: str, full: str, offset: int, llm_at: int) -> exp.E
     except Exception as exc:  # noqa: BLE001 - sqlglot fails in many ways (RecursionError, ...)
         before = text[:llm_at]
         line, col = before.count("\n") + 1, llm_at - (before.rfind("\n") + 1) + 1
-        why = ("the statement nests too deeply to parse (e.g. dozens of llm() calls inside each "
-               "other); compute inner calls in CTEs and refer to their columns"
-               if isinstance(exc, RecursionError) else
+        why = (_TOO_DEEP if isinstance(exc, RecursionError) else
                f"HeliumSQL cannot parse this statement ({type(exc).__name__}); simplify it, or "
                "move the LLM call into a CTE")
         raise _located(why, full, offset, line, col,
@@ -66,6 +80,22 @@ def bind_parameters(statement: exp.Expr, params: object) -> exp.Expr:
         raise duckdb.InvalidInputException(
             "Invalid Input Error: the statement has more parameters than values were given")
     return bound
+
+
+def _too_deep_at(text: str) -> int | None:
+    """Offset of the first ``(`` that opens level ``MAX_NESTING + 1``, if any (parentheses in
+    strings and comments do not count: DuckDB's tokenizer tells them apart)."""
+    depth = 0
+    for start, kind in duckdb_tokens(text):
+        if kind != duckdb.token_type.operator:
+            continue
+        if text[start] == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                return start
+        elif text[start] == ")":
+            depth = max(depth - 1, 0)
+    return None
 
 
 def _parse_error(error: sqlglot.errors.ParseError, full: str, offset: int) -> ParseError:

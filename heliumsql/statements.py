@@ -63,7 +63,7 @@ def is_terminated(text: str) -> bool:
     >>> is_terminated("SELECT 1; -- c"), is_terminated("SELECT 1 -- c;"), is_terminated("SELECT ';")
     (True, False, False)
     """
-    tokens = [(start, kind) for start, kind in _tokens(text) if kind != _COMMENT]
+    tokens = [(start, kind) for start, kind in duckdb_tokens(text) if kind != _COMMENT]
     return bool(tokens) and tokens[-1][1] == _OPERATOR and text[tokens[-1][0]] == ";"
 
 
@@ -71,7 +71,7 @@ def find_llm_call(text: str, names: frozenset[str]) -> int | None:
     """Offset of the first call of a function in ``names`` (lower case): a name token followed
     by ``(``, outside strings and comments. Quoted and qualified names count too, since a false
     positive costs only a parse, while a miss would send an LLM call to DuckDB."""
-    tokens = [(start, kind) for start, kind in _tokens(text) if kind != _COMMENT]
+    tokens = [(start, kind) for start, kind in duckdb_tokens(text) if kind != _COMMENT]
     words = [text[start:end].strip().strip('"').lower()
              for (start, _), (end, _) in zip(tokens, [*tokens[1:], (len(text), None)])]
     for i, ((start, kind), (after, _)) in enumerate(zip(tokens, tokens[1:])):
@@ -89,7 +89,7 @@ def _defines(words: list[str], i: int) -> bool:
 
 def first_word(text: str) -> tuple[str, int]:
     """The first token that is not a comment, upper-cased, and where the text after it starts."""
-    tokens = [(start, kind) for start, kind in _tokens(text) if kind != _COMMENT]
+    tokens = [(start, kind) for start, kind in duckdb_tokens(text) if kind != _COMMENT]
     if not tokens:
         return "", len(text)
     start = tokens[0][0]
@@ -98,13 +98,13 @@ def first_word(text: str) -> tuple[str, int]:
 
 
 def _cut_at_semicolons(text: str) -> list[Statement]:
-    cuts = [start + 1 for start, kind in _tokens(text)
+    cuts = [start + 1 for start, kind in duckdb_tokens(text)
             if kind == _OPERATOR and text[start] == ";"]
     statements: list[Statement] = []
     begin = 0
     for end in [*cuts, len(text)]:
         piece = text[begin:end]
-        if any(kind != _COMMENT and piece[start] != ";" for start, kind in _tokens(piece)):
+        if any(kind != _COMMENT and piece[start] != ";" for start, kind in duckdb_tokens(piece)):
             statements.append(Statement(piece, begin, _statement_type(piece)))
         elif statements and piece:
             # Only comments (or a stray ';') after a statement belong to it.
@@ -122,7 +122,7 @@ def _statement_type(piece: str) -> duckdb.StatementType | None:
     return parsed[0].type if len(parsed) == 1 else None
 
 
-def _tokens(text: str) -> list[tuple[int, object]]:
+def duckdb_tokens(text: str) -> list[tuple[int, object]]:
     """DuckDB's tokens of ``text`` with character offsets (DuckDB counts UTF-8 bytes)."""
     tokens = duckdb.tokenize(text)
     if text.isascii():

@@ -36,6 +36,9 @@ class OperatorStats:
     cached_tokens: int = 0
     generated_tokens: int = 0
     elapsed_s: float = 0.0
+    # What an operator did beyond these counts, as (label, text) lines for EXPLAIN ANALYZE
+    # (a hierarchical aggregate's levels, a search's method).
+    details: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def computed_tokens(self) -> int:

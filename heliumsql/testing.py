@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,36 @@ def logical_plan(sql: str, setup: str = "") -> tuple[Any, Any]:
     if setup:
         con.execute(setup)
     return build_plan(sqlglot.parse_one(sql, read="helium"), Catalog(con)), con
+
+
+def tiny_embedding_model(path: str | os.PathLike, seed: int = 0, hidden_size: int = 32) -> Path:
+    """Write a tiny random-weight sentence-transformers checkpoint (a 2-layer BERT over the
+    byte-level tokenizer, mean pooling) to ``path`` and return the path; nothing is downloaded.
+    Needs the ``embed`` extra.
+
+    >>> heliumsql.connect(embedding_model=tiny_embedding_model(tmp_path / "e"))   # doctest: +SKIP
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from heliumsql.embedding_model import require_sentence_transformers
+
+    st = require_sentence_transformers()
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    out = Path(path)
+    base = out / "_bert"
+    tokenizer = _byte_level_tokenizer(chat=False)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=2 * hidden_size,
+                        max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        BertModel(config).save_pretrained(base, safe_serialization=True)
+    tokenizer.save_pretrained(base)
+    transformer = Transformer(str(base), max_seq_length=256)
+    model = st.SentenceTransformer(modules=[transformer, Pooling(hidden_size, "mean")],
+                                   device="cpu")
+    model.save(str(out))
+    shutil.rmtree(base)
+    return out

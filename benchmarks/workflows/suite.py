@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.harness import count_forward_tokens, cpu_name, progress
+from benchmarks.harness import NAMED_SHAPES, count_forward_tokens, cpu_name, progress
 from benchmarks.prefix_tree import ForwardWork, distinct_prompt_tokens
 from benchmarks.record import RunOptions, Target
 from benchmarks.workflows import debate, exploration, map_reduce, multi_agent, records
@@ -172,6 +172,8 @@ def run(opts: RunOptions) -> WorkflowReport:
     from heliumsql.engine.model_loader import resolve_dtype
 
     shape = QUICK_SHAPE if opts.quick else FULL_SHAPE
+    if opts.shape is not None:
+        shape = NAMED_SHAPES[opts.shape]
     dtype = resolve_dtype(opts.dtype, opts.device)
     threads = torch.get_num_threads()
     if opts.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:

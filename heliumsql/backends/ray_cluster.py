@@ -145,6 +145,16 @@ class ClusterStream:
         self.pending.clear()
 
 
+class _Placement:
+    """Where the replicas run, for ``EXPLAIN ANALYZE`` and the REPL's ``.model``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def describe(self) -> str:
+        return self.text
+
+
 class RayClusterBackend:
     """An :class:`~heliumsql.engine.interface.PrefixCachingEngine` over ``replicas`` engine
     replicas on Ray (see the module docstring). ``num_cpus`` / ``num_gpus`` are each replica's
@@ -163,7 +173,9 @@ class RayClusterBackend:
             raise ModelLoadError(f"replicas must be at least 1, got {replicas}")
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        gpu = device.startswith("cuda")
+        # "auto": a GPU per replica when the cluster has GPUs (the driver itself may have none).
+        gpu = device.startswith("cuda") or (
+            device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1)
         num_gpus = (1 if gpu else 0) if num_gpus is None else num_gpus
         num_cpus = (0 if gpu else 1) if num_cpus is None else num_cpus
         threads = None if gpu else max(int(num_cpus), 1)
@@ -184,6 +196,7 @@ class RayClusterBackend:
         self.fingerprint = info["fingerprint"]
         self._block_size, self._num_blocks = info["block_size"], info["num_blocks"]
         self._partial = info["partial_blocks"]
+        self.placement = _Placement(f"{replicas} Ray replicas, each {info['runs_on']}")
         self.router = AffinityRouter(replicas, self._block_size, load_bound)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from heliumsql.engine.interface import CompletionStream, Priority
+from heliumsql.engine.interface import CompletionStream, Priority, runs_on
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
 
@@ -36,7 +36,7 @@ class Replica:
         e = self.engine
         return dict(tokenizer=e.tokenizer, max_context=e.max_context, fingerprint=e.fingerprint,
                     block_size=e.block_size, num_blocks=e.num_blocks,
-                    partial_blocks=e.partial_blocks)
+                    partial_blocks=e.partial_blocks, runs_on=runs_on(e))
 
     def stream(self, call_id: int, prompts: Sequence[Sequence[int]],
                params: Sequence[SamplingParams]) -> Iterator[Completion]:

@@ -8,16 +8,20 @@
 
 from heliumsql.operators.base import LlmOperator, OperatorContext
 from heliumsql.operators.llm_agg import LlmAgg
+from heliumsql.operators.llm_embed import LlmEmbed
 from heliumsql.operators.llm_filter import LlmFilter
 from heliumsql.operators.llm import Llm
 from heliumsql.operators.llm_map import LlmMap
+from heliumsql.operators.llm_search import LlmSearch
 
 OPERATORS: dict[str, type[LlmOperator]] = {
     "scalar": Llm,
     "filter": LlmFilter,
     "aggregate": LlmAgg,
     "table": LlmMap,
+    "embed": LlmEmbed,
+    "search": LlmSearch,
 }
 
-__all__ = ["OPERATORS", "LlmAgg", "LlmFilter", "Llm",
+__all__ = ["OPERATORS", "LlmAgg", "LlmEmbed", "LlmFilter", "Llm", "LlmSearch",
            "LlmOperator", "LlmMap", "OperatorContext"]

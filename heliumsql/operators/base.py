@@ -36,7 +36,10 @@ from heliumsql.stats import OperatorStats
 from heliumsql.workflow.request import LlmRequest
 
 if TYPE_CHECKING:
+    from heliumsql.embedding_model import EmbeddingModels
     from heliumsql.query_objects import QueryObjects
+    from heliumsql.result_cache import CacheSession
+    from heliumsql.vector_search import VectorIndexes
 
 _EXCERPT = 80
 Key = tuple[str, int]
@@ -55,6 +58,11 @@ class OperatorContext:
     batch_size: int = 512
     read_batch_rows: int = 8192
     run_now: RunNow | None = None
+    # llm_embed / llm_search: the connection's embedding models and vector indexes, and the
+    # query's result-cache session (embeddings are cached there too).
+    embeddings: EmbeddingModels | None = None
+    indexes: VectorIndexes | None = None
+    cache: CacheSession | None = None
 
 
 def cut(text: str) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from heliumsql.optimizer.rewrite import ids, note, rename_calls, toposort
-from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.nodes import TABLE_KINDS, LlmNode, LogicalPlan
 from heliumsql.plan.names import dependencies
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _upstream(plan: LogicalPlan) -> dict[int, set[int]]:
 def eliminate_common_llm_calls(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     """Merge every group of identical scalar/filter/aggregate calls into its first node, then
     mark every node to generate each distinct prompt once."""
-    keys = {n.id: _key(n) for n in plan.nodes if n.call.kind != "table"}
+    keys = {n.id: _key(n) for n in plan.nodes if n.call.kind not in TABLE_KINDS}
     changed = len(set(keys.values())) < len(keys)
     while changed:
         changed = False

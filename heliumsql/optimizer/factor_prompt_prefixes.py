@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from heliumsql.errors import HeliumError
 from heliumsql.optimizer.rewrite import ids, note
-from heliumsql.plan.nodes import LogicalPlan, PinnedPrefix
+from heliumsql.plan.nodes import EMBEDDING_KINDS, LogicalPlan, PinnedPrefix
 from heliumsql.prompting import common_prefix, prefix_token_ids
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ def _starts(plan: LogicalPlan, tokenizer: Any) -> tuple[list[_Start], int]:
     starts = []
     tokenized: dict[tuple[str, str | None], tuple[int, ...]] = {}  # calls often share a start
     for node in plan.nodes:
+        if node.call.kind in EMBEDDING_KINDS:
+            continue  # nothing is generated, so no KV prefix to pin
         text, varies = static_text(node.call.prompt)
         system = node.call.option("system") or None
         key: tuple[int, ...] | str = f"{system or ''}\0{text}"
@@ -138,8 +140,8 @@ def _prefix(key: Any, users: list[_Start], tokens: bool) -> PinnedPrefix:
 
 def factor_prompt_prefixes(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     """Record the pinned prefixes of the plan (token ids when a tokenizer is at hand)."""
-    if not plan.nodes:
-        return plan
+    if all(n.call.kind in EMBEDDING_KINDS for n in plan.nodes):
+        return plan  # nothing generated: no prefix to pin, no model to load for its tokenizer
     tokenizer = None
     if ctx.tokenizer is not None:
         try:

@@ -40,7 +40,7 @@ from heliumsql.optimizer.rewrite import (
     udf_calls,
     with_input,
 )
-from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.nodes import TABLE_KINDS, LlmNode, LogicalPlan
 
 if TYPE_CHECKING:
     from heliumsql.optimizer import RuleContext
@@ -181,7 +181,7 @@ def prune_llm_columns(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     if not plan.nodes or not any(maybe_unneeded(t) for t in _trees(plan)):
         return plan
     schema: dict[str, dict[str, str]] = {}
-    types = {n.id: n.call.returns for n in plan.nodes if n.call.kind != "table"}
+    types = {n.id: n.call.returns for n in plan.nodes if n.call.kind not in TABLE_KINDS}
     calls = udf_calls(plan.statement)
     statement, needed, tables = _pruned(plan.statement, _schema(plan.statement, ctx, schema), types)
     if needed is None:

@@ -182,6 +182,8 @@ def _push(statement: exp.Expr, select: exp.Select, source: exp.Expr, predicate: 
     """Move ``predicate`` into ``source``; True if it left ``select``'s WHERE."""
     if (map_id := map_table_id(source)) is not None:
         node = plan.node(map_id)
+        if node.call.kind != "table":
+            return False  # llm_search's top k over fewer rows would be other rows
         names = {c.name.lower() for c in predicate.find_all(exp.Column)}
         unqualified = predicate.copy().transform(
             lambda e: exp.column(e.name) if isinstance(e, exp.Column) else e, copy=False)

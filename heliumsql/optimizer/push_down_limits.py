@@ -41,7 +41,7 @@ from heliumsql.optimizer.rewrite import (
     udf_calls,
     with_input,
 )
-from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.plan.nodes import TABLE_KINDS, LlmNode, LogicalPlan
 from heliumsql.scopes import between, conjuncts, scope_of
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def push_down_limits(plan: LogicalPlan, ctx: "RuleContext") -> LogicalPlan:
     done: set[int] = set()
     for node in plan.nodes:
         done.add(node.id)
-        if node.input is None or node.call.kind == "table" or node.limit is not None:
+        if node.input is None or node.call.kind in TABLE_KINDS or node.limit is not None:
             continue
         calls = udf_calls(plan.statement, node.id)
         if len(calls) != 1:

@@ -29,7 +29,12 @@ from heliumsql.plan.stand_ins import StandIns
 
 # EXPLAIN names of the operator kinds, keyed by the catalog's function kind.
 # Named after the SQL functions: llm -> Llm, llm_filter -> LlmFilter, ...
-OPERATOR_NAMES = {"scalar": "Llm", "filter": "LlmFilter", "aggregate": "LlmAgg", "table": "LlmMap"}
+OPERATOR_NAMES = {"scalar": "Llm", "filter": "LlmFilter", "aggregate": "LlmAgg", "table": "LlmMap",
+                  "embed": "LlmEmbed", "search": "LlmSearch"}
+# Kinds whose answers are a table (``__helium_map_<id>``), not a value per prompt.
+TABLE_KINDS = ("table", "search")
+# Kinds that generate nothing (no prompt prefix to pin or share with the engine's cache).
+EMBEDDING_KINDS = ("embed", "search")
 
 
 @dataclass(frozen=True)

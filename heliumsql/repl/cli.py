@@ -40,7 +40,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--command", metavar="SQL",
                    help="run these statements (and dot commands) and exit: status 0, or 1 on error")
     p.add_argument("--demo", action="store_true", help="run the built-in demo and exit")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    p.add_argument("--device", default="auto",
+                   help="torch device for the model: auto (CUDA with bfloat16 when present, else "
+                        "CPU with float32), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--mode", choices=MODES, default="table", help="result format (as .mode)")
     p.add_argument("--timer", action=argparse.BooleanOptionalAction, default=None,
                    help="print run times (default: on when interactive)")

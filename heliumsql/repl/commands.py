@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from heliumsql.engine.interface import runs_on
 from heliumsql.repl.render import MODES
 from heliumsql.repl.session import Session
 
@@ -83,6 +84,9 @@ def cmd_model(session: Session, args: list[str]) -> bool:
     where = session.model or "built-in model"
     state = (f"loaded (fingerprint {getattr(engine, 'fingerprint', '?')})" if engine is not None
              else "not loaded yet (loads on the first LLM call)")
+    where_runs = runs_on(engine)
+    if where_runs:
+        state += f", on {where_runs}"
     session.info(f"model: {where} — {state}")
     return True
 

@@ -32,7 +32,7 @@ class Session:
     """
 
     def __init__(self, database: str = ":memory:", model: str | None = None, *,
-                 device: str = "cpu", console: Console | None = None,
+                 device: str = "auto", console: Console | None = None,
                  err_console: Console | None = None, interactive: bool = False,
                  connect: Callable[..., Any] | None = None,
                  options: dict[str, Any] | None = None) -> None:

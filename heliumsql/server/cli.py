@@ -30,7 +30,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: $HELIUMSQL_API_KEY, else no key)")
     p.add_argument("--served-model-name", default=None,
                    help="the model name clients pass (default: the checkpoint's directory name)")
-    p.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
+    p.add_argument("--device", default="auto",
+                   help="torch device for the model: auto (CUDA with bfloat16 when present, else "
+                        "CPU with float32), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default: info)")
@@ -61,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     name = args.served_model_name or _default_name(model)
     app = create_app(engine, name, api_key=args.api_key)
-    print(f"heliumsql serve: model {name!r} at http://{args.host}:{args.port}/v1"
-          + (" (API key required)" if args.api_key else ""), file=sys.stderr, flush=True)
+    print(f"heliumsql serve: model {name!r} at http://{args.host}:{args.port}/v1 on "
+          f"{engine.placement.describe()}" + (" (API key required)" if args.api_key else ""),
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

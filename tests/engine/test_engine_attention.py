@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from heliumsql.engine import attention, flash
+from heliumsql.engine import attention, flash, flex
 from heliumsql.engine.kv_pool import KVPool
 
 BS, HEADS, KV_HEADS, DIM = 4, 4, 2, 8
@@ -105,3 +105,28 @@ def test_the_model_still_runs_outside_the_engine(model_paths) -> None:  # noqa: 
     with torch.inference_mode():
         logits = eng.model(ids).logits
     assert logits.shape[:2] == ids.shape and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(("shared_blocks", "scattered", "padded"),
+                         [(0, False, False), (10, False, False), (10, True, True)])
+def test_flex_path_reads_the_pool_in_place_and_matches_plain_attention(
+        shared_blocks: int, scattered: bool, padded: bool) -> None:
+    # Eager FlexAttention (uncompiled: it evaluates the mask everywhere, so the mask alone
+    # must be exact); ``padded`` rounds batch and queries up to compile buckets and pads
+    # every block table to one width.
+    starts, lengths = [45, 50, 41, 40, 44, 47, 0], [1, 1, 1, 9, 3, 6, 5]
+    pool, tables, q = _setup(3, shared_blocks, lengths, starts, scattered)
+    meta, _ = attention.build_metadata(tables, starts, lengths, 3, BS, HEADS // KV_HEADS,
+                                       torch.float32, torch.device("cpu"), "flex",
+                                       pool_blocks=pool.num_blocks,
+                                       table_width=32 if padded else None)
+    decode, prefill = meta.flex
+    assert (decode.batch, prefill.batch) == ((4, 4) if padded else (3, 4))
+    # The block mask lists each sequence's own blocks, straight from its block table.
+    first = decode.block_mask.kv_indices[0, 0, 0, :len(tables[0])].tolist()
+    assert first == tables[0]
+    if padded:
+        assert (prefill.max_q, decode.block_mask.kv_indices.shape[-1]) == (128, 32)
+    got = flex.flex_attention_paged(flex.FlexKernels(compiled=False), q, pool.k_slots[0],
+                                    pool.v_slots[0], meta.flex, DIM ** -0.5)
+    torch.testing.assert_close(got, _reference(pool, tables, starts, lengths, q), atol=1e-5, rtol=1e-5)

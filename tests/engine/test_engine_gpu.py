@@ -17,7 +17,10 @@ PROMPTS = [SYSTEM + f"question {i}: what is {i} + {i * 7}?" for i in range(6)] +
 
 
 def _engine(path, dtype: str, **kw) -> Engine:  # noqa: ANN001
-    return Engine(path, device="cuda", dtype=dtype, block_size=4, kv_cache_memory=64 << 20, **kw)
+    # Block size 16 (compiled FlexAttention's smallest tile) and one pool size for every model:
+    # the four GQA architectures share geometry, so they share compiled kernels too.
+    kw.setdefault("block_size", 16)
+    return Engine(path, device="cuda", dtype=dtype, num_blocks=512, **kw)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -62,3 +65,21 @@ def test_flash_attention_backend_agrees_with_torch_backend(model_paths):  # noqa
     got = [c.token_ids[:3] for c in flash.generate(PROMPTS, params)]
     want = [c.token_ids[:3] for c in plain.generate(PROMPTS, params)]
     assert sum(g == w for g, w in zip(got, want)) >= len(PROMPTS) * 3 // 4
+
+
+def test_auto_on_gpu_is_bfloat16_compiled_flex_with_decode_graphs(model_paths) -> None:  # noqa: ANN001
+    eng = Engine(model_paths["llama"], num_blocks=512)
+    assert eng.device.type == "cuda" and eng.placement.describe().endswith(
+        " bfloat16, attention flex (compiled), CUDA graphs for decode")
+
+
+@pytest.mark.parametrize("variant", [dict(attention="torch", block_size=4), dict(cuda_graphs=False),
+                                     dict(compile_attention=False, cuda_graphs=False)])
+def test_every_gpu_path_is_token_identical_in_float32(variant, model_paths) -> None:  # noqa: ANN001
+    # The default (compiled flex + graphs) is checked against HF above; each other path
+    # must give the same tokens, cold and with every prompt cached.
+    params = SamplingParams(max_tokens=10)
+    want = [c.token_ids for c in _engine(model_paths["qwen3"], "float32").generate(PROMPTS, params)]
+    eng = _engine(model_paths["qwen3"], "float32", **variant)
+    assert [c.token_ids for c in eng.generate(PROMPTS, params)] == want
+    assert [c.token_ids for c in eng.generate(PROMPTS, params)] == want

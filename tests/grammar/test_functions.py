@@ -75,5 +75,6 @@ def test_llm_map_needs_a_relation_first() -> None:
 def test_catalog_kinds() -> None:
     assert {n: f.kind for n, f in FUNCTIONS.items()} == {
         "llm": "scalar", "llm_filter": "filter", "llm_agg": "aggregate", "llm_map": "table",
-        "llm_classify": "scalar", "llm_score": "scalar"}
+        "llm_classify": "scalar", "llm_score": "scalar", "llm_embed": "embed",
+        "llm_search": "search"}
     assert FUNCTIONS["llm_filter"].returns == "BOOLEAN"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+import torch
 
 import heliumsql
 
@@ -103,7 +104,10 @@ def test_interactive_llm_query_matches_connect_and_stats(model_path, env, engine
     rows = json.loads(out[out.index("[\n{"):out.rindex("]") + 1])
     assert "Loading weights" not in out  # library progress bars stay out of the result
     assert [(r["id"], r["label"]) for r in rows] == expected
-    assert "fingerprint" in term.run(".model")
+    model = term.run(".model")
+    assert "fingerprint" in model
+    # No --device: auto, which is the CPU in float32 on a machine without CUDA.
+    assert torch.cuda.is_available() or re.search(r"on\s+cpu\s+float32,\s+attention\s+torch", model)
     stats = term.run(".stats")
     assert re.search(r"generated_tokens\s+│\s+[1-9]", stats)
     assert term.close() == 0

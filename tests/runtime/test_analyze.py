@@ -25,6 +25,7 @@ def test_explain_analyze_reports_every_figure(make_engine, connect):
     assert float(total["prefill_efficiency"]) >= 0.99  # block size 1: every shared token reused
     assert total["planning_time"].endswith("ms") and float(total["planning_time"][:-2]) > 0
     assert int(total["distinct_prompt_tokens"]) <= int(total["computed_prefill_tokens"]) + 1
+    assert text.splitlines()[-1] == "  Engine  cpu float32, attention torch"  # what ran
 
 
 def test_operator_figures_add_up_to_the_engine_counters(make_engine, connect):

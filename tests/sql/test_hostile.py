@@ -25,9 +25,19 @@ def no_model(tmp_path):  # noqa: ANN001, ANN201
 
 def test_deeply_nested_calls_are_a_parse_error_not_a_recursion_error(con):
     sql = "SELECT " + "llm(" * 41 + "'x'" + ", max_tokens => 2)" * 41
-    with pytest.raises(ParseError, match="nests too deeply"):
+    with pytest.raises(ParseError, match="nests too deeply") as raised:
         con.sql(sql)
+    # The caret is under the parenthesis one level too deep: the 25th "llm(".
+    assert raised.value.line == 1 and raised.value.column == len("SELECT ") + 4 * 25
     still_works(con)
+
+
+def test_nesting_within_the_bound_plans_and_parentheses_in_strings_do_not_count(con):
+    plain = con.sql(f"SELECT llm('x', max_tokens => {MT}) AS a").fetchall()
+    deep = "(" * 20 + f"llm('x', max_tokens => {MT})" + ")" * 20
+    assert con.sql(f"SELECT {deep} AS a").fetchall() == plain
+    quoted = con.sql(f"SELECT '{'(' * 40}' AS s, llm('x', max_tokens => {MT}) AS a").fetchall()
+    assert quoted == [("(" * 40, plain[0][0])]
 
 
 def test_values_with_a_call_gives_its_row(con):

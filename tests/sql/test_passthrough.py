@@ -100,7 +100,7 @@ def test_llm_statements_sqlglot_cannot_read_are_parse_errors(pure):
     deep = "SELECT " + "llm(" * 60 + "'x'" + ")" * 60
     with pytest.raises(ParseError) as caught:
         pure.sql("SELECT 1;\n" + deep)
-    assert caught.value.line == 2 and caught.value.column == 8
+    assert caught.value.line == 2 and caught.value.column == len("SELECT ") + 4 * 25
     with pytest.raises(HeliumError):
         pure.sql("SELECT llm_agg('x', foo := 1)")
 

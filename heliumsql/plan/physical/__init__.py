@@ -15,7 +15,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from heliumsql.optimizer.factor_prompt_prefixes import static_text
-from heliumsql.plan.nodes import LlmNode, LogicalPlan
+from heliumsql.vector_search import EXACT_SEARCH_ROWS
+from heliumsql.plan.nodes import EMBEDDING_KINDS, LlmNode, LogicalPlan
 from heliumsql.plan.physical.chains import adaptive_chains
 from heliumsql.plan.physical.pipelining import can_pipeline
 from heliumsql.plan.physical.plan import STRATEGIES, ChainPlan, NodePlan, PhysicalPlan
@@ -36,6 +37,8 @@ def _node_plan(node: LlmNode, chain: ChainPlan | None, scheduled: bool, pipelini
     if node.input is None:
         return NodePlan(node, "on_demand", node.reason, **static)
     reads = f"after {_ids(node.deps)}" if node.deps else "no upstream LLM node"
+    if node.call.kind in EMBEDDING_KINDS:
+        return NodePlan(node, node.call.kind, f"{_embedding_why(node)}, {reads}", node.deps)
     if not scheduled:
         return NodePlan(node, "batch", f"optimizer off: every row a request, in arrival order, "
                         f"{reads}", node.deps, **static)
@@ -50,6 +53,18 @@ def _node_plan(node: LlmNode, chain: ChainPlan | None, scheduled: bool, pipelini
         return NodePlan(node, "pipelined", f"row-wise over {_ids(node.deps)}: starts on rows "
                         "whose answers exist", node.deps, upstream=node.deps, **static)
     return NodePlan(node, "batch", f"all prompts at once, {reads}", node.deps, **static)
+
+
+def _embedding_why(node: LlmNode) -> str:
+    model = node.call.option("model")
+    by = f"model {model!r}" if model else "the connection's embedding model"
+    if node.call.kind == "embed":
+        return f"each distinct text once, in batches, by {by}"
+    k, method = node.call.option("k"), node.call.option("method")
+    how = {"exact": "exact (DuckDB array_cosine_similarity)",
+           "index": "approximate (HNSW index, usearch)",
+           "auto": f"exact below {EXACT_SEARCH_ROWS} rows, else approximate (HNSW index, usearch)"}
+    return f"top {k} by cosine similarity, {how[method]}, query embedded by {by}"
 
 
 def plan_physical(plan: LogicalPlan, *, scheduled: bool = True, adaptive_filters: bool = True,

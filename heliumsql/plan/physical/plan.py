@@ -14,7 +14,10 @@ Strategies:
   (:mod:`heliumsql.workflow.adaptive_chain`);
 - ``pipelined``: a row-wise node starts on the rows whose upstream answers exist
   (:mod:`heliumsql.workflow.pipeline`);
-- ``on_demand``: the prompts cannot be precomputed; the final statement asks for them.
+- ``on_demand``: the prompts cannot be precomputed; the final statement asks for them;
+- ``embed``: ``llm_embed``'s texts, each distinct one embedded once (no generation);
+- ``search``: ``llm_search``'s top k, exact or through a vector index
+  (:mod:`heliumsql.vector_search`).
 
 >>> ChainPlan((2, 1), frozenset({1}), "SELECT ...").rejecting(1)
 True
@@ -29,7 +32,7 @@ from heliumsql.plan.names import chain_prompt_column
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.plan.physical.pipelining import partial_input
 
-STRATEGIES = ("batch", "limit", "chain", "pipelined", "on_demand")
+STRATEGIES = ("batch", "limit", "chain", "pipelined", "on_demand", "embed", "search")
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,14 @@ class RayClusterBackend:
         num_gpus = (1 if gpu else 0) if num_gpus is None else num_gpus
         num_cpus = (0 if gpu else 1) if num_cpus is None else num_cpus
         threads = None if gpu else max(int(num_cpus), 1)
+        # Ray would wait forever for replicas the cluster can never hold: say so now.
+        have = ray.cluster_resources()
+        for name, each in (("CPU", num_cpus), ("GPU", num_gpus)):
+            if each * replicas > have.get(name, 0):
+                raise ModelLoadError(
+                    f"{replicas} replicas with {each} {name} each need {each * replicas:g} "
+                    f"{name}s; the Ray cluster has {have.get(name, 0):g}: lower replicas= or "
+                    f"num_{name.lower()}s= (a fraction shares one)")
         # A loaded (model, tokenizer) pair goes into the object store once, not once per actor.
         spec = ray.put(model) if isinstance(model, tuple) else model
         actor = ray.remote(Replica).options(max_concurrency=_ACTOR_CONCURRENCY,

@@ -67,6 +67,14 @@ def test_without_ray_the_error_names_the_extra(model_path: Any, monkeypatch: Any
     con.close()
 
 
+def test_more_replicas_than_the_cluster_holds_is_refused(cluster: Any, model_path: Any) -> None:
+    con = heliumsql.connect(model=model_path, cluster="ray", replicas=8, result_cache=None)
+    with pytest.raises(ModelLoadError, match="8 replicas with 1 CPU each need 8 CPUs; the Ray "
+                                             "cluster has 2"):
+        con.sql("SELECT llm('hi', max_tokens => 2)")
+    con.close()
+
+
 def test_replicas_without_a_cluster_is_refused() -> None:
     with pytest.raises(ModelLoadError, match="cluster='ray'"):
         heliumsql.connect(replicas=2)

@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,7 +29,8 @@ from sqlglot import exp
 
 import heliumsql.grammar  # noqa: F401 - registers the "helium" dialect
 from heliumsql import statement_kinds
-from heliumsql.backends import StatementBudgeted, is_remote, remote_backend
+from heliumsql.backends import (ReplicatedBackend, StatementBudgeted, cluster_backend, is_remote,
+                                pop_cluster_options, remote_backend)
 from heliumsql.caller import call_from, caller_frame, register_tables
 from heliumsql.embedding_model import EmbeddingModels
 from heliumsql.engine.interface import EngineBackend, runs_on
@@ -74,6 +76,7 @@ class Connection:
         self._model, self._device, self._dtype = model, device, dtype
         # Requests one statement may send to a remote model (None: no limit).
         self.max_requests: int | None = engine_options.pop("max_requests", None)
+        self._cluster = pop_cluster_options(engine_options)  # {cluster, replicas} or None
         self._engine_options = engine_options
         self._engine = engine
         self.optimize = optimize
@@ -98,8 +101,9 @@ class Connection:
             from heliumsql.models import require_model
 
             model = require_model(self._model, "heliumsql.connect(model=...)")
-            self._engine = Engine(model, device=self._device, dtype=self._dtype,
-                                  **self._engine_options)
+            make = Engine if self._cluster is None else partial(cluster_backend, **self._cluster)
+            self._engine = make(model, device=self._device, dtype=self._dtype,
+                                **self._engine_options)
         return self._engine
 
     @property
@@ -344,6 +348,8 @@ class Connection:
     def close(self) -> None:
         """Close the DuckDB connection (the engine is dropped with the connection)."""
         self.duckdb.close()
+        if self._cluster is not None and isinstance(self._engine, ReplicatedBackend):
+            self._engine.close()  # the replicas it started hold CPUs/GPUs until stopped
         self._engine = None
         if self.result_cache is not None:
             self.result_cache.close()
@@ -373,8 +379,9 @@ def connect(database: str | os.PathLike = ":memory:", model: Any = None, *, devi
     ``None`` uses the built-in model when installed; ``"openai:NAME"`` a model of an
     OpenAI-compatible server (``base_url=``, ``api_key=``, ``max_concurrency=``, ``timeout=``,
     ``max_retries=``; ``max_requests=N``, or ``SET helium_max_requests = N``, refuses a statement
-    that would send more than N requests: see :mod:`heliumsql.backends.budget`). ``engine``
-    passes an already built engine instead (shared between connections). The model loads on the
+    that would send more than N requests: see :mod:`heliumsql.backends.budget`). ``cluster="ray"``
+    (or ``"ray://host:port"``) and ``replicas=N`` run N engine replicas on Ray. ``engine`` passes
+    an already built engine instead (shared between connections). The model loads on the
     first LLM call, on ``device`` (``"auto"``: CUDA with bfloat16 when torch sees a GPU, else CPU
     with float32; ``dtype`` overrides the dtype). ``optimize=False`` (or ``SET helium_optimizer =
     false``) skips the optimizer rules and the workflow scheduling (the "vLLM-style" baseline).

@@ -38,6 +38,7 @@ import itertools
 import json
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -45,7 +46,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from heliumsql.backends import is_remote, remote_backend
+from heliumsql.backends import cluster_backend, is_remote, pop_cluster_options, remote_backend
 from heliumsql.errors import ExecutionError
 from heliumsql.grammar.functions import FUNCTIONS, bind_arguments
 from heliumsql.grammar.typed_calls import answer_schema, instruction
@@ -76,6 +77,7 @@ class LLMFunctions:
 
     def __init__(self, model: Any = None, *, engine: Any = None, device: str = "auto",
                  max_memo: int = 100_000, **engine_options: Any) -> None:
+        self._cluster = pop_cluster_options(engine_options)  # cluster="ray": replicas on Ray
         self._model, self._device, self._engine_options = model, device, engine_options
         self._engine = engine
         self._lock = threading.RLock()
@@ -96,7 +98,9 @@ class LLMFunctions:
                 from heliumsql.engine import Engine
 
                 model = require_model(self._model, "heliumsql.duckdb.register(con, model=...)")
-                self._engine = Engine(model, device=self._device, **self._engine_options)
+                make = Engine if self._cluster is None else partial(cluster_backend,
+                                                                     **self._cluster)
+                self._engine = make(model, device=self._device, **self._engine_options)
             return self._engine
 
     def stats(self) -> dict[str, int]:
@@ -235,7 +239,8 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     ``max_concurrency=``: each chunk's distinct prompts go out concurrently); ``engine=`` shares an
     existing engine instead (e.g. ``heliumsql.connect(...).engine`` or another registration's
     ``.engine``). The engine loads on the first LLM call, on ``device`` (``"auto"``: CUDA
-    with bfloat16 when present, else CPU with float32). Other ``options`` go to the engine
+    with bfloat16 when present, else CPU with float32); ``cluster="ray", replicas=N`` runs it as
+    N replicas on Ray, as :func:`heliumsql.connect` does. Other ``options`` go to the engine
     (``max_memo=`` sizes the answer memo). For other threads, attach a cursor:
     ``fns.attach(con.cursor())``.
 

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from heliumsql.backends import ReplicatedBackend
 from heliumsql.binder import Catalog
 from heliumsql.embedding_model import EmbeddingModels
 from heliumsql.engine.interface import EngineBackend
@@ -37,7 +38,7 @@ from heliumsql.progress import ProgressCallback
 from heliumsql.result import Result
 from heliumsql.result_cache import CacheSession, ResultCache
 from heliumsql.query_objects import QueryObjects
-from heliumsql.stats import QueryStats
+from heliumsql.stats import QueryStats, ReplicaStats
 from heliumsql.vector_search import VectorIndexes
 from heliumsql.workflow import PromptTree, WorkflowRunner
 
@@ -151,6 +152,8 @@ class Executor:
             stats.operators[node_id] = op.stats
             objects.operators[node_id] = op  # on-demand answers for the final statement
         before = _engine_stats(engine)
+        replicated = isinstance(engine, ReplicatedBackend)
+        replicas_before = engine.replica_stats() if replicated else []
         runner = WorkflowRunner(plan, operators, objects, context, cache=cache)
         try:
             runner.run()
@@ -162,6 +165,9 @@ class Executor:
             delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             stats.computed_prefill_tokens = delta.get("computed_prefill_tokens", 0)
             stats.evictions = delta.get("evictions", 0)
+            if replicated:
+                stats.replicas = tuple(ReplicaStats.delta(i, b, a) for i, (b, a) in enumerate(
+                    zip(replicas_before, engine.replica_stats())))
             pinned = runner.pinned_prefixes
             stats.pinned_prefixes = len(pinned)
             stats.pinned_tokens = sum(len(p) for p in pinned)

@@ -135,4 +135,5 @@ def render_plan(physical: PhysicalPlan | LogicalPlan, optimizer_enabled: bool = 
         lines += [f"    {rule}  {what}" for rule, what in plan.notes]
     if stats is not None:
         lines.append(f"  Total  {stats.line()}")
+        lines += [f"    replica {r.replica}  {r.line()}" for r in stats.replicas]
     return "\n".join(lines)

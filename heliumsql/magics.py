@@ -13,7 +13,8 @@ model ``openai:NAME``, ``--base-url URL`` and ``--api-key KEY``) opens a new con
 model, the default for later cells. Otherwise a connection is created on first use with
 ``$HELIUMSQL_MODEL`` (or the built-in model; ``openai:NAME`` reads ``$OPENAI_BASE_URL`` and
 ``$OPENAI_API_KEY``), on ``device="auto"`` (CUDA with bfloat16 when present, else CPU with
-float32).
+float32). ``--cluster ray`` (or ``ray://HOST:PORT``) ``--replicas N`` opens it with N engine
+replicas on Ray, as ``heliumsql.connect`` does; a later cell with the same options keeps it.
 
 >>> %%hsql --model openai:llama-3.1-8b --base-url http://gpu-box:8000/v1   # doctest: +SKIP
 ... SELECT llm('Say hi') AS a
@@ -40,9 +41,11 @@ from heliumsql.errors import HeliumError
 from heliumsql.progress import Progress
 
 _OPTION = re.compile(r"\s*(?:(-o|--output|--connection)\s+([A-Za-z_]\w*)"
-                     r"|(--model|--base-url|--api-key)\s+(\S+)|(--explain))(?=\s|$)")
-# Options that choose the model of a new connection, as connect() names them.
-_MODEL_OPTIONS = {"--model": "model", "--base-url": "base_url", "--api-key": "api_key"}
+                     r"|(--model|--base-url|--api-key|--cluster|--replicas)\s+(\S+)"
+                     r"|(--explain))(?=\s|$)")
+# Options that open a new connection, as connect() names them.
+_CONNECT_OPTIONS = {"--model": "model", "--base-url": "base_url", "--api-key": "api_key",
+                    "--cluster": "cluster", "--replicas": "replicas"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 _STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$", re.S)
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -53,19 +56,25 @@ def parse_options(line: str) -> tuple[dict[str, Any], str]:
 
     >>> parse_options("-o out --explain SELECT 1")
     ({'output': 'out', 'connection': None, 'explain': True}, 'SELECT 1')
-    >>> parse_options("--model openai:m --base-url http://h:8000/v1 SELECT 1")[0]["model"]
+    >>> parse_options("--model openai:m --base-url http://h:8000/v1 SELECT 1")[0]["connect"]
     {'model': 'openai:m', 'base_url': 'http://h:8000/v1'}
+    >>> parse_options("--cluster ray --replicas 4 SELECT 1")[0]["connect"]
+    {'cluster': 'ray', 'replicas': 4}
     """
     options: dict[str, Any] = {"output": None, "connection": None, "explain": False}
     while True:
         match = _OPTION.match(line)
         if not match:
             return options, line.strip()
-        flag, value, model_flag, model_value, explain = match.groups()
+        flag, value, connect_flag, connect_value, explain = match.groups()
         if explain:
             options["explain"] = True
-        elif model_flag:
-            options.setdefault("model", {})[_MODEL_OPTIONS[model_flag]] = model_value
+        elif connect_flag == "--replicas":
+            if not connect_value.isdigit():
+                raise ValueError(f"%hsql: --replicas takes a number, not {connect_value!r}")
+            options.setdefault("connect", {})["replicas"] = int(connect_value)
+        elif connect_flag:
+            options.setdefault("connect", {})[_CONNECT_OPTIONS[connect_flag]] = connect_value
         else:
             options["output" if flag in ("-o", "--output") else "connection"] = value
         line = line[match.end():]
@@ -169,23 +178,27 @@ class HeliumMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.connection: Any = None
+        self._opened_with: dict[str, Any] | None = None  # the options that opened it
 
-    def _connection(self, variable: str | None, model: dict[str, str] | None = None) -> Any:
-        if model is not None:
+    def _connection(self, variable: str | None, wanted: dict[str, Any] | None = None) -> Any:
+        if wanted is not None:
             if variable is not None:
-                raise ValueError("%hsql: give --connection or --model, not both")
-            if "model" not in model:
+                raise ValueError("%hsql: give --connection or --model/--cluster, not both")
+            if ("base_url" in wanted or "api_key" in wanted) and "model" not in wanted:
                 raise ValueError("%hsql: --base-url and --api-key go with --model "
                                  "(e.g. --model openai:NAME --base-url http://host:8000/v1)")
-            import heliumsql
+            if wanted != self._opened_with:  # the same options again keep the connection
+                import heliumsql  # (and its replicas, which take seconds to start)
 
-            self.connection = heliumsql.connect(**model)
+                options = {"model": os.environ.get("HELIUMSQL_MODEL") or None, **wanted}
+                self.connection = heliumsql.connect(**options)
+                self._opened_with = wanted
             return self.connection
         if variable is not None:
             if variable not in self.shell.user_ns:
                 raise NameError(f"--connection {variable}: no variable named {variable!r}; "
                                 f"create one with {variable} = heliumsql.connect(...)")
-            self.connection = self.shell.user_ns[variable]
+            self.connection, self._opened_with = self.shell.user_ns[variable], None
         if self.connection is None:
             import heliumsql
 
@@ -210,7 +223,7 @@ class HeliumMagics(Magics):
             raise exc.with_traceback(None) from None
 
     def _run(self, sql: str, options: dict[str, Any], namespace: dict[str, Any]) -> Any:
-        con = self._connection(options["connection"], options.get("model"))
+        con = self._connection(options["connection"], options.get("connect"))
         frames = frames_in(sql, namespace)
         existing = {name for (name,) in con.duckdb.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}

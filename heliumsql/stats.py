@@ -53,6 +53,33 @@ class OperatorStats:
                 f"time={self.elapsed_s:.3f}s")
 
 
+@dataclass(frozen=True)
+class ReplicaStats:
+    """One engine replica's share of a query (a cluster backend): ``requests`` it answered,
+    ``retries`` among them (re-sent after another replica died), its prompt, cached and
+    computed prefill tokens, and whether it is still ``alive`` at the end."""
+
+    replica: int
+    requests: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    computed_prefill_tokens: int = 0
+    alive: bool = True
+
+    @classmethod
+    def delta(cls, replica: int, before: dict[str, int], after: dict[str, int]) -> ReplicaStats:
+        d = {k: after.get(k, 0) - before.get(k, 0) for k in
+             ("requests", "retries", "prompt_tokens", "cached_tokens", "computed_prefill_tokens")}
+        return cls(replica, alive=bool(after.get("alive", 1)), **d)
+
+    def line(self) -> str:
+        return (f"requests={self.requests} retries={self.retries} "
+                f"prompt_tokens={self.prompt_tokens} cached_tokens={self.cached_tokens} "
+                f"computed_prefill_tokens={self.computed_prefill_tokens}"
+                + ("" if self.alive else " (died)"))
+
+
 @dataclass
 class QueryStats:
     """Figures of one executed query: ``operators`` maps node id to its stats.
@@ -79,6 +106,7 @@ class QueryStats:
     # What the runtime decided as it ran: adaptive chains' learned orders, pipelined nodes.
     chain_runs: tuple[ChainRun, ...] = ()
     pipeline_runs: tuple[PipelineRun, ...] = ()
+    replicas: tuple[ReplicaStats, ...] = ()  # per engine replica, on a cluster backend
 
     @property
     def llm_calls(self) -> int:
@@ -134,4 +162,5 @@ class QueryStats:
 
     def __str__(self) -> str:
         lines = [f"{s.operator}  {s.line()}" for s in self.operators.values()]
-        return "\n".join(lines + [f"Total  {self.line()}"])
+        lines += [f"Total  {self.line()}"]
+        return "\n".join(lines + [f"Replica {r.replica}  {r.line()}" for r in self.replicas])

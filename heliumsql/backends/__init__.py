@@ -6,6 +6,9 @@ built only when the first LLM call needs it (importing this package never import
 >>> is_remote("openai:llama-3.1-8b"), is_remote("path/to/checkpoint")
 (True, False)
 >>> con = heliumsql.connect(model="openai:llama-3.1-8b", base_url="http://127.0.0.1:8000/v1")  # doctest: +SKIP
+
+``cluster="ray", replicas=N`` runs N local engine replicas on Ray instead of one engine
+(:mod:`heliumsql.backends.ray_cluster`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from heliumsql.engine.interface import CompletionStream, EngineBackend, Params, 
 from heliumsql.errors import ModelLoadError
 
 OPENAI_PREFIX = "openai:"
+DEFAULT_REPLICAS = 2
 
 
 @runtime_checkable
@@ -37,6 +41,60 @@ class FailureTolerant(Protocol):
 
     def stream_tolerant(self, prompts: Sequence[Prompt], params: Params,
                         tolerate: Sequence[bool]) -> CompletionStream: ...
+
+
+class ReplicatedBackend(Protocol):
+    """A backend made of engine replicas (the Ray cluster): per-replica figures, one dict per
+    replica (``requests``, ``prompt_tokens``, ``cached_tokens``, ``computed_prefill_tokens``,
+    ``retries``, ``alive``), cumulative; ``EXPLAIN ANALYZE`` prints each query's share."""
+
+    def replica_stats(self) -> list[dict[str, int]]: ...
+
+    def close(self) -> None: ...
+
+
+def pop_cluster_options(options: dict[str, Any]) -> dict[str, Any] | None:
+    """Take ``cluster`` and ``replicas`` out of connection options (the arguments of
+    :func:`cluster_backend` besides the model), or ``None`` for a single engine.
+
+    >>> pop_cluster_options({"cluster": "ray"}), pop_cluster_options({})
+    ({'cluster': 'ray', 'replicas': 2}, None)
+    """
+    cluster, replicas = options.pop("cluster", None), options.pop("replicas", None)
+    if cluster is None:
+        if replicas is not None:
+            raise ModelLoadError(f"replicas={replicas} needs a cluster to run them on: add "
+                                 "cluster='ray' (or cluster='ray://host:port')")
+        return None
+    return dict(cluster=cluster, replicas=DEFAULT_REPLICAS if replicas is None else int(replicas))
+
+
+def cluster_backend(model: Any, cluster: str, replicas: int, **options: Any) -> ReplicatedBackend:
+    """The backend for ``connect(model=..., cluster=..., replicas=N)``: ``cluster`` is
+    ``"ray"`` (a local Ray instance, or the cluster ``$RAY_ADDRESS`` names) or
+    ``"ray://host:port"``; ``options`` go to
+    :class:`~heliumsql.backends.ray_cluster.RayClusterBackend` (``device``, ``dtype``,
+    ``num_cpus``, ``num_gpus``, ``load_bound`` and the engine's own options).
+
+    >>> cluster_backend("m", "spark", 2)
+    Traceback (most recent call last):
+    ...
+    heliumsql.engine.errors.ModelLoadError: cluster='spark' is not a cluster HeliumSQL can run on: write cluster='ray' (a local Ray instance or $RAY_ADDRESS) or cluster='ray://host:port'
+    """
+    if cluster != "ray" and not (isinstance(cluster, str) and cluster.startswith("ray://")):
+        raise ModelLoadError(f"cluster={cluster!r} is not a cluster HeliumSQL can run on: write "
+                             "cluster='ray' (a local Ray instance or $RAY_ADDRESS) or "
+                             "cluster='ray://host:port'")
+    if is_remote(model):
+        raise ModelLoadError(f"model {model!r} is served remotely; cluster= starts local engine "
+                             "replicas: pass a checkpoint as model=")
+    from heliumsql.backends.ray_cluster import RayClusterBackend
+
+    address = None if cluster == "ray" else cluster
+    try:
+        return RayClusterBackend(model, replicas=replicas, address=address, **options)
+    except TypeError as exc:  # an option neither the cluster nor the engine takes
+        raise ModelLoadError(f"cluster={cluster!r}: {exc}") from None
 
 
 def is_remote(model: Any) -> bool:
@@ -62,4 +120,5 @@ def remote_backend(model: str, **options: Any) -> EngineBackend:
                              "max_context and structured_output") from None
 
 
-__all__ = ["OPENAI_PREFIX", "FailureTolerant", "StatementBudgeted", "is_remote", "remote_backend"]
+__all__ = ["OPENAI_PREFIX", "FailureTolerant", "ReplicatedBackend", "StatementBudgeted",
+           "cluster_backend", "is_remote", "pop_cluster_options", "remote_backend"]

@@ -32,6 +32,11 @@ def parser() -> argparse.ArgumentParser:
                         "(default: $OPENAI_BASE_URL)")
     p.add_argument("--api-key", default=None,
                    help="with --model openai:NAME, the server's API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--cluster", default=None, metavar="ray|ray://HOST:PORT",
+                   help="run the model as engine replicas on Ray: 'ray' (a local Ray instance "
+                        "or $RAY_ADDRESS) or ray://HOST:PORT (needs heliumsql[ray])")
+    p.add_argument("--replicas", type=int, default=None,
+                   help="with --cluster, the number of engine replicas (default: 2)")
     p.add_argument("-c", "--command", metavar="SQL",
                    help="run these statements (and dot commands) and exit: status 0, or 1 on error")
     p.add_argument("--demo", action="store_true", help="run the built-in demo and exit")
@@ -88,9 +93,10 @@ def _run(args: argparse.Namespace) -> int:
     from heliumsql.repl.session import Session
 
     interactive = args.command is None and sys.stdin.isatty()
-    remote = {k: v for k, v in (("base_url", args.base_url), ("api_key", args.api_key)) if v}
+    given = (("base_url", args.base_url), ("api_key", args.api_key), ("cluster", args.cluster),
+             ("replicas", args.replicas))
     session = Session(args.database, args.model, device=args.device, interactive=interactive,
-                      options=remote)
+                      options={k: v for k, v in given if v})
     session.mode = args.mode
     if args.timer is not None:
         session.timer = args.timer

@@ -50,7 +50,7 @@ class Session:
         self.quit_requested = False
         self._output_file: TextIO | None = None
         self._connect = connect
-        self._options = dict(options or {})  # e.g. base_url / api_key of a remote model
+        self._options = dict(options or {})  # base_url / api_key, or cluster / replicas
         self._con: Any = None
 
     # -- the connection ------------------------------------------------------------------------
@@ -70,8 +70,10 @@ class Session:
         database = f":memory:heliumsql_{id(self)}" if self.database == ":memory:" else self.database
         from heliumsql.backends import is_remote
 
+        # base_url / api_key are a remote model's; cluster / replicas a local model's.
+        keep = ("base_url", "api_key") if is_remote(model) else ("cluster", "replicas")
         return connect(database, model=model, device=self.device,
-                       **(self._options if is_remote(model) else {}))
+                       **{k: v for k, v in self._options.items() if k in keep})
 
     def switch_model(self, model: str) -> None:
         """Answer later LLM calls with ``model``; tables (and in-memory data) stay."""

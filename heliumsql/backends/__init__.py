@@ -43,6 +43,7 @@ class FailureTolerant(Protocol):
                         tolerate: Sequence[bool]) -> CompletionStream: ...
 
 
+@runtime_checkable
 class ReplicatedBackend(Protocol):
     """A backend made of engine replicas (the Ray cluster): per-replica figures, one dict per
     replica (``requests``, ``prompt_tokens``, ``cached_tokens``, ``computed_prefill_tokens``,

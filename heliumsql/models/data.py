@@ -48,12 +48,13 @@ def heldout_split(seed: int = 0, per_task: int = 100, split: str = TRAIN) -> dic
     return out
 
 
-def train_split(num_items: int, seed: int = 0, exclude: dict[str, list[Example]] | None = None
-                ) -> list[Example]:
-    """``num_items`` training items mixed by task weight, none equal to an ``exclude`` item."""
+def train_split(num_items: int, seed: int = 0, exclude: dict[str, list[Example]] | None = None,
+                weights: dict[str, float] | None = None) -> list[Example]:
+    """``num_items`` training items mixed by task weight (``weights`` overrides some), none equal
+    to an ``exclude`` item."""
     rng = random.Random(f"train-{seed}")
     names = sorted(TASKS)
-    weights = [TASKS[n].weight for n in names]
+    weights = [(weights or {}).get(n, TASKS[n].weight) for n in names]
     banned = {_key(ex) for items in (exclude or {}).values() for ex in items}
     out: list[Example] = []
     while len(out) < num_items:

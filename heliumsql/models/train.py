@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--eval-per-task", type=int, default=100, help="held-out items per task")
     ap.add_argument("--eval-every", type=int, default=500, help="quick held-out check interval")
     ap.add_argument("--resume", action="store_true", help="continue from --work's saved state")
+    ap.add_argument("--weights", default="",
+                    help="task=weight,... overriding tasks.TASKS' mix (e.g. to fine-tune on some)")
     ap.add_argument("--max-minutes", type=float, default=0,
                     help="stop training after this many minutes (then save and evaluate as usual); "
                          "0: no limit")
@@ -193,7 +195,8 @@ def train(args: argparse.Namespace) -> dict:
     started = time.time()
     heldout = heldout_split(args.seed, args.eval_per_task)
     unseen = {split: heldout_split(args.seed, args.eval_per_task, split) for split in (PHRASING, WORDS)}
-    items = train_split(args.steps * args.batch_size, args.seed, exclude=heldout)
+    weights = {k: float(v) for k, v in (kv.split("=") for kv in args.weights.split(",") if kv)}
+    items = train_split(args.steps * args.batch_size, args.seed, exclude=heldout, weights=weights)
     if args.init:
         from heliumsql.engine import load_model
 

@@ -1,8 +1,8 @@
 """``heliumsql --demo``: HeliumSQL's main job, offline, in under a minute on a laptop CPU.
 
 Loads the small CSVs shipped in ``heliumsql/demo_data`` into an in-memory database, answers a few
-LLM queries with the built-in model (sentiment, a yes/no filter, topics with GROUP BY, field
-extraction, summaries) and runs one multi-stage agentic workflow as a single SQL statement:
+LLM queries with the built-in model (sentiment and a 1-5 score, a yes/no filter, topics by
+``llm_classify`` with GROUP BY, typed field extraction into a STRUCT, summaries) and runs one multi-stage agentic workflow as a single SQL statement:
 analysts per ticker and role, a portfolio manager per ticker, then a trader's order. Results are
 printed as tables, each with the figures EXPLAIN ANALYZE reports.
 
@@ -34,11 +34,12 @@ class DemoQuery:
 
 QUERIES = (
     DemoQuery(
-        "Sentiment of every review (llm in SELECT)",
+        "Sentiment and a 1-5 score of every review (llm and llm_score in SELECT)",
         """SELECT id, product, stars,
-       llm('Is this review positive or negative? Review: {review}', max_tokens => 4) AS sentiment
+       llm('Is this review positive or negative? Review: {review}', max_tokens => 4) AS sentiment,
+       llm_score('How positive is this review? {review}', 1, 5) AS score
 FROM reviews ORDER BY id LIMIT 10""",
-        "the model never sees the star rating; compare the two columns"),
+        "the model never sees the star rating; compare stars with sentiment and score (an INTEGER in 1..5)"),
     DemoQuery(
         "Reviews that mention shipping (llm_filter in WHERE)",
         """SELECT id, product, review FROM reviews
@@ -46,22 +47,21 @@ WHERE stars <= 2 AND llm_filter('Does this review mention shipping? {review}')
 ORDER BY id""",
         "the cheap predicate stars <= 2 runs first, so fewer reviews reach the model"),
     DemoQuery(
-        "Topics of the news documents (llm + GROUP BY)",
+        "Topics of the news documents (llm_classify + GROUP BY)",
         """SELECT topic, count(*) AS documents, min(title) AS example
 FROM (SELECT title,
-             llm('What is the topic of this text? Choose one of: sports, politics, technology, business, science. Text: {body}',
-                 max_tokens => 4) AS topic
+             llm_classify('Article: {body}', ['sports', 'politics', 'technology', 'business', 'science']) AS topic
       FROM documents)
 GROUP BY topic ORDER BY documents DESC, topic""",
-        ""),
+        "the answer is always one of the labels: decoding is constrained to them"),
     DemoQuery(
-        "Fields extracted from customer messages (three llm calls per row)",
-        """SELECT id,
-       llm('Extract the person''s name from this text: {message}', max_tokens => 8) AS name,
-       llm('Which city is mentioned in this text? {message}', max_tokens => 8) AS city,
-       llm('Extract the number from this text: {message}', max_tokens => 8) AS number
-FROM messages ORDER BY id""",
-        "the three prompts of a row share the message text"),
+        "Fields extracted from customer messages (one typed call per row: returns => STRUCT)",
+        """SELECT id, r.name, r.city, r.number
+FROM (SELECT id, llm('Extract the details from this message: {message}',
+                     returns => 'STRUCT(name VARCHAR, city VARCHAR, number INTEGER)') AS r
+      FROM messages)
+ORDER BY id""",
+        "r is a DuckDB STRUCT; number is an INTEGER column, no TRY_CAST needed"),
     DemoQuery(
         "One-line summaries of news documents (llm)",
         """SELECT title, llm('Summarize this document in one line: {body}', max_tokens => 24) AS summary

@@ -11,6 +11,7 @@ choices ``llm_filter`` uses.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,17 +39,29 @@ def token_f1(predicted: str, reference: str) -> float:
 
 
 def answer_all(engine: Any, items: Sequence[Example], max_tokens: int = 32) -> list[str]:
-    """The engine's answer to every item (filter items constrained to yes/no, lowercased)."""
+    """The engine's answer to every item (filter items constrained to yes/no, lowercased; typed
+    items decoded under their call's JSON schema, as SQL does)."""
     from heliumsql.engine import SamplingParams
     from heliumsql.sampling import FILTER_CHOICES
 
     free = SamplingParams(max_tokens=max_tokens)
     choice = SamplingParams(max_tokens=max_tokens, choices=FILTER_CHOICES)
     prompts = [chat_ids(engine.tokenizer, ex) for ex in items]
-    params = [choice if ex.kind == "filter" else free for ex in items]
+    params = [typed_params(ex) if ex.typed else choice if ex.kind == "filter" else free
+              for ex in items]
     out = engine.generate(prompts, params)
     return [c.text.strip().lower() if ex.kind == "filter" else c.text.strip()
             for c, ex in zip(out, items)]
+
+
+def typed_params(ex: Example) -> Any:
+    """The request a typed call makes for ``ex``: its answer schema at the default budget."""
+    from heliumsql.engine import SamplingParams
+    from heliumsql.grammar.typed_calls import TYPED_MAX_TOKENS, answer_schema
+
+    # The same schema text as the SQL operators send (heliumsql.operators.base).
+    schema = answer_schema({**dict(ex.options), "max_tokens": TYPED_MAX_TOKENS})
+    return SamplingParams(max_tokens=TYPED_MAX_TOKENS, json_schema=json.dumps(schema, sort_keys=True))
 
 
 def score(task: str, predictions: Sequence[str], items: Sequence[Example]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("llm", "filter", "agg")
+KINDS = ("llm", "filter", "agg", "classify", "score")
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,10 @@ class Example:
 
     ``fields`` are (column, value) pairs; for ``kind == "agg"`` each value is a tuple of the
     group's values. ``context`` names columns appended as ``"\\nname: value"`` lines (record-style
-    calls). ``system`` is the optional system message (``system =>`` in SQL).
+    calls). ``system`` is the optional system message (``system =>`` in SQL). ``options`` are a
+    typed call's options as the SQL catalog holds them (``labels``, ``descriptions``, ``multi``;
+    ``low``, ``high``; ``returns``): they put the call's format instruction before the template,
+    and ``answer`` is then the JSON text the grammar lets the model write.
     """
 
     task: str
@@ -32,6 +35,12 @@ class Example:
     answer: str
     context: tuple[str, ...] = ()
     system: str | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def typed(self) -> bool:
+        """Decoded under a JSON schema (``returns =>``, ``llm_classify``, ``llm_score``)."""
+        return bool(self.options)
 
     @property
     def values(self) -> dict[str, object]:
@@ -40,8 +49,10 @@ class Example:
     @property
     def prompt(self) -> str:
         """The user message exactly as the SQL layer renders it."""
+        from heliumsql.grammar.typed_calls import instruction
+
         values = {k: _render(v) for k, v in self.fields}
-        text = self.template.format(**values)
+        text = instruction(dict(self.options)) + self.template.format(**values)
         return text + "".join(f"\n{name}: {values[name]}" for name in self.context)
 
     def messages(self) -> list[dict[str, str]]:

@@ -171,3 +171,87 @@ TICKERS = (
     "ACME", "HELI", "DUCK", "QUAK", "ZETA", "NOVA", "ORBT", "LUNA", "VRTX", "BLUE",
 )
 ANALYST_ROLES = ("technical", "fundamental", "sentiment")
+
+# The lists the first built-in model (v1) was trained on; vocabulary.held_out never holds out a
+# word of these, since v2 starts from v1's weights.
+V1_LISTS = ("PRODUCTS", "POSITIVE_OPENERS", "NEGATIVE_OPENERS", "ASPECTS", "TOPICS", "FIRST_NAMES",
+            "LAST_NAMES", "CITIES", "COMPANIES", "TEAMS", "EVENTS", "SCIENCE_FIELDS", "DISCOVERIES",
+            "TECH_PRODUCTS", "POLICIES", "POLITICIANS", "BUSINESS_ACTIONS", "WEEKDAYS")
+
+# v2's broader vocabulary: a quarter of these names and cities is held out (vocabulary.pick).
+MORE_FIRST_NAMES = (
+    "Aisha", "Bruno", "Camila", "Dario", "Esther", "Farid", "Gemma", "Hugo", "Irene", "Joaquin",
+    "Keiko", "Lars", "Mina", "Nikolai", "Odette", "Pablo", "Rania", "Stefan", "Talia", "Viktor",
+    "Wendy", "Xavier", "Yuki", "Zara", "Amara", "Boris", "Clara", "Emil", "Freya", "Goran",
+    "Helga", "Idris", "Jonas", "Kira", "Leon", "Malik", "Nora", "Otto", "Petra", "Rafael",
+)
+MORE_LAST_NAMES = (
+    "Andersen", "Bianchi", "Castillo", "Dalton", "Eriksen", "Fischer", "Gomez", "Horvat", "Ibrahim",
+    "Jensen", "Kaplan", "Lindqvist", "Moreau", "Nakamura", "Oliveira", "Petrov", "Quintero",
+    "Romano", "Sato", "Tremblay", "Urban", "Vargas", "Weber", "Yilmaz", "Zhang", "Abara", "Brennan",
+    "Chowdhury", "Duarte", "Fontaine", "Greco", "Hoffman", "Jovanovic", "Keller", "Lindgren",
+)
+MORE_CITIES = (
+    "Porto", "Seville", "Valencia", "Naples", "Turin", "Krakow", "Budapest", "Bucharest", "Sofia",
+    "Riga", "Vilnius", "Tallinn", "Geneva", "Hamburg", "Cologne", "Rotterdam", "Antwerp", "Glasgow",
+    "Manchester", "Leeds", "Ottawa", "Calgary", "Portland", "Dallas", "Detroit", "Nashville",
+    "Kyoto", "Hanoi", "Manila", "Lahore", "Karachi", "Accra", "Casablanca", "Tunis", "Quito",
+    "Havana", "Auckland", "Perth", "Adelaide", "Marseille",
+)
+
+# Review openers by strength, for 1-5 scores (5 and 1 strong, 4 and 2 mild; 3 is a mixed review).
+STRONG_POSITIVE = (
+    "Best {product} I have ever owned.", "Absolutely love it.", "Fantastic {product}!",
+    "Five stars for this {product}.", "Exceeded my expectations.", "Amazing {product}.",
+    "I love this {product}.", "Perfect in every way.", "Outstanding {product}, worth every cent.",
+)
+MILD_POSITIVE = (
+    "Pretty good {product}.", "Decent {product} for daily use.", "Solid {product}, no complaints.",
+    "It works fine.", "Good enough for me.", "Nice {product} overall.", "Quite good for the money.",
+    "A good {product}, nothing special.",
+)
+MILD_NEGATIVE = (
+    "Not great.", "The {product} is a bit disappointing.", "Could be better.",
+    "Somewhat disappointed with this {product}.", "Not really worth it.", "A mediocre {product}.",
+    "It does the job, barely.", "Below average {product}.",
+)
+STRONG_NEGATIVE = (
+    "Worst {product} I have ever owned.", "Terrible {product}, do not buy it.", "I hate this {product}.",
+    "Absolutely awful.", "One star for this {product}.", "Horrible {product}!",
+    "A complete waste of money.", "Broken on arrival and useless.",
+)
+MIXED_OPENERS = ("It is okay.", "Mixed feelings about this {product}.", "Some good, some bad.",
+                 "An average {product}.", "It has pros and cons.", "Okay, but not perfect.")
+# Frames for one AFINN sentiment word, whatever its part of speech.
+WORD_FRAMES = ("In a word: {w}.", "One word for this {product}: {w}.", "My verdict: {w}.",
+               "Summed up in one word: {w}.", "How I would describe it: {w}.", "Honestly, {w}.")
+
+# Support tickets: kind -> sentences (the thing is a product or a part of the service).
+TICKET_THINGS = ("the app", "the website", "the checkout page", "the mobile app", "the dashboard",
+                 "the login page", "the search bar", "the settings menu", "the {product}")
+TICKETS = {
+    "bug": ("{thing} crashes every time I open it.", "{thing} shows an error when I click save.",
+            "Since the update {thing} freezes and nothing loads.", "{thing} is broken: the button does nothing.",
+            "I get a blank screen on {thing}.", "{thing} keeps logging me out with an error."),
+    "feature": ("It would be great if {thing} had a dark mode.", "Please add an export button to {thing}.",
+                "Could you add a way to share lists in {thing}?", "I wish {thing} supported more languages.",
+                "Please let us change the font size in {thing}.", "Feature request: add offline mode to {thing}."),
+    "question": ("How do I change my password on {thing}?", "Where can I find my order history in {thing}?",
+                 "Is there a way to use {thing} on two devices?", "What are the opening hours of your support?",
+                 "How can I update my address in {thing}?", "Does {thing} work with a tablet?"),
+    "billing": ("I was charged twice for my order.", "Please refund the payment for my last order.",
+                "My invoice shows the wrong amount.", "Why was my card charged again this month?",
+                "I cancelled but I am still being billed.", "The discount was not applied to my bill."),
+}
+# Label descriptions an llm_classify call may give (label -> a few ways to describe it).
+DESCRIPTIONS = {
+    "positive": ("the customer is happy", "a good review", "praise"),
+    "negative": ("the customer is unhappy", "a bad review", "a complaint"),
+    "sports": ("games, teams and players", "sport news"), "politics": ("government and elections", "politics news"),
+    "technology": ("gadgets, software and tech companies", "tech news"),
+    "business": ("companies, markets and money", "business news"),
+    "science": ("research and discoveries", "science news"),
+    "bug": ("something is broken", "an error or crash"), "feature": ("a wish for something new", "a request to add something"),
+    "question": ("the customer asks how to do something", "a question"),
+    "billing": ("payments, charges and refunds", "money matters"),
+}

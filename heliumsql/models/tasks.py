@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from heliumsql.models import lexicon as lx
 from heliumsql.models import texts
 from heliumsql.models.example import Example
+from heliumsql.models.typed_tasks import classify, classify_multi, extract_json, score
+from heliumsql.models.vocabulary import PHRASING, TRAIN
 
 SENTIMENT = (
     "Is this review positive or negative? Review: {review}",
@@ -36,6 +38,18 @@ SENTIMENT = (
     "Read the review and say whether it is positive or negative.\n\n{review}",
     "Positive or negative? {review}",
     "What is the sentiment? {review}",
+    "Is the following review positive or negative? {review}",
+    "Decide if this review is positive or negative: {review}",
+    "Was the customer pleased? Answer positive or negative. {review}",
+    "Customer feedback: {review}\nPositive or negative?",
+)
+# Held out of training: measured as unseen phrasings (vocabulary.PHRASING).
+SENTIMENT_UNSEEN = (
+    "How does this shopper feel about the purchase, positive or negative? {review}",
+    "Here is a customer comment: {review}\nWould you call it positive or negative?",
+    "Tell me if this feedback is positive or negative.\n{review}",
+    "Opinion in this review (positive/negative): {review}",
+    "Customer wrote: {review}\nPositive or negative?",
 )
 SENTIMENT_RECORD = ("Is this review positive or negative?", "Classify the sentiment (positive or negative).",
                     "Sentiment of this review:")
@@ -72,6 +86,16 @@ TOPIC = (
     "{title}\n{body}\nTopic:",
     "What is the topic of this headline? {title}",
     "Classify the topic: {title}",
+    "Is this text about sports, politics, technology, business or science? {body}",
+    "Pick the topic (sports, politics, technology, business, science) for: {title}",
+    "Article: {body}\nTopic:",
+)
+TOPIC_UNSEEN = (
+    "Which of these subjects fits this news story best: sports, politics, technology, business or "
+    "science?\n{body}",
+    "Here is a news story: {body}\nWhat is it about? (sports, politics, technology, business, science)",
+    "Sort this headline into sports, politics, technology, business or science: {title}",
+    "Subject of this article (sports, politics, technology, business, science)? {body}",
 )
 TOPIC_RECORD = ("What is the topic? Choose one of: " + TOPIC_LIST + ".", "Classify the topic of this article.")
 TOPIC_YESNO = ("Is this article about {t}? {body}", "Is this a {t} story? {title}",
@@ -145,8 +169,11 @@ def _review_fields(r: dict, template: str) -> tuple[tuple[str, object], ...]:
     return tuple((k, r[k]) for k in keep)
 
 
-def sentiment(rng: random.Random) -> Example:
-    r = texts.review(rng)
+def sentiment(rng: random.Random, split: str = TRAIN) -> Example:
+    r = texts.review(rng, split=split)
+    if split == PHRASING:
+        t = rng.choice(SENTIMENT_UNSEEN)
+        return Example("sentiment", "llm", t, _review_fields(r, t), r["sentiment"])
     if rng.random() < 0.15:
         t = rng.choice(SENTIMENT_RECORD)
         ctx = ("review",) if rng.random() < 0.6 else ("product", "review")
@@ -155,7 +182,7 @@ def sentiment(rng: random.Random) -> Example:
     return Example("sentiment", "llm", t, _review_fields(r, t), r["sentiment"])
 
 
-def sentiment_yesno(rng: random.Random) -> Example:
+def sentiment_yesno(rng: random.Random, split: str = TRAIN) -> Example:
     r = texts.review(rng)
     t, when_positive = rng.choice(SENTIMENT_YESNO)
     yes = (r["sentiment"] == "positive") == when_positive
@@ -179,11 +206,11 @@ def _aspect_question(rng: random.Random, task: str, templates: tuple[str, ...],
     return Example(task, "filter", t, _review_fields(r, t), "yes" if want else "no")
 
 
-def mention(rng: random.Random) -> Example:
+def mention(rng: random.Random, split: str = TRAIN) -> Example:
     return _aspect_question(rng, "mention", MENTION, lambda r, a: a in r["aspects"])
 
 
-def complaint(rng: random.Random) -> Example:
+def complaint(rng: random.Random, split: str = TRAIN) -> Example:
     return _aspect_question(rng, "complaint", COMPLAINT,
                             lambda r, a: a in r["aspects"] and r["sentiment"] == "negative")
 
@@ -192,8 +219,11 @@ def _doc_fields(d: dict, template: str) -> tuple[tuple[str, object], ...]:
     return tuple((k, d[k]) for k in ("title", "body") if "{" + k + "}" in template)
 
 
-def topic(rng: random.Random) -> Example:
+def topic(rng: random.Random, split: str = TRAIN) -> Example:
     d = texts.document(rng)
+    if split == PHRASING:
+        t = rng.choice(TOPIC_UNSEEN)
+        return Example("topic", "llm", t, _doc_fields(d, t), d["topic"])
     if rng.random() < 0.15:
         ctx = ("body",) if rng.random() < 0.5 else ("title", "body")
         return Example("topic", "llm", rng.choice(TOPIC_RECORD), tuple((k, d[k]) for k in ctx), d["topic"], ctx)
@@ -201,15 +231,15 @@ def topic(rng: random.Random) -> Example:
     return Example("topic", "llm", t, _doc_fields(d, t), d["topic"])
 
 
-def topic_yesno(rng: random.Random) -> Example:
+def topic_yesno(rng: random.Random, split: str = TRAIN) -> Example:
     d = texts.document(rng)
     asked = d["topic"] if rng.random() < 0.5 else rng.choice([x for x in lx.TOPICS if x != d["topic"]])
     t = rng.choice(TOPIC_YESNO).replace("{t}", asked)
     return Example("topic_yesno", "filter", t, _doc_fields(d, t), "yes" if asked == d["topic"] else "no")
 
 
-def _extract(rng: random.Random, field: str) -> Example:
-    m = texts.message(rng)
+def _extract(rng: random.Random, field: str, split: str) -> Example:
+    m = texts.message(rng, split)
     task = f"extract_{field}"
     if rng.random() < 0.15:
         return Example(task, "llm", rng.choice(EXTRACT_RECORD[field]), (("text", m["text"]),), m[field], ("text",))
@@ -217,25 +247,25 @@ def _extract(rng: random.Random, field: str) -> Example:
     return Example(task, "llm", rng.choice(pool), (("text", m["text"]),), m[field])
 
 
-def extract_name(rng: random.Random) -> Example:
-    return _extract(rng, "name")
+def extract_name(rng: random.Random, split: str = TRAIN) -> Example:
+    return _extract(rng, "name", split)
 
 
-def extract_city(rng: random.Random) -> Example:
-    return _extract(rng, "city")
+def extract_city(rng: random.Random, split: str = TRAIN) -> Example:
+    return _extract(rng, "city", split)
 
 
-def extract_number(rng: random.Random) -> Example:
-    return _extract(rng, "number")
+def extract_number(rng: random.Random, split: str = TRAIN) -> Example:
+    return _extract(rng, "number", split)
 
 
-def summary(rng: random.Random) -> Example:
+def summary(rng: random.Random, split: str = TRAIN) -> Example:
     d = texts.document(rng)
     t = rng.choice(SUMMARY)
     return Example("summary", "llm", t, _doc_fields(d, t), d["summary"])
 
 
-def review_summary(rng: random.Random) -> Example:
+def review_summary(rng: random.Random, split: str = TRAIN) -> Example:
     # Groups are clearly one-sided or exactly balanced: a one-review majority is too close to
     # call for a small model, and the demo data avoids it.
     n = rng.randint(2, 5)
@@ -248,7 +278,7 @@ def review_summary(rng: random.Random) -> Example:
     return Example("review_summary", "agg", rng.choice(REVIEW_AGG), (("review", reviews),), answer)
 
 
-def analyst(rng: random.Random) -> Example:
+def analyst(rng: random.Random, split: str = TRAIN) -> Example:
     p = texts.price_moves(rng)
     moves = texts.format_moves(p["moves"])
     base = (("ticker", p["ticker"]), ("moves", moves))
@@ -265,7 +295,7 @@ def analyst(rng: random.Random) -> Example:
     return Example("analyst", "llm", rng.choice(ANALYST), (("role", role),) + base, p[role])
 
 
-def manager(rng: random.Random) -> Example:
+def manager(rng: random.Random, split: str = TRAIN) -> Example:
     n = rng.choice((2, 3, 3, 3, 4, 4, 5))
     views = [rng.choice(("bullish", "bearish")) for _ in range(n)]
     roles = [rng.choice(lx.ANALYST_ROLES + ("momentum", "value", "macro", "risk")) for _ in range(n)]
@@ -278,7 +308,7 @@ def manager(rng: random.Random) -> Example:
     return Example("manager", "agg", rng.choice(MANAGER), (("view", lines),), answer)
 
 
-def trader(rng: random.Random) -> Example:
+def trader(rng: random.Random, split: str = TRAIN) -> Example:
     decision = rng.choice(("buy", "sell", "hold"))
     shares = rng.choice((0, 0, rng.randint(1, 500)))
     answer = {"buy": "buy", "hold": "none"}.get(decision, "sell" if shares > 0 else "none")
@@ -290,26 +320,33 @@ def trader(rng: random.Random) -> Example:
 
 @dataclass(frozen=True)
 class Task:
-    """A task's generator, its share of the training mix and how its answers are scored."""
+    """A task's generator, its share of the training mix, how its answers are scored, and
+    which held-out splits measure it (vocabulary.PHRASING, vocabulary.WORDS): ``make(rng, split)``
+    draws from that split's phrasings and vocabulary."""
 
-    make: Callable[[random.Random], Example]
+    make: Callable[..., Example]
     weight: float
     metric: str = "exact"  # "exact" or "overlap" (token F1, for free-text answers)
+    unseen: tuple[str, ...] = ()
 
 
 TASKS: dict[str, Task] = {
-    "sentiment": Task(sentiment, 0.6),
+    "sentiment": Task(sentiment, 0.6, unseen=("phrasing", "words")),
     "sentiment_yesno": Task(sentiment_yesno, 0.4),
     "mention": Task(mention, 2.5),
     "complaint": Task(complaint, 1.5),
-    "topic": Task(topic, 0.6),
+    "topic": Task(topic, 0.6, unseen=("phrasing",)),
     "topic_yesno": Task(topic_yesno, 0.4),
-    "extract_name": Task(extract_name, 0.8),
-    "extract_city": Task(extract_city, 0.8),
+    "extract_name": Task(extract_name, 0.8, unseen=("words",)),
+    "extract_city": Task(extract_city, 0.8, unseen=("words",)),
     "extract_number": Task(extract_number, 1.2),
     "summary": Task(summary, 0.8, "overlap"),
     "review_summary": Task(review_summary, 0.8),
     "analyst": Task(analyst, 2.0),
     "manager": Task(manager, 0.7),
     "trader": Task(trader, 0.5),
+    "classify": Task(classify, 3.5, unseen=("phrasing", "words")),
+    "classify_multi": Task(classify_multi, 1.0, unseen=("phrasing",)),
+    "score": Task(score, 2.0, unseen=("phrasing", "words")),
+    "extract_json": Task(extract_json, 2.5, unseen=("phrasing", "words")),
 }

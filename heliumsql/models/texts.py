@@ -14,29 +14,107 @@ import math
 import random
 
 from heliumsql.models import lexicon as lx
+from heliumsql.models.vocabulary import TRAIN, WORDS, pick, sentiment_words
 
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def review(rng: random.Random, sentiment: str | None = None, product: str | None = None) -> dict:
-    """A product review of one polarity mentioning 0-3 aspects (shipping, price, ...)."""
+def review(rng: random.Random, sentiment: str | None = None, product: str | None = None,
+           split: str = TRAIN) -> dict:
+    """A product review of one polarity mentioning 0-3 aspects (shipping, price, ...).
+
+    Some reviews carry their sentiment in a word of the AFINN lexicon ("In a word: dreadful.");
+    in the ``WORDS`` split such held-out words are the only sentiment the review has.
+    """
     sentiment = sentiment or rng.choice(("positive", "negative"))
     side = 0 if sentiment == "positive" else 1
     product = product or rng.choice(lx.PRODUCTS)
+    stars = rng.choice((4, 5)) if side == 0 else rng.choice((1, 2))
+    if split == WORDS:
+        words = rng.sample(_words(sentiment, split), rng.choice((1, 1, 2)))
+        text = " ".join(word_sentence(rng, w, product) for w in words)
+        return dict(product=product, review=text, sentiment=sentiment, aspects=(), stars=stars)
     num_aspects = rng.choice((0, 1, 1, 2, 2, 2, 3))
     aspects = rng.sample(sorted(lx.ASPECTS), num_aspects)
     sentences = [rng.choice(lx.ASPECTS[a][side]) for a in aspects]
     openers = lx.POSITIVE_OPENERS if side == 0 else lx.NEGATIVE_OPENERS
     # Without an aspect sentence the opener alone must carry the sentiment.
     if not sentences or rng.random() < 0.75:
-        sentences.insert(0, rng.choice(openers).format(product=product))
+        if rng.random() < 0.3:
+            sentences.insert(0, word_sentence(rng, rng.choice(_words(sentiment, split)), product))
+        else:
+            sentences.insert(0, rng.choice(openers).format(product=product))
     if rng.random() < 0.2:
         sentences.append(rng.choice(openers).format(product=product))
-    stars = rng.choice((4, 5)) if side == 0 else rng.choice((1, 2))
     return dict(product=product, review=" ".join(sentences), sentiment=sentiment,
                 aspects=tuple(aspects), stars=stars)
+
+
+def word_sentence(rng: random.Random, word: str, product: str) -> str:
+    """One sentence whose only sentiment is ``word``."""
+    return _cap(rng.choice(lx.WORD_FRAMES).format(w=word, product=product))
+
+
+def _words(polarity: str, split: str) -> tuple[str, ...]:
+    # No word that contains an aspect's name: "does it mention price?" must stay visible.
+    return tuple(w for w in sentiment_words(polarity, split) if not any(a in w for a in lx.ASPECTS))
+
+
+def scored_review(rng: random.Random, split: str = TRAIN) -> dict:
+    """A review and the 1-5 stars its wording gives: strong praise 5, mild praise 4, a mixed
+    review 3, mild criticism 2, strong criticism 1 (``WORDS``: 2-4 from held-out words only)."""
+    product = rng.choice(lx.PRODUCTS)
+    stars = rng.choice((2, 3, 4)) if split == WORDS else rng.randint(1, 5)
+    polarity = "positive" if stars > 3 else "negative"
+    side = 0 if stars > 3 else 1
+    if stars == 3:
+        good, bad = rng.sample(sorted(lx.ASPECTS), 2)
+        if split == WORDS:
+            parts = [word_sentence(rng, rng.choice(_words(p, split)), product) for p in ("positive", "negative")]
+        else:
+            parts = [rng.choice(lx.ASPECTS[good][0]), rng.choice(lx.ASPECTS[bad][1])]
+        rng.shuffle(parts)
+        if rng.random() < 0.6 and split != WORDS:
+            parts.insert(0, rng.choice(lx.MIXED_OPENERS).format(product=product))
+        return dict(product=product, review=" ".join(parts), stars=3)
+    if split == WORDS:
+        return dict(product=product, stars=stars,
+                    review=word_sentence(rng, rng.choice(_words(polarity, split)), product))
+    strong = stars in (1, 5)
+    openers = ((lx.STRONG_POSITIVE, lx.MILD_POSITIVE), (lx.STRONG_NEGATIVE, lx.MILD_NEGATIVE))[side][not strong]
+    if not strong and rng.random() < 0.3:
+        opener = word_sentence(rng, rng.choice(_words(polarity, split)), product)
+    else:
+        opener = rng.choice(openers).format(product=product)
+    aspects = rng.sample(sorted(lx.ASPECTS), rng.choice((0, 1, 1, 2) if strong else (0, 0, 1)))
+    return dict(product=product, stars=stars,
+                review=" ".join([opener] + [rng.choice(lx.ASPECTS[a][side]) for a in aspects]))
+
+
+def ticket(rng: random.Random, split: str = TRAIN) -> dict:
+    """A support ticket of one kind (bug, feature, question, billing), sometimes signed."""
+    kind = rng.choice(sorted(lx.TICKETS))
+    thing = rng.choice(lx.TICKET_THINGS).format(product=rng.choice(lx.PRODUCTS))
+    body = _cap(rng.choice(lx.TICKETS[kind]).format(thing=thing))
+    if rng.random() < 0.3:
+        body = rng.choice(("Hi, ", "Hello. ", "Dear support, ")) + body[0].lower() + body[1:]
+    if rng.random() < 0.3:
+        body += f" Thanks, {person(rng, split)}."
+    return dict(body=body, kind=kind)
+
+
+def person(rng: random.Random, split: str = TRAIN) -> str:
+    """A full name; in the ``WORDS`` split both parts are held-out names."""
+    firsts = pick(lx.MORE_FIRST_NAMES, split) + (() if split == WORDS else lx.FIRST_NAMES)
+    lasts = pick(lx.MORE_LAST_NAMES, split) + (() if split == WORDS else lx.LAST_NAMES)
+    return f"{rng.choice(firsts)} {rng.choice(lasts)}"
+
+
+def city(rng: random.Random, split: str = TRAIN) -> str:
+    """A city; in the ``WORDS`` split a held-out one."""
+    return rng.choice(pick(lx.MORE_CITIES, split) + (() if split == WORDS else lx.CITIES))
 
 
 def _sports(rng: random.Random) -> dict:
@@ -125,28 +203,28 @@ def document(rng: random.Random, topic: str | None = None) -> dict:
     return _DOCUMENTS[topic or rng.choice(lx.TOPICS)](rng)
 
 
-def message(rng: random.Random) -> dict:
+def message(rng: random.Random, split: str = TRAIN) -> dict:
     """A short message naming one person, one city and one number (of a known kind)."""
-    name = f"{rng.choice(lx.FIRST_NAMES)} {rng.choice(lx.LAST_NAMES)}"
-    city, product = rng.choice(lx.CITIES), rng.choice(lx.PRODUCTS)
+    name, where, product = person(rng, split), city(rng, split), rng.choice(lx.PRODUCTS)
     kind = rng.choice(("quantity", "order", "age", "price"))
     number = dict(quantity=rng.randint(2, 60), order=rng.randint(1000, 99999),
                   age=rng.randint(18, 90), price=rng.randint(5, 2000))[kind]
     forms = dict(
-        quantity=(f"{name} from {city} ordered {number} units of the {product}.",
-                  f"Hello, this is {name} in {city}. Please send me {number} more of the {product}.",
-                  f"Our store in {city} needs {number} boxes of the {product}. Thanks, {name}."),
-        order=(f"Hi, my name is {name} and I live in {city}. My order #{number} has not arrived.",
-               f"Order {number} for {name}, shipping to {city}, was delayed.",
-               f"{name} ({city}) asked about the status of order number {number}."),
-        age=(f"{name} is {number} years old and lives in {city}.",
-             f"Meet {name}, a {number}-year-old teacher from {city}.",
-             f"At {number}, {name} moved to {city} to start a new job."),
-        price=(f"{name} paid {number} dollars for a {product} in {city}.",
-               f"In {city}, {name} found the {product} on sale for {number} dollars.",
-               f"The {product} cost {name} {number} dollars at a shop in {city}."),
+        quantity=(f"{name} from {where} ordered {number} units of the {product}.",
+                  f"Hello, this is {name} in {where}. Please send me {number} more of the {product}.",
+                  f"Our store in {where} needs {number} boxes of the {product}. Thanks, {name}."),
+        order=(f"Hi, my name is {name} and I live in {where}. My order #{number} has not arrived.",
+               f"Order {number} for {name}, shipping to {where}, was delayed.",
+               f"{name} ({where}) asked about the status of order number {number}."),
+        age=(f"{name} is {number} years old and lives in {where}.",
+             f"Meet {name}, a {number}-year-old teacher from {where}.",
+             f"At {number}, {name} moved to {where} to start a new job."),
+        price=(f"{name} paid {number} dollars for a {product} in {where}.",
+               f"In {where}, {name} found the {product} on sale for {number} dollars.",
+               f"The {product} cost {name} {number} dollars at a shop in {where}."),
     )
-    return dict(text=rng.choice(forms[kind]), name=name, city=city, number=str(number), kind=kind)
+    return dict(text=rng.choice(forms[kind]), name=name, city=where, number=str(number), kind=kind,
+                product=product)
 
 
 def price_moves(rng: random.Random, length: int | None = None) -> dict:

@@ -27,6 +27,7 @@ from heliumsql.models.data import heldout_split, train_split
 from heliumsql.models.evaluate import chat_ids, evaluate
 from heliumsql.models.example import Example
 from heliumsql.models.tokenizer import train_tokenizer
+from heliumsql.models.vocabulary import PHRASING, WORDS
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "builtin"
 MAX_LEN = 320  # longest training sequence kept; the generated prompts stay well below it
@@ -59,6 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--eval-per-task", type=int, default=100, help="held-out items per task")
     ap.add_argument("--eval-every", type=int, default=500, help="quick held-out check interval")
     ap.add_argument("--resume", action="store_true", help="continue from --work's saved state")
+    ap.add_argument("--weights", default="",
+                    help="task=weight,... overriding tasks.TASKS' mix (e.g. to fine-tune on some)")
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="stop training after this many minutes (then save and evaluate as usual); "
+                         "0: no limit")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint's weights and tokenizer (e.g. the previous "
+                         "built-in model) instead of training both from scratch")
     return ap.parse_args(argv)
 
 
@@ -79,9 +88,10 @@ def answer_text(ex: Example) -> str:
 
     Free-text answers start with a space so a copied word is the same token as in the prompt
     (" Paris" both times; the engine strips the space). Filter answers stay bare: llm_filter
-    constrains decoding to the token sequences of "yes" and "no".
+    constrains decoding to the token sequences of "yes" and "no"; so do typed answers, whose
+    compact JSON grammar admits no leading space.
     """
-    return ex.answer if ex.kind == "filter" else " " + ex.answer
+    return ex.answer if ex.kind == "filter" or ex.typed else " " + ex.answer
 
 
 def make_batches(encoded: list[tuple[list[int], int]], batch_size: int, seed: int
@@ -184,17 +194,28 @@ def train(args: argparse.Namespace) -> dict:
     """Run the whole pipeline for parsed ``args``; returns the metrics written to metrics.json."""
     started = time.time()
     heldout = heldout_split(args.seed, args.eval_per_task)
-    items = train_split(args.steps * args.batch_size, args.seed, exclude=heldout)
-    corpus = [ex.prompt for ex in items[:40000]] + [answer_text(ex) for ex in items[:40000]]
-    corpus += sorted({ex.system for ex in items if ex.system})
-    tokenizer = train_tokenizer(corpus, args.vocab_size)
+    unseen = {split: heldout_split(args.seed, args.eval_per_task, split) for split in (PHRASING, WORDS)}
+    weights = {k: float(v) for k, v in (kv.split("=") for kv in args.weights.split(",") if kv)}
+    items = train_split(args.steps * args.batch_size, args.seed, exclude=heldout, weights=weights)
+    if args.init:
+        from heliumsql.engine import load_model
+
+        init_model, tokenizer = load_model(str(args.init))
+    else:
+        corpus = [ex.prompt for ex in items[:40000]] + [answer_text(ex) for ex in items[:40000]]
+        corpus += sorted({ex.system for ex in items if ex.system})
+        tokenizer = train_tokenizer(corpus, args.vocab_size)
     encoded = [e for e in (encode(tokenizer, ex) for ex in items) if e is not None]
     batches = make_batches(encoded, args.batch_size, args.seed)
     log(f"data: {len(items)} training items, {sum(map(len, heldout.values()))} held-out, "
         f"vocab {len(tokenizer)}, {len(batches)} batches ({time.time() - started:.0f}s)")
 
-    shape = model_shape(args.hidden, args.layers)
-    model = build_model(tokenizer, args.seed, shape).to(args.device)
+    if args.init:
+        shape = {k: getattr(init_model.config, k) for k in model_shape(args.hidden, args.layers)}
+        model = init_model.float().to(args.device)
+    else:
+        shape = model_shape(args.hidden, args.layers)
+        model = build_model(tokenizer, args.seed, shape).to(args.device)
     num_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     state_path = args.work / "state.pt"
@@ -211,6 +232,10 @@ def train(args: argparse.Namespace) -> dict:
     total = min(args.steps, len(batches))
     t0, first, running = time.time(), step, None
     while step < total:
+        if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
+            log(f"time budget of {args.max_minutes} min spent at step {step}; stopping here")
+            total = step
+            break
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, args.lr)
         loss = batch_loss(model, collate(batches[step], tokenizer.pad_token_id, args.device), args.lm_weight)
@@ -229,14 +254,21 @@ def train(args: argparse.Namespace) -> dict:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, state_path)
         if args.eval_every and step % args.eval_every == 0 and step < total:
             log("check: " + quick_check(model, tokenizer, heldout, args.device))
+            log("check unseen phrasing: " + quick_check(model, tokenizer, unseen[PHRASING], args.device))
     train_seconds = time.time() - started
 
     save_checkpoint(model.eval(), tokenizer, args.out)
     log(f"saved checkpoint to {args.out}; evaluating the saved weights on the held-out split")
     scores = evaluate(args.out, heldout, device=args.device, log=log)
-    metrics = dict(tasks=scores, num_parameters=num_params, steps=total, batch_size=args.batch_size,
+    log("unseen phrasings:")
+    phrasing = evaluate(args.out, unseen[PHRASING], device=args.device, log=log)
+    log("unseen words:")
+    words = evaluate(args.out, unseen[WORDS], device=args.device, log=log)
+    metrics = dict(tasks=scores, unseen_phrasing=phrasing, unseen_words=words,
+                   num_parameters=num_params, steps=total, batch_size=args.batch_size,
                    seed=args.seed, device=args.device, train_seconds=round(train_seconds),
                    lr=args.lr, lm_weight=args.lm_weight,
+                   init=args.init.name if args.init else None,
                    model=dict(architecture="llama", vocab_size=len(tokenizer), **shape))
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if state_path.exists():

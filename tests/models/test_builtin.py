@@ -20,6 +20,8 @@ from heliumsql.models.data import heldout_split
 from heliumsql.models.evaluate import token_f1
 from heliumsql.models.example import Example
 from heliumsql.models.tasks import TASKS
+from heliumsql.models.vocabulary import PHRASING
+from heliumsql.output_types import decode_json, parse_output_type
 
 SAMPLE = 25     # held-out items per task run through SQL
 MARGIN = 0.15   # a 25-item sample of a 100-item figure: allow sampling noise
@@ -61,13 +63,32 @@ def _quote(text: str) -> str:
 
 
 def _call(ex: Example) -> str:
-    fn = {"llm": "llm", "filter": "llm_filter", "agg": "llm_agg"}[ex.kind]
+    fn = {"llm": "llm", "filter": "llm_filter", "agg": "llm_agg", "classify": "llm_classify",
+          "score": "llm_score"}[ex.kind]
     args = [_quote(ex.template), *ex.context]
+    options = dict(ex.options)
+    if ex.kind == "classify":
+        labels, descriptions = options["labels"], options["descriptions"]
+        args.append("{" + ", ".join(f"{_quote(label)}: {_quote(d)}" for label, d in zip(labels, descriptions)) + "}"
+                    if descriptions else "[" + ", ".join(map(_quote, labels)) + "]")
+        if options["multi"]:
+            args.append("multi => true")
+    elif ex.kind == "score":
+        args += [str(options["low"]), str(options["high"])]
+    elif ex.typed:
+        args.append(f"returns => {_quote(options['returns'])}")
     if ex.system:
         args.append(f"system => {_quote(ex.system)}")
-    if ex.kind != "filter":
+    if ex.kind != "filter" and not ex.typed:
         args.append("max_tokens => 32")
     return f"{fn}({', '.join(args)})"
+
+
+def _expected(ex: Example) -> object:
+    """The answer as the SQL value a typed call returns (the text itself otherwise)."""
+    if not ex.typed:
+        return ex.answer
+    return decode_json(parse_output_type(dict(ex.options)["returns"]), ex.answer)
 
 
 def _run_group(con, items: list[Example]) -> list[str]:
@@ -92,18 +113,32 @@ def _run_group(con, items: list[Example]) -> list[str]:
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("task", sorted(TASKS))
-def test_heldout_accuracy_through_sql(con, metrics, task):
-    items = heldout_split(metrics["seed"], SAMPLE)[task]
+def _accuracy(con, items: list[Example], task: str) -> float:
     groups: dict[tuple, list[Example]] = defaultdict(list)
     for ex in items:
-        groups[(ex.kind, ex.template, ex.context, ex.system, tuple(n for n, _ in ex.fields))].append(ex)
+        groups[(ex.kind, ex.template, ex.context, ex.system, ex.options,
+                tuple(n for n, _ in ex.fields))].append(ex)
     scored = []
     for group in groups.values():
         for ex, answer in zip(group, _run_group(con, group)):
             scored.append(token_f1(answer, ex.answer) if TASKS[task].metric == "overlap"
-                          else float(answer == ex.answer))
-    accuracy = sum(scored) / len(scored)
+                          else float(answer == _expected(ex)))
+    return sum(scored) / len(scored)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_heldout_accuracy_through_sql(con, metrics, task):
+    items = heldout_split(metrics["seed"], SAMPLE)[task]
+    accuracy = _accuracy(con, items, task)
     expected = metrics["tasks"][task]["score"]
+    assert accuracy >= expected - MARGIN, f"{task}: {accuracy:.2f} through SQL vs {expected:.2f} measured"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(t for t, spec in TASKS.items() if PHRASING in spec.unseen))
+def test_unseen_phrasing_accuracy_through_sql(con, metrics, task):
+    items = heldout_split(metrics["seed"], SAMPLE, PHRASING)[task]
+    accuracy = _accuracy(con, items, task)
+    expected = metrics["unseen_phrasing"][task]["score"]
     assert accuracy >= expected - MARGIN, f"{task}: {accuracy:.2f} through SQL vs {expected:.2f} measured"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 
 import duckdb
 import pytest
@@ -12,6 +14,9 @@ from heliumsql.models import texts
 from heliumsql.models.data import heldout_split, train_split
 from heliumsql.models.example import Example
 from heliumsql.models.tasks import TASKS
+from heliumsql.models.vocabulary import PHRASING, WORDS, held_out, pick, sentiment_words
+from heliumsql.grammar.typed_calls import instruction
+from heliumsql.output_types import decode_json, parse_output_type
 
 
 def test_splits_are_deterministic_and_disjoint():
@@ -34,6 +39,9 @@ def test_answers_are_balanced_and_from_the_task_label_set(task):
         "analyst": {"bullish", "bearish"}, "manager": {"buy", "sell", "hold"},
         "trader": {"buy", "sell", "none"},
         "review_summary": {"mostly positive", "mostly negative", "mixed"},
+        "score": {"1", "2", "3", "4", "5"},
+        "classify": {json.dumps(label) for label in (*lx.TOPICS, *lx.TICKETS, "positive", "negative",
+                                                     "happy", "unhappy", "good", "bad")},
     }.get(task)
     if TASKS[task].make(rng).kind == "filter":
         labels = {"yes", "no"}
@@ -42,7 +50,8 @@ def test_answers_are_balanced_and_from_the_task_label_set(task):
         return
     assert set(answers) == labels
     # no label is so rare that always answering the other one would reach the 90% target
-    assert min(answers.count(label) for label in labels) / len(answers) > 0.1
+    floor = 0.1 if len(labels) <= 5 else 0.02
+    assert min(answers.count(label) for label in labels) / len(answers) > floor
 
 
 def test_review_facts_match_the_text():
@@ -80,3 +89,44 @@ def test_prompt_renders_like_the_sql_layer():
     assert agg.prompt == "Views:\nbuy\nhold\nsell"
     sys = Example("x", "llm", "Q {a}", (("a", "1"),), "y", system="You are a technical analyst.")
     assert sys.messages()[0] == {"role": "system", "content": "You are a technical analyst."}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def test_unseen_phrasings_and_words_never_reach_training():
+    train = train_split(6000, seed=0)
+    texts_seen = " ".join(ex.prompt for ex in train)
+    seen_words = _words(texts_seen + " " + " ".join(ex.answer for ex in train))
+    phrasing = heldout_split(seed=0, per_task=40, split=PHRASING)
+    assert set(phrasing) >= {"sentiment", "topic", "classify"}
+    unseen = {(task, ex.template) for task, items in phrasing.items() for ex in items}
+    assert len(unseen) >= 3 * len(phrasing)  # several whole phrasings per task
+    assert not unseen & {(ex.task, ex.template) for ex in train}
+    words = heldout_split(seed=0, per_task=40, split=WORDS)
+    vocabulary = {w.lower() for w in sentiment_words("positive", WORDS) + sentiment_words("negative", WORDS)
+                  + pick(lx.MORE_FIRST_NAMES + lx.MORE_LAST_NAMES + lx.MORE_CITIES, WORDS)}
+    assert all(held_out(w) for w in vocabulary)
+    held = {w for items in words.values() for ex in items for w in _words(ex.prompt)} & vocabulary
+    assert len(held) > 50  # the unseen-words items do carry held-out words
+    assert not held & seen_words
+
+
+def test_typed_answers_are_values_of_the_calls_type():
+    rng = random.Random(7)
+    for task in ("classify", "classify_multi", "score", "extract_json"):
+        for _ in range(100):
+            ex = TASKS[task].make(rng)
+            options = dict(ex.options)
+            value = decode_json(parse_output_type(options["returns"]), ex.answer)
+            assert ex.answer == json.dumps(json.loads(ex.answer), separators=(",", ":"), sort_keys=True)
+            if task == "classify":
+                assert value in options["labels"]
+            elif task == "classify_multi":
+                assert value and set(value) <= set(options["labels"])
+            elif task == "score":
+                assert options["low"] <= value <= options["high"]
+            else:
+                assert all(v is not None and str(v) in ex.prompt for v in value.values())
+            assert ex.prompt.startswith(instruction(options))

@@ -27,7 +27,7 @@ from heliumsql.binder import Catalog
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, HeliumError, PlanError
 from heliumsql.explain import render_plan
-from heliumsql.operators import OPERATORS, OperatorContext
+from heliumsql.operators import OperatorContext, operator_class
 from heliumsql.optimizer import RuleContext, optimize
 from heliumsql.plan.physical import PhysicalPlan, plan_physical
 from heliumsql.planner import build_plan
@@ -128,7 +128,7 @@ class Executor:
                       stats: QueryStats, progress: ProgressCallback | None,
                       cache: CacheSession | None) -> Result:
         context = OperatorContext(self.con, engine, progress, self.batch_size)
-        operators = {n.id: OPERATORS[n.node.call.kind](n.node, context, n.input_sql)
+        operators = {n.id: operator_class(n.node)(n.node, context, n.input_sql)
                      for n in plan.nodes}
         for node_id, op in operators.items():
             stats.operators[node_id] = op.stats

@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from heliumsql.optimizer.factor_prompt_prefixes import static_text
+from heliumsql.plan.llm_join import NESTED_LOOP
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.plan.physical.chains import adaptive_chains
 from heliumsql.plan.physical.pipelining import can_pipeline
@@ -36,6 +37,13 @@ def _node_plan(node: LlmNode, chain: ChainPlan | None, scheduled: bool, pipelini
     if node.input is None:
         return NodePlan(node, "on_demand", node.reason, **static)
     reads = f"after {_ids(node.deps)}" if node.deps else "no upstream LLM node"
+    if node.join is not None:
+        if not scheduled and node.join.strategy == NESTED_LOOP:
+            # The reference the LLM join is checked against: DuckDB asks as it meets pairs.
+            return NodePlan(node, "on_demand", "optimizer off: in a JOIN condition, computed "
+                            "on the spot pair by pair", **static)
+        return NodePlan(node, "llm_join", f"{node.join.describe()}, {reads}", node.deps,
+                        **static)
     if not scheduled:
         return NodePlan(node, "batch", f"optimizer off: every row a request, in arrival order, "
                         f"{reads}", node.deps, **static)

@@ -69,13 +69,13 @@ class JoinSpec:
         nested loop, prefix-shared: left join of r and c, each distinct pair once after
         r.k = c.k, pairs of one r row together (its text is the shared prefix)
         """
+        pruned = f"after {' AND '.join(self.conjuncts)}" if self.conjuncts else \
+            "(no relational conjunct: every pair)"
         if self.strategy == CLASSIFY:
             return (f"classify: {self.kind} join of {', '.join(self.left)} and {self.right}, one "
                     f"multi-label prompt per distinct {', '.join(self.left)} row listing the "
-                    f"distinct {self.right} values as options (opt-in: a different question "
-                    "than one yes/no per pair)")
-        pruned = f"after {' AND '.join(self.conjuncts)}" if self.conjuncts else \
-            "(no relational conjunct: every pair)"
+                    f"distinct {self.right} values of its candidate pairs {pruned} as options "
+                    "(opt-in: a different question than one yes/no per pair)")
         head = (f"{self.kind} join of {', '.join(self.left)} and {self.right}, each distinct pair "
                 f"once {pruned}")
         if not self.first:

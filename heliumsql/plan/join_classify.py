@@ -36,15 +36,13 @@ from heliumsql.binder import placeholder_column, render_prompt
 from heliumsql.errors import PlanError
 from heliumsql.grammar.functions import CallArguments
 from heliumsql.grammar.templates import Placeholder, Static, Template
+from heliumsql.plan.llm_join import owners
 
 OPTION = "<option>"
 
 
 def _on_right(p: Placeholder, right: str, columns: dict[str, tuple[str, ...]]) -> bool:
-    if p.table:
-        return p.table.lower() == right.lower()
-    owners = [a for a, cols in columns.items() if p.column.lower() in (c.lower() for c in cols)]
-    return owners == [right.lower()]
+    return owners(placeholder_column(p), list(columns), columns) == {right.lower()}
 
 
 def pair_key(args: CallArguments, right: str, columns: dict[str, tuple[str, ...]]) -> exp.Expr:

@@ -97,15 +97,21 @@ def _join_of(call: exp.Expr, scope: exp.Select) -> tuple[int, exp.Join] | None:
     return None
 
 
+def owners(column: exp.Column, aliases: list[str], columns: dict[str, tuple[str, ...]]
+           ) -> set[str]:
+    """The (lower-case) aliases among ``aliases`` a column may belong to: its qualifier, or
+    every source with a column of its name (``columns``: alias -> column names)."""
+    if column.table:
+        return {column.table.lower()}
+    name = column.name.lower()
+    return {a.lower() for a in aliases if name in (c.lower() for c in columns.get(a.lower(), ()))}
+
+
 def _first_alias(prompt: exp.Expr, aliases: list[str], columns: dict[str, tuple[str, ...]]) -> str:
     """The source alias of the first column the prompt reads ('' if none or unknown)."""
     for column in prompt.find_all(exp.Column):
-        table = column.table.lower()
-        if table:
-            return next((a for a in aliases if a.lower() == table), "")
-        name = column.name.lower()
-        owners = [a for a in aliases if name in (c.lower() for c in columns.get(a.lower(), ()))]
-        return owners[0] if len(owners) == 1 else ""
+        found = owners(column, aliases, columns)
+        return next((a for a in aliases if {a.lower()} == found), "")
     return ""
 
 
@@ -126,14 +132,8 @@ def _reads_only(conjunct: exp.Expr, kept: list[str], aliases: list[str],
     if not kept or conjunct.find(exp.Query):
         return False
     wanted = {a.lower() for a in kept}
-    for column in conjunct.find_all(exp.Column):
-        table = column.table.lower()
-        name = column.name.lower()
-        owners = {table} if table else \
-            {a.lower() for a in aliases if name in (c.lower() for c in columns.get(a.lower(), ()))}
-        if not owners or not owners <= wanted:
-            return False
-    return True
+    return all((found := owners(c, aliases, columns)) and found <= wanted
+               for c in conjunct.find_all(exp.Column))
 
 
 def _count(from_: exp.Expr, joins: list[exp.Join], with_: exp.With | None) -> exp.Select:
@@ -184,10 +184,11 @@ def join_candidates(call: exp.Expr, scope: exp.Select, prompt: exp.Expr,
     narrowing = [c for c in conjuncts(where.this) if not has_llm(c)] if where is not None else []
     if any(j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in joins[:index]):
         narrowing = []
-    elif side:
+    else:
         # An outer join keeps its preserved side's rows: a WHERE conjunct over that side only
         # rejects every output row of a rejected row, matched or not; others may not narrow.
-        kept_side = {"LEFT": aliases[:-1], "RIGHT": aliases[-1:]}.get(side, [])
+        # (Conjuncts over a later join's sources cannot run on the pairs at all.)
+        kept_side = {"": aliases, "LEFT": aliases[:-1], "RIGHT": aliases[-1:]}.get(side, [])
         narrowing = [c for c in narrowing if _reads_only(c, kept_side, aliases, columns)]
     if narrowing:
         narrowed = q.copy().where(*[c.copy() for c in narrowing], copy=False)

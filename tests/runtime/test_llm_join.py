@@ -40,6 +40,8 @@ CORPUS = {
             "AND llm_filter('Does \"{a.review}\" mention \"{b.review}\"?')",
     "scalar": "SELECT r.id, p.pid FROM reviews r JOIN products p ON r.category = p.category "
               "AND llm('Product of {r.review}? {p.name}', max_tokens => 2) < 'b'",
+    "three_way": f"SELECT r.id, p.pid, q.name FROM reviews r JOIN products p ON {ABOUT} "
+                 "JOIN products q ON q.pid = p.pid + 1 WHERE q.name IS NOT NULL AND r.id > 1",
     "two_calls": f"SELECT r.id, p.pid FROM reviews r JOIN products p ON {ABOUT} AND "
                  "llm_filter('Would {p.name} fix \"{r.review}\"?')",
 }

@@ -5,8 +5,9 @@ and a short description) are joined on an ``llm_filter`` that reads both rows, t
 first. Two statements:
 
 1. an inner join over every pair (the LLM judges the whole cross product);
-2. a LEFT join whose ON clause also asks ``r.category = p.category``, so only pairs of the same
-   category reach the model, and reviews no product matches keep a NULL row.
+2. "should we suggest this product to this reviewer?" as a LEFT join whose ON clause also asks
+   ``r.category = p.category``, so only pairs of the same category reach the model, and
+   reviews no product matches keep a NULL row.
 
 HeliumSQL plans each as an ``LlmJoin`` (each distinct candidate pair once, a review's pairs
 together so its text is a shared KV prefix); the other SQL systems evaluate the ON clause on
@@ -34,6 +35,14 @@ QUESTION = (
     "of the same kind. Read the review, then the name and the description of the product, "
     "and answer yes or no.\nReview: {r.review_text}\nProduct: {p.product_name}. {p.description}\n"
     "Is this review about this product?"
+)
+RECOMMEND = (
+    "You help a shop decide which products to suggest to a customer. Read what the customer "
+    "wrote in a review of something they bought, then the name and the description of a "
+    "product from the same department. Judge from the review alone whether this customer "
+    "would be glad to be offered this product, and answer yes or no.\n"
+    "Review: {r.review_text}\nProduct: {p.product_name}. {p.description}\n"
+    "Should we suggest this product to this customer?"
 )
 CATEGORIES = ("kitchen", "garden", "tools", "toys")
 
@@ -67,12 +76,12 @@ def data(sizes: Sizes, seed: int) -> Tables:
 
 
 def statements(sizes: Sizes) -> list[str]:
-    on = f"llm_filter({sql_string(QUESTION)})"
     return [
-        f"SELECT r.review_id, p.product_id FROM reviews r JOIN products p ON {on} "
-        "ORDER BY r.review_id, p.product_id",
+        f"SELECT r.review_id, p.product_id FROM reviews r JOIN products p "
+        f"ON llm_filter({sql_string(QUESTION)}) ORDER BY r.review_id, p.product_id",
         f"SELECT r.review_id, p.product_id FROM reviews r LEFT JOIN products p "
-        f"ON r.category = p.category AND {on} ORDER BY r.review_id, p.product_id",
+        f"ON r.category = p.category AND llm_filter({sql_string(RECOMMEND)}) "
+        "ORDER BY r.review_id, p.product_id",
     ]
 
 
@@ -82,16 +91,17 @@ def agent(tables: Tables, llm: Llm, sizes: Sizes) -> list[list[tuple]]:
     reviews = sorted(tables["reviews"], key=lambda r: r["review_id"])
     products = sorted(tables["products"], key=lambda p: p["product_id"])
 
-    def about(r: dict, p: dict) -> bool:
-        return bool(llm.filter(render(QUESTION, review_text=r["review_text"],
+    def asks(question: str, r: dict, p: dict) -> bool:
+        return bool(llm.filter(render(question, review_text=r["review_text"],
                                       product_name=p["product_name"],
                                       description=p["description"])))
 
-    inner = [(r["review_id"], p["product_id"]) for r in reviews for p in products if about(r, p)]
+    inner = [(r["review_id"], p["product_id"]) for r in reviews for p in products
+             if asks(QUESTION, r, p)]
     left: list[tuple] = []
     for r in reviews:
         matched = [(r["review_id"], p["product_id"]) for p in products
-                   if p["category"] == r["category"] and about(r, p)]
+                   if p["category"] == r["category"] and asks(RECOMMEND, r, p)]
         left += matched or [(r["review_id"], None)]
     return [inner, left]
 
@@ -99,8 +109,8 @@ def agent(tables: Tables, llm: Llm, sizes: Sizes) -> list[list[tuple]]:
 WORKLOAD = Workload(
     name="semantic_join",
     description="SemBench-style semantic join, reviews x products on llm_filter('is this "
-                "review about this product?'): every pair, then a LEFT join on the same "
-                "category",
+                "review about this product?') over every pair, then a LEFT join asking 'should "
+                "we suggest it?' within the same category",
     sizes={"quick": Sizes(num_reviews=6, num_products=4, num_reposts=2, review_chars=120),
            "full": Sizes(num_reviews=24, num_products=10, num_reposts=4, review_chars=300),
            "large": Sizes(num_reviews=100, num_products=30, num_reposts=10, review_chars=300)},

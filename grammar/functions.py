@@ -74,7 +74,8 @@ _REORDER = ArgSpec(REORDER, "bool", False)
 # row of the left side instead of one yes/no per pair: a different question, so the user's
 # choice (see heliumsql/plan/llm_join.py). The default asks about every candidate pair.
 STRATEGY = "strategy"
-_STRATEGY = ArgSpec(STRATEGY, "str", "nested_loop", choices=("nested_loop", "classify"))
+JOIN_STRATEGIES = ("nested_loop", "classify")  # the default first
+_STRATEGY = ArgSpec(STRATEGY, "str", JOIN_STRATEGIES[0], choices=JOIN_STRATEGIES)
 # Bounds are checked at bind time, before a model loads: an out-of-range value would otherwise
 # fail deep in the engine (top_p => 0) or exhaust memory (n => 99999999999). MAX_TOKENS bounds
 # any model's context; the engine checks the real context when the prompt is known.
@@ -118,7 +119,7 @@ class CallArguments:
     options: tuple[tuple[str, Any], ...]
     source: exp.Expr | None = None
     reorder: bool = False  # a planning argument (FunctionSpec.planning), not in ``options``
-    strategy: str = "nested_loop"  # likewise
+    strategy: str = JOIN_STRATEGIES[0]  # likewise
 
     @property
     def template(self) -> Template | None:
@@ -239,7 +240,7 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
         prompt = exp.DPipe(this=exp.Literal.string(head), expression=first) if head else first
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
     return CallArguments(spec, prompt, context, tuple(options.items()), source,
-                         given.get(REORDER, False), given.get(STRATEGY, "nested_loop"))
+                         given.get(REORDER, False), given.get(STRATEGY, JOIN_STRATEGIES[0]))
 
 
 def _typed_options(spec: FunctionSpec, rest: list[exp.Expr], given: dict[str, Any]

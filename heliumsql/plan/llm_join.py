@@ -36,14 +36,20 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from heliumsql.grammar.dialect import display_sql
+from heliumsql.grammar.functions import JOIN_STRATEGIES
 from heliumsql.plan.names import node_id
 from heliumsql.scopes import conjuncts, has_llm, prune_ctes
 
 # The join kinds whose condition is evaluated pair by pair (semi, anti, asof and positional
 # joins are not, or not only): ``Join.side`` values, with ``Join.kind`` plain, INNER or OUTER.
 JOIN_SIDES = {"": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
-NESTED_LOOP, CLASSIFY = "nested_loop", "classify"
-STRATEGIES = (NESTED_LOOP, CLASSIFY)
+# A strategy is named by ``strategy =>`` (grammar/functions.py lists the names), shapes the
+# candidate-pairs input here and picks the operator (heliumsql.operators.operator_class). An
+# approximate ``candidates => k`` (the k most similar right rows per left row, by embedding)
+# would be one more entry: a candidate query ranked with DuckDB's array_cosine_similarity and
+# cut with QUALIFY row_number() <= k, run by the nested-loop operator.
+STRATEGIES = JOIN_STRATEGIES
+NESTED_LOOP, CLASSIFY = STRATEGIES
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,12 @@ _ON_ERROR = ArgSpec("on_error", "str", "raise", choices=("raise", "null"))
 # optimizer's (see heliumsql/field_order.py). Row-wise calls only: llm() and llm_filter().
 REORDER = "reorder"
 _REORDER = ArgSpec(REORDER, "bool", False)
+# ``strategy => 'classify'`` asks an llm_filter in JOIN ... ON one multi-label question per
+# row of the left side instead of one yes/no per pair: a different question, so the user's
+# choice (see heliumsql/plan/llm_join.py). The default asks about every candidate pair.
+STRATEGY = "strategy"
+JOIN_STRATEGIES = ("nested_loop", "classify")  # the default first
+_STRATEGY = ArgSpec(STRATEGY, "str", JOIN_STRATEGIES[0], choices=JOIN_STRATEGIES)
 # Bounds are checked at bind time, before a model loads: an out-of-range value would otherwise
 # fail deep in the engine (top_p => 0) or exhaust memory (n => 99999999999). MAX_TOKENS bounds
 # any model's context; the engine checks the real context when the prompt is known.
@@ -99,7 +105,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "llm": FunctionSpec("llm", "scalar", "VARCHAR", _GENERATION + (_RETURNS,), (_REORDER,)),
     "llm_classify": FunctionSpec("llm_classify", "scalar", "VARCHAR", _GENERATION + (_MULTI,)),
     "llm_score": FunctionSpec("llm_score", "scalar", "INTEGER", _GENERATION),
-    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR), (_REORDER,)),
+    "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR),
+                              (_REORDER, _STRATEGY)),
     "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
     # The vector type FLOAT[d] is known once the embedding model is (the planner asks it).
     "llm_embed": FunctionSpec("llm_embed", "embed", "FLOAT[]", (_MODEL,)),
@@ -123,6 +130,7 @@ class CallArguments:
     options: tuple[tuple[str, Any], ...]
     source: exp.Expr | None = None
     reorder: bool = False  # a planning argument (FunctionSpec.planning), not in ``options``
+    strategy: str = JOIN_STRATEGIES[0]  # likewise
 
     @property
     def template(self) -> Template | None:
@@ -245,7 +253,7 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
         prompt = exp.DPipe(this=exp.Literal.string(head), expression=first) if head else first
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
     return CallArguments(spec, prompt, context, tuple(options.items()), source,
-                         given.get(REORDER, False))
+                         given.get(REORDER, False), given.get(STRATEGY, JOIN_STRATEGIES[0]))
 
 
 def _search_arguments(spec: FunctionSpec, positional: list[exp.Expr], given: dict[str, Any],

@@ -29,7 +29,7 @@ from heliumsql.embedding_model import EmbeddingModels
 from heliumsql.engine.interface import EngineBackend
 from heliumsql.errors import CancelledError, HeliumError, PlanError
 from heliumsql.explain import render_plan
-from heliumsql.operators import OPERATORS, OperatorContext
+from heliumsql.operators import OperatorContext, operator_class
 from heliumsql.optimizer import RuleContext, optimize
 from heliumsql.plan.nodes import EMBEDDING_KINDS
 from heliumsql.plan.physical import PhysicalPlan, plan_physical
@@ -146,7 +146,7 @@ class Executor:
                       cache: CacheSession | None) -> Result:
         context = OperatorContext(self.con, engine, progress, self.batch_size,
                                   embeddings=self.embeddings, indexes=self.indexes, cache=cache)
-        operators = {n.id: OPERATORS[n.node.call.kind](n.node, context, n.input_sql)
+        operators = {n.id: operator_class(n.node)(n.node, context, n.input_sql)
                      for n in plan.nodes}
         for node_id, op in operators.items():
             stats.operators[node_id] = op.stats
@@ -188,7 +188,7 @@ class Executor:
         context = OperatorContext(self.con, None, progress, self.batch_size,  # type: ignore[arg-type]
                                   embeddings=self.embeddings, indexes=self.indexes, cache=cache)
         for node_plan in plan.nodes:
-            op = OPERATORS[node_plan.node.call.kind](node_plan.node, context, node_plan.input_sql)
+            op = operator_class(node_plan.node)(node_plan.node, context, node_plan.input_sql)
             stats.operators[node_plan.id] = op.stats
             objects.operators[node_plan.id] = op  # on-demand vectors for the final statement
             if node_plan.strategy != "on_demand":

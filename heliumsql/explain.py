@@ -114,7 +114,7 @@ def render_plan(physical: PhysicalPlan | LogicalPlan, optimizer_enabled: bool = 
         lines.append(f"    strategy  {node_plan.describe()}")
         if node.call.option("returns") is not None:  # a typed answer, decoded under a grammar
             lines.append(f"    returns  {node.call.returns}")
-        if node.input is not None:
+        if node.input is not None and node_plan.strategy != "on_demand":
             lines.append(f"    input  {display_sql(node.input)}")
         else:
             lines.append(f"    prompt  {display_sql(node.call.prompt)}")
@@ -124,8 +124,11 @@ def render_plan(physical: PhysicalPlan | LogicalPlan, optimizer_enabled: bool = 
         if stats is not None:
             lines += _learned_lines(stats, node) + _pipeline_lines(stats, node)
         if stats is not None and node.id in stats.operators:
-            lines.append(f"    analyze  {stats.operators[node.id].line()}")
-            lines += [f"    {label}  {text}" for label, text in stats.operators[node.id].details]
+            figures = stats.operators[node.id]
+            if figures.pairs_considered is not None:
+                lines.append(f"    pairs  {figures.pairs_line()}")
+            lines.append(f"    analyze  {figures.line()}")
+            lines += [f"    {label}  {text}" for label, text in figures.details]
     for prefix in plan.prefixes:
         lines.append(f"  Prefix  {_prefix_text(prefix)}")
     if not optimizer_enabled:

@@ -32,8 +32,10 @@ from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
 from heliumsql.output_types import parse_output_type
+from heliumsql.plan.join_classify import pair_key
+from heliumsql.plan.llm_join import CLASSIFY, NESTED_LOOP, join_candidates
 from heliumsql.plan.names import INPUT_ALIAS, PROMPT_COLUMN, dependencies, source_marker
-from heliumsql.plan.nodes import LlmCall, LlmNode, LogicalPlan
+from heliumsql.plan.nodes import EMBEDDING_KINDS, LlmCall, LlmNode, LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
 from heliumsql.plan.search import search_input
 from heliumsql.scopes import (
@@ -48,6 +50,7 @@ from heliumsql.scopes import (
     visible_ctes,
 )
 
+_CONDITIONAL = (exp.Case, exp.If, exp.Lambda)
 _CLAUSE_RANK = {"from_": 0, "joins": 0, "laterals": 0, "where": 1, "group": 2, "having": 3,
                 "qualify": 3, "order": 4, "expressions": 5}
 
@@ -90,6 +93,12 @@ def _name_subqueries(tree: exp.Expr) -> None:
                 name = f"unnamed_subquery{count}"
             taken.add(name)
             source.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+
+
+def _without_calls(scope: exp.Select) -> exp.Select:
+    """``scope`` (a copy) with every unplanned call TRUE: DuckDB binds its FROM and JOINs, so
+    a call in an ON clause can name the columns of both sides."""
+    return scope.copy().transform(lambda e: exp.true() if isinstance(e, LlmFunc) else e)
 
 
 class Planner:
@@ -145,20 +154,35 @@ class Planner:
             reason = "not inside a SELECT"
         elif clause in ("joins", "laterals"):
             reason = "in a JOIN condition"
-        elif between(call, scope, (exp.Case, exp.If, exp.Lambda)):
+        elif between(call, scope, _CONDITIONAL):
             reason = "in a conditional branch"
         prompt = render_prompt(args, aggregate=aggregate)
-        fragment = None
+        fragment, join = None, None
         if scope is not None:
             local = None
             if not reason:
                 local, fragment = self._bind_together(scope, clause, prompt, aggregate, in_aggregate)
             if local is None:
-                local = self.catalog.scope(scope, visible_ctes(scope))
+                local = self.catalog.scope(_without_calls(scope) if clause == "joins" else scope,
+                                           visible_ctes(scope))
             if local is None:
                 reason = reason or "its FROM clause cannot be bound on its own"
             elif not self._resolve(call, args, scope, local):
                 reason = reason or "correlated with an outer query"
+            elif (clause == "joins" and spec.kind not in EMBEDDING_KINDS
+                  and not between(call, scope, _CONDITIONAL)):  # an embedding is no predicate
+                planned = join_candidates(call, scope, prompt, visible_ctes(scope), local.sources,
+                                          lambda q: self.catalog.columns(q) is not None,
+                                          args.strategy)
+                if planned is not None:
+                    (fragment, join), reason = planned, ""
+                    if join.strategy == CLASSIFY:  # the statement looks pairs up by their key
+                        prompt = pair_key(args, join.right, local.sources)
+                        fragment.set("expressions", [exp.alias_(prompt.copy(), "prompt")])
+        if args.strategy != NESTED_LOOP and join is None:
+            raise PlanError(f"{spec.name}(): strategy => {args.strategy!r} applies to a call in "
+                            "the ON clause of an INNER, LEFT, RIGHT or FULL JOIN that reads both "
+                            "sides; drop strategy => here")
         if reason:
             fragment = None
         elif fragment is None:
@@ -174,7 +198,7 @@ class Planner:
         if spec.kind == "embed":
             returns = f"FLOAT[{self.catalog.embedding_dimension(args.option('model'))}]"
         node = LlmNode(node_id, self._call(args, text, prompt, returns), fragment,
-                       dependencies(fragment), reason=reason, declared_fields=declared)
+                       dependencies(fragment), reason=reason, declared_fields=declared, join=join)
         self.catalog.stand_ins = self.catalog.stand_ins.with_udf(node_id, returns)
         call.replace(exp.Anonymous(this=node.udf_name, expressions=[prompt.copy()]))
         self.nodes.append(node)

@@ -36,6 +36,10 @@ class OperatorStats:
     cached_tokens: int = 0
     generated_tokens: int = 0
     elapsed_s: float = 0.0
+    # An LLM join (nested loop): the pairs of its two inputs, before any ON conjunct.
+    pairs_considered: int | None = None
+    # Its distinct candidate pairs, when they are not its prompts (strategy => 'classify').
+    distinct_pairs: int | None = None
     # What an operator did beyond these counts, as (label, text) lines for EXPLAIN ANALYZE
     # (a hierarchical aggregate's levels, a search's method).
     details: list[tuple[str, str]] = field(default_factory=list)
@@ -43,6 +47,20 @@ class OperatorStats:
     @property
     def computed_tokens(self) -> int:
         return self.prompt_tokens - self.cached_tokens
+
+    def pairs_line(self) -> str:
+        """An LLM join's pairs: considered, pruned by the relational conjuncts (``rows_in``
+        are the candidate pairs) and as duplicates, and the prompts the engine was sent.
+
+        >>> OperatorStats("LlmJoin #1", rows_in=40, distinct_prompts=30, engine_requests=30,
+        ...               pairs_considered=100).pairs_line()
+        'considered=100 pruned_by_conjuncts=60 pruned_as_duplicates=10 prompts_sent=30'
+        """
+        considered = self.pairs_considered or 0
+        distinct = self.distinct_prompts if self.distinct_pairs is None else self.distinct_pairs
+        return (f"considered={considered} pruned_by_conjuncts={considered - self.rows_in} "
+                f"pruned_as_duplicates={self.rows_in - distinct} "
+                f"prompts_sent={self.engine_requests}")
 
     def line(self) -> str:
         return (f"rows_in={self.rows_in} rows_out={self.rows_out} "

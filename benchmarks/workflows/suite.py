@@ -1,9 +1,9 @@
-"""The ``workflows`` suite: five agentic workflows written in HeliumSQL, four systems, one model.
+"""The ``workflows`` suite: six agentic workflows written in HeliumSQL, four systems, one model.
 
     python benchmarks/run.py --suite workflows [--quick] [--json FILE]
 
 Workloads (``benchmarks/workflows/<name>.py``): multi-agent analysis, map-reduce summarization,
-parallel exploration, debate, record queries. Systems (:mod:`benchmarks.workflows.systems`):
+parallel exploration, debate, record queries, a semantic join. Systems (:mod:`benchmarks.workflows.systems`):
 naive, agent framework, vLLM-style, HeliumSQL. Each (workload, system) is timed ``repeats``
 times, interleaved across systems, each run from a fresh engine and database (the median is
 reported; the naive and agent systems run once: they are slow and far from HeliumSQL). Every call is greedy with a fixed
@@ -33,7 +33,8 @@ from rich.table import Table
 from benchmarks.harness import NAMED_SHAPES, count_forward_tokens, cpu_name, progress
 from benchmarks.prefix_tree import ForwardWork, distinct_prompt_tokens
 from benchmarks.record import RunOptions, Target
-from benchmarks.workflows import debate, exploration, map_reduce, multi_agent, records
+from benchmarks.workflows import (debate, exploration, map_reduce, multi_agent, records,
+                                  semantic_join)
 from benchmarks.workflows.model import FULL_SHAPE, QUICK_SHAPE, build_model, describe
 from benchmarks.workflows.results import GeoMeanTarget, PlanningTarget, WorkflowReport, WorkflowResult
 from benchmarks.workflows.engines import RecordingHFEngine
@@ -47,7 +48,8 @@ REFERENCE = "naive"
 # medians of the close contest (vllm_style vs heliumsql) get the repeats instead.
 SINGLE_RUN = frozenset({"naive", "agent"})
 WORKLOADS: tuple[Workload, ...] = (multi_agent.WORKLOAD, map_reduce.WORKLOAD,
-                                   exploration.WORKLOAD, debate.WORKLOAD, records.WORKLOAD)
+                                   exploration.WORKLOAD, debate.WORKLOAD, records.WORKLOAD,
+                                   semantic_join.WORKLOAD)
 # One intra-op thread on CPU unless the thread count was chosen (run.py --threads sets
 # OMP_NUM_THREADS): on a shared 2-core machine, two OpenMP threads that keep losing their core to
 # other processes made the same forward pass 3-15x slower and erratic.

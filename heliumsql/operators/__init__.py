@@ -1,15 +1,21 @@
 """Physical LLM operators, one class per operator kind.
 
-``OPERATORS`` maps a node's function kind to its class, so the executor never branches on type.
+``OPERATORS`` maps a node's function kind to its class, so the executor never branches on type;
+:func:`operator_class` adds the one operator a plan-time strategy picks (an LLM join asked as
+classification).
 
 >>> OPERATORS["filter"].__name__
 'LlmFilter'
 """
 
+from heliumsql.plan.llm_join import CLASSIFY
+from heliumsql.plan.nodes import LlmNode
+
 from heliumsql.operators.base import LlmOperator, OperatorContext
 from heliumsql.operators.llm_agg import LlmAgg
 from heliumsql.operators.llm_embed import LlmEmbed
 from heliumsql.operators.llm_filter import LlmFilter
+from heliumsql.operators.llm_join_classify import LlmJoinClassify
 from heliumsql.operators.llm import Llm
 from heliumsql.operators.llm_map import LlmMap
 from heliumsql.operators.llm_search import LlmSearch
@@ -23,5 +29,14 @@ OPERATORS: dict[str, type[LlmOperator]] = {
     "search": LlmSearch,
 }
 
-__all__ = ["OPERATORS", "LlmAgg", "LlmEmbed", "LlmFilter", "Llm", "LlmSearch",
-           "LlmOperator", "LlmMap", "OperatorContext"]
+
+
+def operator_class(node: LlmNode) -> type[LlmOperator]:
+    """The operator that runs ``node``."""
+    if node.join is not None and node.join.strategy == CLASSIFY:
+        return LlmJoinClassify
+    return OPERATORS[node.call.kind]
+
+
+__all__ = ["OPERATORS", "LlmAgg", "LlmEmbed", "LlmFilter", "Llm", "LlmJoinClassify",
+           "LlmOperator", "LlmMap", "LlmSearch", "OperatorContext", "operator_class"]

@@ -36,7 +36,9 @@ _RULE = "eliminate_common_llm_calls"
 
 def _key(node: LlmNode) -> tuple:
     call = node.call
-    return (call.function, call.prompt.sql("duckdb"), call.options, node.limit)
+    # An LLM join's node counts its own pairs (and may ask another question): never merged.
+    return (call.function, call.prompt.sql("duckdb"), call.options, node.limit,
+            node.join is not None and node.id)
 
 
 def _union(a: exp.Query | None, b: exp.Query | None) -> exp.Query | None:

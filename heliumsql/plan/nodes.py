@@ -24,6 +24,7 @@ from typing import Any
 from sqlglot import exp
 
 from heliumsql.grammar.templates import Template
+from heliumsql.plan.llm_join import JoinSpec
 from heliumsql.plan.names import map_table_name, udf_name
 from heliumsql.plan.stand_ins import StandIns
 
@@ -80,6 +81,8 @@ class LlmNode:
       learned.
     - ``declared_fields``: the context-field order the user wrote, when ``reorder => true``
       chose another one (set by the planner: the order is part of the call).
+    - ``join``: set by the planner for a call in ``JOIN ... ON`` whose candidate pairs it could
+      write as ``input`` (:mod:`heliumsql.plan.llm_join`); EXPLAIN shows it as ``LlmJoin``.
     """
 
     id: int
@@ -95,10 +98,11 @@ class LlmNode:
     selectivity: float | None = None
     filter_chain: tuple[int, ...] = ()
     declared_fields: tuple[str, ...] = ()
+    join: JoinSpec | None = None
 
     @property
     def operator(self) -> str:
-        return OPERATOR_NAMES[self.call.kind]
+        return "LlmJoin" if self.join is not None else OPERATOR_NAMES[self.call.kind]
 
     @property
     def udf_name(self) -> str:

@@ -80,6 +80,7 @@ class Dispatcher:
                 self._waiters[ident] = [req]
                 fresh.append(req)
         queued = []
+        num_queued = len(self._queue)
         for req, hit in zip(fresh, self._lookup(fresh)):
             if hit is not None:
                 self._answer(req, hit, RESULT_CACHE)
@@ -93,9 +94,11 @@ class Dispatcher:
                     self._lane_chunk[req.lane] = chunk
         if self.tree is not None:
             self.tree.add_many(queued)
-        if self.ordered:
+        if self.ordered and len(self._queue) > num_queued:
             # Stable: requests with equal prompts keep their arrival order. Lanes (LIMIT over
-            # a filter) keep input order: the limit counts rows in that order.
+            # a filter) keep input order: the limit counts rows in that order. Only when
+            # something joined the queue: the runtime submits on every step, often nothing, and
+            # re-sorting thousands of queued requests each time cost more than the model.
             self._queue.sort(key=lambda r: r.token_ids)
 
     def cancel_lane(self, lane: int) -> list[LlmRequest]:

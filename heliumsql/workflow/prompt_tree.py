@@ -69,9 +69,12 @@ class PromptTree:
         bisect.insort(self._pending, tuple(ids))
 
     def add_many(self, prompts: Iterable[Sequence[int]]) -> None:
-        """Several planned prompts at once (one sort instead of one insertion each)."""
+        """Several planned prompts at once (one sort instead of one insertion each; none for
+        none: the runtime submits on every step, mostly nothing)."""
+        before = len(self._pending)
         self._pending.extend(tuple(p) for p in prompts)
-        self._pending.sort()
+        if len(self._pending) > before:
+            self._pending.sort()
 
     def remove(self, ids: Sequence[int]) -> None:
         """One planned use of ``ids`` is over (answered, or cancelled)."""

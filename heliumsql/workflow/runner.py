@@ -140,6 +140,7 @@ class WorkflowRunner:
                 continue
             run.state = RUNNING
             self.dispatcher.submit(run.op.materialize())
+            self._count_pairs(run)
             while not run.op.done:
                 if not self.dispatcher.pump():
                     raise ExecutionError(f"{run.op.name}: the engine stopped before answering "
@@ -213,6 +214,7 @@ class WorkflowRunner:
                 run.pipe.wasted = len(run.pipe.submitted - set(run.op.keys))
             else:
                 requests = run.op.materialize()
+            self._count_pairs(run)
             self.tree.drop_template(run.plan.id)
             if run.plan.strategy == "limit":
                 limited.append((run, requests))
@@ -293,6 +295,12 @@ class WorkflowRunner:
         for r in requests:
             r.lane = run.plan.id
         self.dispatcher.submit(requests, chunk=run.limit.chunk)
+
+    def _count_pairs(self, run: _NodeRun) -> None:
+        """An LLM join's pairs before its relational conjuncts (EXPLAIN ANALYZE)."""
+        if run.plan.pairs_sql is not None:
+            ((count,),) = self.context.con.sql(run.plan.pairs_sql).fetchall()
+            run.op.stats.pairs_considered = int(count)
 
     def _planned_prefixes(self, node_id: int) -> list[tuple[int, ...]]:
         """Prefixes the optimizer asked to pin for this node (``LogicalPlan.prefixes``)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"multi_agent", "map_reduce", "exploration", "debate", "records"}
+WORKLOADS = {"multi_agent", "map_reduce", "exploration", "debate", "records", "semantic_join"}
 SYSTEMS = {"naive", "agent", "vllm_style", "heliumsql"}
 SQL_SYSTEMS = SYSTEMS - {"agent"}
 

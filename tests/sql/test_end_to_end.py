@@ -76,7 +76,7 @@ def test_select_call_under_limit_computes_only_kept_rows(con):
     assert stats.distinct_prompts + stats.on_demand_prompts == 2
 
 
-def test_llm_in_join_on_is_answered_on_demand(con, reference):
+def test_llm_in_join_on_keeps_the_pairs_the_model_approves(con, reference):
     rows = con.sql("SELECT r.id, c.title FROM reviews r JOIN categories c ON r.category = c.category "
                    "AND llm_filter('Does {r.review} fit {c.title}?') ORDER BY r.id").fetchall()
     flags = con.sql("SELECT r.id, llm_filter('Does {r.review} fit {c.title}?') FROM reviews r "

@@ -15,11 +15,12 @@ from __future__ import annotations
 from sqlglot import exp
 
 from heliumsql.optimizer.factor_prompt_prefixes import static_text
-from heliumsql.vector_search import EXACT_SEARCH_ROWS
+from heliumsql.plan.llm_join import NESTED_LOOP
 from heliumsql.plan.nodes import EMBEDDING_KINDS, LlmNode, LogicalPlan
 from heliumsql.plan.physical.chains import adaptive_chains
 from heliumsql.plan.physical.pipelining import can_pipeline
 from heliumsql.plan.physical.plan import STRATEGIES, ChainPlan, NodePlan, PhysicalPlan
+from heliumsql.vector_search import EXACT_SEARCH_ROWS
 
 
 def _ids(numbers: tuple[int, ...]) -> str:
@@ -39,6 +40,13 @@ def _node_plan(node: LlmNode, chain: ChainPlan | None, scheduled: bool, pipelini
     reads = f"after {_ids(node.deps)}" if node.deps else "no upstream LLM node"
     if node.call.kind in EMBEDDING_KINDS:
         return NodePlan(node, node.call.kind, f"{_embedding_why(node)}, {reads}", node.deps)
+    if node.join is not None:
+        if not scheduled and node.join.strategy == NESTED_LOOP:
+            # The reference the LLM join is checked against: DuckDB asks as it meets pairs.
+            return NodePlan(node, "on_demand", "optimizer off: in a JOIN condition, computed "
+                            "on the spot pair by pair", **static)
+        return NodePlan(node, "llm_join", f"{node.join.describe()}, {reads}", node.deps,
+                        **static)
     if not scheduled:
         return NodePlan(node, "batch", f"optimizer off: every row a request, in arrival order, "
                         f"{reads}", node.deps, **static)

@@ -14,6 +14,10 @@ Strategies:
   (:mod:`heliumsql.workflow.adaptive_chain`);
 - ``pipelined``: a row-wise node starts on the rows whose upstream answers exist
   (:mod:`heliumsql.workflow.pipeline`);
+- ``llm_join``: an LLM predicate in ``JOIN ... ON``: every candidate pair's prompt at once
+  (the pairs the relational conjuncts keep, see :mod:`heliumsql.plan.llm_join`), in the
+  depth-first order of their prefix tree, so the pairs of one row share its KV prefix; or,
+  with ``strategy => 'classify'``, one multi-label prompt per left row;
 - ``on_demand``: the prompts cannot be precomputed; the final statement asks for them;
 - ``embed``: ``llm_embed``'s texts, each distinct one embedded once (no generation);
 - ``search``: ``llm_search``'s top k, exact or through a vector index
@@ -32,7 +36,8 @@ from heliumsql.plan.names import chain_prompt_column
 from heliumsql.plan.nodes import LlmNode, LogicalPlan
 from heliumsql.plan.physical.pipelining import partial_input
 
-STRATEGIES = ("batch", "limit", "chain", "pipelined", "on_demand", "embed", "search")
+STRATEGIES = ("batch", "limit", "chain", "pipelined", "llm_join", "on_demand", "embed",
+              "search")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,15 @@ class NodePlan:
     @cached_property
     def input_sql(self) -> str | None:
         """The DuckDB SQL of the node's input (None for ``on_demand``)."""
-        return None if self.node.input is None else self.node.input.sql("duckdb")
+        if self.node.input is None or self.strategy == "on_demand":
+            return None
+        return self.node.input.sql("duckdb")
+
+    @cached_property
+    def pairs_sql(self) -> str | None:
+        """An ``llm_join`` node's count of the pairs its join considers (EXPLAIN ANALYZE)."""
+        join = self.node.join
+        return None if join is None or self.strategy != "llm_join" else join.pairs.sql("duckdb")
 
     @cached_property
     def partial_sql(self) -> str | None:

@@ -37,4 +37,6 @@ def test_dry_run_runs_every_step_and_gathers_their_json(tmp_path: Path) -> None:
     assert doc["results"]["workflows-map_reduce"]["suites"]["workflows"]["results"]
     decode = doc["results"]["decode"]
     assert decode["placement"] == "cpu float32, attention torch"
-    assert decode["decode_tokens_per_s"] > 0 and 0 < decode["fraction_of_dense_bound"] < 1
+    # A dry run's few tokens on a tiny model measure nothing (decode time is the difference of
+    # two runs of milliseconds): the figures are there and positive, their size means nothing.
+    assert decode["decode_tokens_per_s"] > 0 and decode["fraction_of_dense_bound"] > 0

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from heliumsql.embedding_model import embed_texts
-from heliumsql.errors import ExecutionError
+from heliumsql.errors import ExecutionError, PlanError
 from heliumsql.operators.base import Key
 from heliumsql.operators.llm_filter import LlmFilter
 
@@ -81,7 +81,12 @@ class LlmJoinCandidates(LlmFilter):
         if self.context.embeddings is None:
             raise ExecutionError(f"{self.name}: strategy => 'candidates' needs an embedding "
                                  "model; run the query through heliumsql.connect(...)")
-        found = embed_texts(self.context.embeddings.get(None), texts, self.context.cache)
+        try:
+            model = self.context.embeddings.get(None)
+        except PlanError as exc:  # its message speaks of llm_embed(); the fix is the same
+            raise PlanError(f"{self.name}: strategy => 'candidates' ranks pairs by embedding "
+                            f"cosine: {exc}") from None
+        found = embed_texts(model, texts, self.context.cache)
         self.stats.details.append(("candidates", f"texts_embedded={len(found.vectors)} "
                                    f"from_result_cache={found.num_cached}"))
         return found.vectors

@@ -108,6 +108,12 @@ def test_bad_candidates_calls_name_what_to_fix(connect, shared_engine, call, err
         con.explain(QUERIES["inner"].format(call=call))
 
 
+def test_ranking_needs_an_embedding_model(connect, shared_engine):
+    con = connect(shared_engine, setup=TABLES)  # from an engine: no default embedding model
+    with pytest.raises(PlanError, match="ranks pairs by embedding cosine.*embedding_model=PATH"):
+        con.sql(QUERIES["inner"].format(call=candidates(1))).fetchall()
+
+
 def test_candidates_only_in_a_join(connect, shared_engine):
     con = connect(shared_engine, setup=TABLES)
     with pytest.raises(PlanError, match="applies to a call in the ON clause"):

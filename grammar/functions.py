@@ -73,9 +73,12 @@ _REORDER = ArgSpec(REORDER, "bool", False)
 # ``strategy => 'classify'`` asks an llm_filter in JOIN ... ON one multi-label question per
 # row of the left side instead of one yes/no per pair: a different question, so the user's
 # choice (see heliumsql/plan/llm_join.py). The default asks about every candidate pair.
+# ``strategy => 'candidates', k => N`` asks only about the N right rows most similar to each
+# left row by embedding cosine (approximate: see heliumsql/plan/join_candidates.py).
 STRATEGY = "strategy"
-JOIN_STRATEGIES = ("nested_loop", "classify")  # the default first
+JOIN_STRATEGIES = ("nested_loop", "classify", "candidates")  # the default first
 _STRATEGY = ArgSpec(STRATEGY, "str", JOIN_STRATEGIES[0], choices=JOIN_STRATEGIES)
+CANDIDATES_K = "k"
 # Bounds are checked at bind time, before a model loads: an out-of-range value would otherwise
 # fail deep in the engine (top_p => 0) or exhaust memory (n => 99999999999). MAX_TOKENS bounds
 # any model's context; the engine checks the real context when the prompt is known.
@@ -96,6 +99,7 @@ _GENERATION = (
 # cannot ask for a billion rows.
 SEARCH_METHODS = ("auto", "exact", "index")
 MAX_K = 100_000
+_CANDIDATES_K = ArgSpec(CANDIDATES_K, "int", None, minimum=1, maximum=MAX_K)
 
 # ``returns => 'TYPE'``: the answer's DuckDB type (see heliumsql.output_types).
 _RETURNS = ArgSpec("returns", "str")
@@ -106,7 +110,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "llm_classify": FunctionSpec("llm_classify", "scalar", "VARCHAR", _GENERATION + (_MULTI,)),
     "llm_score": FunctionSpec("llm_score", "scalar", "INTEGER", _GENERATION),
     "llm_filter": FunctionSpec("llm_filter", "filter", "BOOLEAN", (_MODEL, _SYSTEM, _ON_ERROR),
-                              (_REORDER, _STRATEGY)),
+                              (_REORDER, _STRATEGY, _CANDIDATES_K)),
     "llm_agg": FunctionSpec("llm_agg", "aggregate", "VARCHAR", _GENERATION),
     # The vector type FLOAT[d] is known once the embedding model is (the planner asks it).
     "llm_embed": FunctionSpec("llm_embed", "embed", "FLOAT[]", (_MODEL,)),
@@ -131,6 +135,7 @@ class CallArguments:
     source: exp.Expr | None = None
     reorder: bool = False  # a planning argument (FunctionSpec.planning), not in ``options``
     strategy: str = JOIN_STRATEGIES[0]  # likewise
+    k: int | None = None  # likewise: strategy => 'candidates' only
 
     @property
     def template(self) -> Template | None:
@@ -252,8 +257,21 @@ def bind_arguments(call: LlmFunc) -> CallArguments:
     else:
         prompt = exp.DPipe(this=exp.Literal.string(head), expression=first) if head else first
     context = tuple((context_name(v), v.this if isinstance(v, exp.Alias) else v) for v in rest)
+    strategy = given.get(STRATEGY, JOIN_STRATEGIES[0])
+    _check_candidates(spec, strategy, given.get(CANDIDATES_K))
     return CallArguments(spec, prompt, context, tuple(options.items()), source,
-                         given.get(REORDER, False), given.get(STRATEGY, JOIN_STRATEGIES[0]))
+                         given.get(REORDER, False), strategy, given.get(CANDIDATES_K))
+
+
+def _check_candidates(spec: FunctionSpec, strategy: str, k: int | None) -> None:
+    """``k =>`` comes with ``strategy => 'candidates'`` and only with it."""
+    usage = f"{spec.name}('... {{a.x}} ... {{b.y}} ...', strategy => 'candidates', k => 5)"
+    if strategy == "candidates" and k is None:
+        raise BindError(f"{spec.name}(): strategy => 'candidates' needs k => N, the number of "
+                        f"right rows judged per left row: {usage}")
+    if strategy != "candidates" and k is not None:
+        raise BindError(f"{spec.name}(): k => {k} only applies with strategy => 'candidates' "
+                        f"(the k most similar right rows per left row): {usage}")
 
 
 def _search_arguments(spec: FunctionSpec, positional: list[exp.Expr], given: dict[str, Any],

@@ -32,8 +32,9 @@ from heliumsql.grammar.dialect import display_sql
 from heliumsql.grammar.expressions import LlmFunc, TableArg
 from heliumsql.grammar.functions import CallArguments, bind_arguments
 from heliumsql.output_types import parse_output_type
+from heliumsql.plan.join_candidates import with_texts
 from heliumsql.plan.join_classify import pair_key
-from heliumsql.plan.llm_join import CLASSIFY, NESTED_LOOP, join_candidates
+from heliumsql.plan.llm_join import CANDIDATES, CLASSIFY, NESTED_LOOP, join_candidates
 from heliumsql.plan.names import INPUT_ALIAS, PROMPT_COLUMN, dependencies, source_marker
 from heliumsql.plan.nodes import EMBEDDING_KINDS, LlmCall, LlmNode, LogicalPlan
 from heliumsql.plan.paused_gc import paused_gc
@@ -173,12 +174,15 @@ class Planner:
                   and not between(call, scope, _CONDITIONAL)):  # an embedding is no predicate
                 planned = join_candidates(call, scope, prompt, visible_ctes(scope), local.sources,
                                           lambda q: self.catalog.columns(q) is not None,
-                                          args.strategy)
+                                          args.strategy, args.k)
                 if planned is not None:
                     (fragment, join), reason = planned, ""
                     if join.strategy == CLASSIFY:  # the statement looks pairs up by their key
                         prompt = pair_key(args, join.right, local.sources)
                         fragment.set("expressions", [exp.alias_(prompt.copy(), "prompt")])
+                    elif join.strategy == CANDIDATES:  # the operator ranks pairs by these
+                        fragment = with_texts(fragment, args, join.left, join.right,
+                                              local.sources)
         if args.strategy != NESTED_LOOP and join is None:
             raise PlanError(f"{spec.name}(): strategy => {args.strategy!r} applies to a call in "
                             "the ON clause of an INNER, LEFT, RIGHT or FULL JOIN that reads both "

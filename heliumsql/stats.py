@@ -40,6 +40,8 @@ class OperatorStats:
     pairs_considered: int | None = None
     # Its distinct candidate pairs, when they are not its prompts (strategy => 'classify').
     distinct_pairs: int | None = None
+    # The candidate pairs the candidates step kept (strategy => 'candidates'; rows_in before).
+    kept_pairs: int | None = None
     # What an operator did beyond these counts, as (label, text) lines for EXPLAIN ANALYZE
     # (a hierarchical aggregate's levels, a search's method).
     details: list[tuple[str, str]] = field(default_factory=list)
@@ -58,8 +60,11 @@ class OperatorStats:
         """
         considered = self.pairs_considered or 0
         distinct = self.distinct_prompts if self.distinct_pairs is None else self.distinct_pairs
+        kept = self.rows_in if self.kept_pairs is None else self.kept_pairs
+        candidates = "" if self.kept_pairs is None else \
+            f"pruned_by_candidates={self.rows_in - kept} "
         return (f"considered={considered} pruned_by_conjuncts={considered - self.rows_in} "
-                f"pruned_as_duplicates={self.rows_in - distinct} "
+                f"{candidates}pruned_as_duplicates={kept - distinct} "
                 f"prompts_sent={self.engine_requests}")
 
     def line(self) -> str:

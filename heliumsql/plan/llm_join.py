@@ -13,7 +13,9 @@ for an outer join they may not (a WHERE over the NULL-extended side would reject
 rows the join still needs).
 
 Nothing here changes which rows the statement returns: the statement still evaluates the call
-in its ON clause through the node's UDF, which answers a pair outside the candidates on demand.
+in its ON clause through the node's UDF, which answers a pair outside the candidates on demand
+(except under the opt-in ``strategy => 'candidates', k => N``, where a pair outside the top N is
+not a match: see :mod:`heliumsql.plan.join_candidates`).
 The plan only decides which prompts are ready before the statement runs, and in what order
 (see :mod:`heliumsql.plan.physical`: the prompt tree issues them depth first, so every pair of
 the row whose text comes first in the template shares that row's KV prefix).
@@ -44,12 +46,12 @@ from heliumsql.scopes import conjuncts, has_llm, prune_ctes
 # joins are not, or not only): ``Join.side`` values, with ``Join.kind`` plain, INNER or OUTER.
 JOIN_SIDES = {"": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
 # A strategy is named by ``strategy =>`` (grammar/functions.py lists the names), shapes the
-# candidate-pairs input here and picks the operator (heliumsql.operators.operator_class). An
-# approximate ``candidates => k`` (the k most similar right rows per left row, by embedding)
-# would be one more entry: a candidate query ranked with DuckDB's array_cosine_similarity and
-# cut with QUALIFY row_number() <= k, run by the nested-loop operator.
+# candidate-pairs input here and picks the operator (heliumsql.operators.operator_class).
+# The approximate ``candidates`` (the k most similar right rows per left row, by embedding
+# cosine) adds each side's text to the input; its operator ranks and cuts the pairs (see
+# heliumsql.plan.join_candidates).
 STRATEGIES = JOIN_STRATEGIES
-NESTED_LOOP, CLASSIFY = STRATEGIES
+NESTED_LOOP, CLASSIFY, CANDIDATES = STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class JoinSpec:
     the source it joins (``right``), the alias the template reads first (its rows are the
     shared prefixes; '' when the prompt reads no column), the relational ON (and WHERE)
     conjuncts applied to the pairs before any prompt, the ``strategy``, and ``pairs``: the
-    query counting the pairs a join without those conjuncts would consider (EXPLAIN ANALYZE)."""
+    query counting the pairs a join without those conjuncts would consider (EXPLAIN ANALYZE);
+    ``k`` the right rows judged per left row under ``strategy => 'candidates'``."""
 
     kind: str
     left: tuple[str, ...]
@@ -67,6 +70,7 @@ class JoinSpec:
     conjuncts: tuple[str, ...]
     pairs: exp.Select
     strategy: str = NESTED_LOOP
+    k: int | None = None
 
     def describe(self) -> str:
         """The strategy line of EXPLAIN.
@@ -82,6 +86,11 @@ class JoinSpec:
                     f"multi-label prompt per distinct {', '.join(self.left)} row listing the "
                     f"distinct {self.right} values of its candidate pairs {pruned} as options "
                     "(opt-in: a different question than one yes/no per pair)")
+        if self.strategy == CANDIDATES:
+            return (f"candidates: top {self.k} of the {self.right} side per distinct "
+                    f"{', '.join(self.left)} text by embedding cosine, {self.kind} join of "
+                    f"{', '.join(self.left)} and {self.right} {pruned}, each kept pair asked once, "
+                    "the rest are not matches (opt-in, approximate)")
         head = (f"{self.kind} join of {', '.join(self.left)} and {self.right}, each distinct pair "
                 f"once {pruned}")
         if not self.first:
@@ -154,8 +163,8 @@ def _count(from_: exp.Expr, joins: list[exp.Join], with_: exp.With | None) -> ex
 
 def join_candidates(call: exp.Expr, scope: exp.Select, prompt: exp.Expr,
                     with_: exp.With | None, columns: dict[str, tuple[str, ...]],
-                    binds: Callable[[exp.Select], bool], strategy: str = NESTED_LOOP
-                    ) -> tuple[exp.Select, JoinSpec] | None:
+                    binds: Callable[[exp.Select], bool], strategy: str = NESTED_LOOP,
+                    k: int | None = None) -> tuple[exp.Select, JoinSpec] | None:
     """For a call in the ON clause of one of ``scope``'s joins: the candidate-pairs input
     (``SELECT prompt FROM ... JOIN ... ON <relational conjuncts> [WHERE ...]``) and the join's
     spec; None where the join does not evaluate its condition pair by pair, or the input does
@@ -210,5 +219,5 @@ def join_candidates(call: exp.Expr, scope: exp.Select, prompt: exp.Expr,
                                expression=exp.Subquery(this=_count(join.this, [], with_))))
     spec = JoinSpec(JOIN_SIDES[side], tuple(aliases[:-1]), aliases[-1],
                     _first_alias(prompt, aliases, columns),
-                    tuple(_shown(c) for c in kept + narrowing), pairs, strategy)
+                    tuple(_shown(c) for c in kept + narrowing), pairs, strategy, k)
     return q, spec

@@ -17,7 +17,9 @@ Strategies:
 - ``llm_join``: an LLM predicate in ``JOIN ... ON``: every candidate pair's prompt at once
   (the pairs the relational conjuncts keep, see :mod:`heliumsql.plan.llm_join`), in the
   depth-first order of their prefix tree, so the pairs of one row share its KV prefix; or,
-  with ``strategy => 'classify'``, one multi-label prompt per left row;
+  with ``strategy => 'classify'``, one multi-label prompt per left row; or, with
+  ``strategy => 'candidates', k => N``, only the pairs of each left row's N most similar right
+  rows (approximate);
 - ``on_demand``: the prompts cannot be precomputed; the final statement asks for them;
 - ``embed``: ``llm_embed``'s texts, each distinct one embedded once (no generation);
 - ``search``: ``llm_search``'s top k, exact or through a vector index

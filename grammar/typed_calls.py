@@ -109,6 +109,19 @@ def answer_schema(options: dict[str, Any]) -> dict[str, Any] | None:
     return json_schema(t, options["max_tokens"]) if t.constrained else None
 
 
+def canonical_schema(schema: Any) -> str:
+    """The one text of a JSON schema the engine is given (sorted keys): the SQL operators, the
+    DuckDB UDFs and ``heliumsql serve`` agree on it, so the grammar, and with it a greedy
+    answer, is the same whichever way a typed call arrives."""
+    return json.dumps(schema, sort_keys=True)
+
+
+def schema_text(options: dict[str, Any]) -> str | None:
+    """The JSON schema text a typed call is decoded under; None for free text."""
+    schema = answer_schema(options)
+    return None if schema is None else canonical_schema(schema)
+
+
 def check_budget(options: dict[str, Any]) -> None:
     """BindError up front when ``max_tokens`` cannot hold the longest answer the schema admits
     (for ``returns`` the schema itself shrinks to fit; labels and scores have fixed lengths)."""

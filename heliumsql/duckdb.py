@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
 import threading
 from collections.abc import Sequence
 from functools import partial
@@ -49,7 +48,7 @@ from sqlglot import exp
 from heliumsql.backends import cluster_backend, is_remote, pop_cluster_options, remote_backend
 from heliumsql.errors import ExecutionError
 from heliumsql.grammar.functions import FUNCTIONS, bind_arguments
-from heliumsql.grammar.typed_calls import answer_schema, instruction
+from heliumsql.grammar.typed_calls import instruction, schema_text
 from heliumsql.output_types import decode_json, parse_output_type
 from heliumsql.models import require_model
 from heliumsql.prompting import chat_token_ids
@@ -301,12 +300,6 @@ def typed_key(function: str, prompt: str, given: dict[str, Any], bound: dict[Any
     return instruction(dict(options)) + prompt, given["system"], options
 
 
-def schema_text(options: dict[str, Any]) -> str | None:
-    """The JSON schema text a typed call is decoded under, as the SQL operators give it."""
-    schema = answer_schema(options)
-    return None if schema is None else json.dumps(schema, sort_keys=True)
-
-
 def _typed_value(completion: Any, key: tuple[str, Any, tuple[tuple[str, Any], ...]]) -> Any:
     options = dict(key[2])
     try:
@@ -317,4 +310,4 @@ def _typed_value(completion: Any, key: tuple[str, Any, tuple[tuple[str, Any], ..
 
 
 
-__all__ = ["FILTER_CHOICES", "LLMFunctions", "register", "schema_text", "typed_key"]
+__all__ = ["FILTER_CHOICES", "LLMFunctions", "register", "typed_key"]

@@ -11,7 +11,6 @@ choices ``llm_filter`` uses.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,11 +56,10 @@ def answer_all(engine: Any, items: Sequence[Example], max_tokens: int = 32) -> l
 def typed_params(ex: Example) -> Any:
     """The request a typed call makes for ``ex``: its answer schema at the default budget."""
     from heliumsql.engine import SamplingParams
-    from heliumsql.grammar.typed_calls import TYPED_MAX_TOKENS, answer_schema
+    from heliumsql.grammar.typed_calls import TYPED_MAX_TOKENS, schema_text
 
-    # The same schema text as the SQL operators send (heliumsql.operators.base).
-    schema = answer_schema({**dict(ex.options), "max_tokens": TYPED_MAX_TOKENS})
-    return SamplingParams(max_tokens=TYPED_MAX_TOKENS, json_schema=json.dumps(schema, sort_keys=True))
+    options = {**dict(ex.options), "max_tokens": TYPED_MAX_TOKENS}
+    return SamplingParams(max_tokens=TYPED_MAX_TOKENS, json_schema=schema_text(options))
 
 
 def score(task: str, predictions: Sequence[str], items: Sequence[Example]) -> dict[str, float]:

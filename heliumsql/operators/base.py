@@ -13,7 +13,6 @@ and what an answer means (``accept``).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from heliumsql.engine.interface import EngineBackend
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
 from heliumsql.errors import ExecutionError
-from heliumsql.grammar.typed_calls import answer_schema
+from heliumsql.grammar.typed_calls import schema_text
 from heliumsql.output_types import OutputType, arrow_type, decode_json, parse_output_type
 from heliumsql.plan.nodes import LlmNode
 from heliumsql.progress import Progress, ProgressCallback
@@ -106,8 +105,7 @@ class LlmOperator:
         self._started = time.perf_counter()
         # A typed call (returns =>, llm_classify, llm_score): decoded under its JSON schema.
         options = dict(node.call.options)
-        schema = answer_schema(options)
-        self.json_schema = None if schema is None else json.dumps(schema, sort_keys=True)
+        self.json_schema = schema_text(options)
         self.answer_type: OutputType | None = None
         if options.get("returns") is not None:
             self.answer_type = parse_output_type(options["returns"])

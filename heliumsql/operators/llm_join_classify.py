@@ -16,6 +16,7 @@ from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams
 from heliumsql.errors import ExecutionError
 from heliumsql.operators.base import Key, LlmOperator, cut, excerpt
+from heliumsql.grammar.typed_calls import canonical_schema
 from heliumsql.plan.join_classify import answer_schema, instruction, max_answer_tokens, split_key
 from heliumsql.workflow.request import LlmRequest
 
@@ -41,7 +42,7 @@ class LlmJoinClassify(LlmOperator):
 
     def sampling_params(self, prompt: str, sample: int) -> SamplingParams:
         return SamplingParams(max_tokens=max_answer_tokens(self.options),
-                              json_schema=json.dumps(answer_schema(self.options), sort_keys=True))
+                              json_schema=canonical_schema(answer_schema(self.options)))
 
     def decode(self, completion: Completion) -> Any:
         try:

@@ -7,13 +7,13 @@ a 400 naming the field rather than silently ignored; fields that change nothing 
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from heliumsql.engine.errors import EngineError
 from heliumsql.engine.sampling import SamplingParams
+from heliumsql.grammar.typed_calls import canonical_schema
 from heliumsql.server.errors import APIError
 
 # OpenAI's own limits, so a client gets the same 400 here as from the hosted API.
@@ -155,9 +155,7 @@ class ChatCompletionRequest(SamplingRequest):
         if not isinstance(schema, (dict, bool)):
             raise APIError(400, "response_format json_schema needs a 'schema' (a JSON schema "
                                 "object)", param="response_format")
-        # The text the SQL layer gives the engine for the same schema (sorted keys), so the
-        # grammar, and with it a greedy answer, is the local one.
-        return json.dumps(schema, sort_keys=True)
+        return canonical_schema(schema)  # the local path's text: the same greedy answer
 
     def check(self) -> None:
         self.refuse_unsupported(("logprobs", "top_logprobs", "tools", "functions", "tool_choice",

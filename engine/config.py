@@ -91,7 +91,8 @@ class EngineConfig:
             # Whole multiples of 256 blocks: engines built one after another in a process get
             # the same pool size, so compiled attention kernels (specialised to it) are reused.
             rounded = budget // bytes_per_block // 256 * 256
-            budget = max(rounded, 1) * bytes_per_block if rounded else budget
+            if rounded:
+                budget = rounded * bytes_per_block
         else:
             needed = self.max_num_seqs * -(-max_context // self.block_size) * bytes_per_block
             budget = min(_CPU_DEFAULT_POOL_BYTES, needed)

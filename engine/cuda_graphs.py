@@ -83,7 +83,10 @@ class DecodeGraphs:
         b = pick_bucket(n, self.buckets)
         assert b is not None
         width = self.inputs.blocks.shape[1]
-        table = torch.tensor([list(t)[:width] + [0] * (width - min(len(t), width)) for t in tables],
+        # Padded to this step's longest table only (a table never exceeds ``width``: see
+        # ``fits``); flex_inputs widens it to the graph's width, so no 8,192-wide Python lists.
+        longest = max(len(t) for t in tables)
+        table = torch.tensor([list(t) + [0] * (longest - len(t)) for t in tables],
                              dtype=torch.long)
         start = torch.tensor(starts, dtype=torch.long)
         host = flex_inputs(table, start, torch.ones(n, dtype=torch.long), self.block_size,

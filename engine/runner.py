@@ -88,6 +88,8 @@ class ModelRunner:
         """
         try:
             return self._run(batch, keep)
+        except torch.cuda.OutOfMemoryError:
+            raise  # not FlexAttention's fault; the torch path would need more memory still
         except Exception as exc:  # noqa: BLE001 - whatever torch.compile or Triton raise
             if self.backend != "flex":
                 raise

@@ -191,6 +191,9 @@ class HeliumMagics(Magics):
                 import heliumsql  # (and its replicas, which take seconds to start)
 
                 options = {"model": os.environ.get("HELIUMSQL_MODEL") or None, **wanted}
+                if self._opened_with is not None:  # ours, not a user's: free its replicas
+                    self.connection.close()
+                    self.connection = self._opened_with = None
                 self.connection = heliumsql.connect(**options)
                 self._opened_with = wanted
             return self.connection

@@ -97,7 +97,7 @@ class ClusterStream:
             del self._parts[call_id]
             left = [i for i in part.indices if i in self.pending]
             if isinstance(item, _Died):
-                self._backend.replica_died(part.replica)
+                self._backend.replica_died(part.replica, unanswered=len(left))
                 if left:
                     self._backend.dispatch(self, left, retry=True)
             elif item is not _END:
@@ -198,7 +198,7 @@ class RayClusterBackend:
             info = ray.get(self.actors[0].describe.remote())
             ray.get([a.describe.remote() for a in self.actors[1:]])
         except ray.exceptions.RayError as exc:
-            self.close()
+            self._stop_actors()  # (no router yet: close() would fail on it)
             raise ModelLoadError(f"the replicas could not load model {model!r}: {exc}") from None
         self.tokenizer, self.max_context = info["tokenizer"], info["max_context"]
         self.fingerprint = info["fingerprint"]
@@ -313,12 +313,15 @@ class RayClusterBackend:
 
     def close(self) -> None:
         """Stop the replicas (the connection that started them calls this)."""
+        self._stop_actors()
+        self.router.alive.clear()
+
+    def _stop_actors(self) -> None:
         for a in self.actors:
             try:
                 self._ray.kill(a)
             except Exception:  # noqa: BLE001 - already gone
                 pass
-        self.router.alive.clear()
 
     # -- routing and faults (called by ClusterStream) -------------------------------------
     def dispatch(self, stream: ClusterStream, indices: list[int], retry: bool) -> None:
@@ -348,9 +351,12 @@ class RayClusterBackend:
             if answered:
                 self._requests[replica] += 1
 
-    def replica_died(self, replica: int) -> None:
+    def replica_died(self, replica: int, unanswered: int = 0) -> None:
+        """``replica`` is gone; ``unanswered`` of the requests sent to it leave the queue (the
+        caller dispatches them again, which counts them anew)."""
         with self._lock:
             self.router.remove(replica)
+            self._queued = max(0, self._queued - unanswered)
 
     def abort(self, replica: int, call_id: int) -> None:
         if replica in self.router.alive:

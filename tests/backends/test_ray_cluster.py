@@ -101,5 +101,6 @@ def test_a_replica_killed_mid_query_changes_no_row(cluster: Any, single: Any,
     assert not figures[0].alive and figures[1].alive
     assert figures[1].retries > 0  # replica 0's unanswered requests went to replica 1
     assert sum(f.requests for f in figures) == result.analyze.engine_requests
+    assert backend.num_queued() == 0  # re-sent requests are not counted twice
     # Later queries run on the replica left.
     assert cluster.sql(QUERIES["llm"]).fetchall() == single.sql(QUERIES["llm"]).fetchall()

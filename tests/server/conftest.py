@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytest.importorskip("fastapi")

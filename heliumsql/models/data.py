@@ -52,6 +52,10 @@ def train_split(num_items: int, seed: int = 0, exclude: dict[str, list[Example]]
                 weights: dict[str, float] | None = None) -> list[Example]:
     """``num_items`` training items mixed by task weight (``weights`` overrides some), none equal
     to an ``exclude`` item."""
+    unknown = sorted(set(weights or {}) - set(TASKS))
+    if unknown:
+        raise ValueError(f"unknown task(s) {', '.join(unknown)} in the weights; the tasks are "
+                         f"{', '.join(sorted(TASKS))}")
     rng = random.Random(f"train-{seed}")
     names = sorted(TASKS)
     weights = [(weights or {}).get(n, TASKS[n].weight) for n in names]

@@ -190,12 +190,25 @@ def save_checkpoint(model: Any, tokenizer: Any, out: Path) -> None:
     model.to(torch.float32)
 
 
+def _weights(text: str) -> dict[str, float]:
+    """``--weights task=w,...`` parsed; a malformed item stops the run before any work."""
+    weights = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--weights: {item!r} is not TASK=NUMBER "
+                             "(e.g. --weights extract_json=6,classify=2)") from None
+    return weights
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run the whole pipeline for parsed ``args``; returns the metrics written to metrics.json."""
     started = time.time()
     heldout = heldout_split(args.seed, args.eval_per_task)
     unseen = {split: heldout_split(args.seed, args.eval_per_task, split) for split in (PHRASING, WORDS)}
-    weights = {k: float(v) for k, v in (kv.split("=") for kv in args.weights.split(",") if kv)}
+    weights = _weights(args.weights)
     items = train_split(args.steps * args.batch_size, args.seed, exclude=heldout, weights=weights)
     if args.init:
         from heliumsql.engine import load_model

@@ -130,3 +130,8 @@ def test_typed_answers_are_values_of_the_calls_type():
             else:
                 assert all(v is not None and str(v) in ex.prompt for v in value.values())
             assert ex.prompt.startswith(instruction(options))
+
+
+def test_a_mistyped_task_weight_stops_training_naming_it() -> None:
+    with pytest.raises(ValueError, match="extract_jsn"):
+        train_split(8, weights={"extract_jsn": 6.0})

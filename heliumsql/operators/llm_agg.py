@@ -26,8 +26,10 @@ class LlmAgg(LlmOperator):
 
     def requests_for(self, keys: Sequence[Key], lane: int | None = None) -> list[LlmRequest]:
         limit = self.context.engine.max_context
-        fitting = [k for k in keys if len(self.token_ids(k[0])) + 1 <= limit]
-        too_long = [k for k in keys if len(self.token_ids(k[0])) + 1 > limit]
+        fitting: list[Key] = []
+        too_long: list[Key] = []
+        for k in keys:
+            (fitting if len(self.token_ids(k[0])) + 1 <= limit else too_long).append(k)
         if too_long:
             self.answers.update(self._trees(too_long))
         return super().requests_for(fitting, lane)
@@ -45,9 +47,12 @@ class LlmAgg(LlmOperator):
         shape = group_shape(self.node.input) if self.node.input is not None else None
         if shape is None:  # not template-shaped (cannot happen for llm_agg's own rendering)
             return {k: self._too_long_answer(k[0]) for k in keys}
-        wanted = {k[0] for k in keys}
-        groups = {p: [tuple(r) for r in rows] for p, rows in self.context.con.sql(shape.rows_sql)
-                  .fetchall() if p in wanted}
+        # Only the over-long groups' rows come to Python, not every group's values.
+        wanted = sorted({k[0] for k in keys})
+        picked = self.context.con.sql(
+            f"SELECT * FROM ({shape.rows_sql}) AS g(prompt, rows) "
+            "WHERE prompt IN (SELECT unnest($wanted::VARCHAR[]))", params={"wanted": wanted})
+        groups = {p: [tuple(r) for r in rows] for p, rows in picked.fetchall()}
         out: dict[Key, Any] = {}
         levels: list[int] = []
         for key in keys:

@@ -50,8 +50,7 @@ JOIN_SIDES = {"": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
 # The approximate ``candidates`` (the k most similar right rows per left row, by embedding
 # cosine) adds each side's text to the input; its operator ranks and cuts the pairs (see
 # heliumsql.plan.join_candidates).
-STRATEGIES = JOIN_STRATEGIES
-NESTED_LOOP, CLASSIFY, CANDIDATES = STRATEGIES
+NESTED_LOOP, CLASSIFY, CANDIDATES = JOIN_STRATEGIES
 
 
 @dataclass(frozen=True)

@@ -234,12 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.prompts and os.path.exists(args.prompts):
         with open(args.prompts, "rb") as f:
-            sets = pickle.load(f)
+            saved = pickle.load(f)
+        if saved.get("scale") != args.scale:  # the report states the scale it measured
+            raise SystemExit(f"{args.prompts} was recorded at --scale {saved.get('scale')}, not "
+                             f"{args.scale}: pass that scale or delete the file to record anew")
+        sets = saved["sets"]
     else:
         sets = record_prompt_sets(args.scale)
         if args.prompts:
             with open(args.prompts, "wb") as f:
-                pickle.dump(sets, f)
+                pickle.dump({"scale": args.scale, "sets": sets}, f)
     recorded = time.perf_counter() - start
     rows = simulate(sets, list(ROUTERS), args.replicas, args.kv_blocks)
     sizes = [f"{k} {sum(len(b.prompts) for b in v)} requests in {len(v)} batches"

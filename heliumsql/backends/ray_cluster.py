@@ -50,6 +50,11 @@ def import_ray() -> Any:
     return ray
 
 
+# Cache stamps kept per backend: far more than the queries one process runs at once (an older
+# stamp asked for again counts its reuse as computed, a figure, never an answer).
+_KEPT_STAMPS = 1024
+
+
 class _Part:
     """The requests of one stream call sent to one replica (a Ray streaming generator)."""
 
@@ -288,6 +293,8 @@ class RayClusterBackend:
         stamp = next(self._ids)
         self._stamps[stamp] = {r: s for r in sorted(self.router.alive)
                                if (s := self._call(r, "cache_stamp")) is not None}
+        while len(self._stamps) > _KEPT_STAMPS:  # one per query: a long-lived server's grow
+            del self._stamps[next(iter(self._stamps))]
         return stamp
 
     def cached_prefix(self, token_ids: Sequence[int], before: int | None = None) -> int:

@@ -35,7 +35,7 @@ from typing import Any
 
 from heliumsql.backends.budget import RequestBudget
 from heliumsql.backends.chat_codec import ChatCodec
-from heliumsql.backends.choices import parse_choice, response_format, schema_format
+from heliumsql.backends.choices import parse_choice, response_format, schema_format, schema_root
 from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, params_list
@@ -99,8 +99,11 @@ class OpenAICompatBackend:
     per attempt, in seconds. ``max_requests`` is the per-statement budget (see
     :mod:`heliumsql.backends.budget`). ``structured_output=False`` never sends a JSON schema
     (``response_format``) for a constrained choice or a typed answer (for servers that reject
-    it; by default the backend stops sending it by itself after the server answers such a
-    request with HTTP 400, and reads the free answers instead).
+    it). By default the backend stops sending a schema by itself after the server answers one
+    with HTTP 400, and reads the free answers instead; only schemas of the refused root kind
+    stop (``refused_schemas``): OpenAI's hosted API refuses a bare ``integer`` or ``enum`` root
+    yet takes an object, so a refused ``llm_score`` leaves ``llm_filter``'s object schema and
+    ``returns => 'STRUCT(...)'`` constrained.
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -127,6 +130,7 @@ class OpenAICompatBackend:
         self.fingerprint = f"openai:{self.base_url}#{model}"
         self.structured_output = structured_output
         self.guided_choices = structured_output  # vLLM's guided_choice, tried first
+        self.refused_schemas: set[str] = set()  # root kinds of response_format the server refused
         self.budget = RequestBudget(max_requests)
         self._max_concurrency = max_concurrency
         self._counts = dict.fromkeys(_STATS, 0)
@@ -252,10 +256,12 @@ class OpenAICompatBackend:
             # vLLM's extension, which heliumsql serve also takes: decoded as the local engine
             # decodes a choice (the answer is the choice itself, so greedy verdicts agree).
             request.setdefault("extra_body", {})["guided_choice"] = list(params.choices)
-        elif params.choices is not None and self.structured_output:
+        elif params.choices is not None and self._sends_schema("object"):
             request["response_format"] = response_format(params.choices)
-        elif params.json_schema is not None and self.structured_output:
-            request["response_format"] = schema_format(json.loads(params.json_schema))
+        elif params.json_schema is not None:
+            schema = json.loads(params.json_schema)
+            if self._sends_schema(schema_root(schema)):
+                request["response_format"] = schema_format(schema)
         self._count(requests=1)
         while True:
             try:
@@ -266,14 +272,17 @@ class OpenAICompatBackend:
                 if "guided_choice" in request.get("extra_body", {}):
                     self.guided_choices = False
                     del request["extra_body"]["guided_choice"]
-                    if self.structured_output:
+                    if self._sends_schema("object"):
                         request["response_format"] = response_format(params.choices)
                 elif "response_format" in request:
-                    self.structured_output = False
-                    del request["response_format"]
+                    refused = request.pop("response_format")["json_schema"]["schema"]
+                    self.refused_schemas.add(schema_root(refused))
                 else:
                     raise
                 self._count(requests=1)
+
+    def _sends_schema(self, root: str) -> bool:
+        return self.structured_output and root not in self.refused_schemas
 
     def _completion(self, index: int, response: Any, params: SamplingParams) -> Completion:
         if not getattr(response, "choices", None):

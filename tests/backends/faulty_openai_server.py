@@ -65,6 +65,7 @@ class FaultyOpenAIServer:
             self.faults: deque[Fault] = deque()
             self.failing: set[str] = set()
             self.structured = True
+            self.guided = True  # False: guided_choice refused, response_format still taken
             self.free_answer: str | None = None
             self.num_requests = 0
             self.arrivals: list[str] = []  # each request's user message, in arrival order
@@ -98,7 +99,7 @@ class FaultyOpenAIServer:
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
         guided = body.get("guided_choice")  # vLLM's extension: the answer is the choice itself
-        if guided is not None and not self.structured:
+        if guided is not None and not (self.structured and self.guided):
             return 400, {}, _error("guided_choice is not supported", "invalid_request_error")
         choices = tuple(guided) if guided is not None else _enum(body.get("response_format"))
         if body.get("response_format") is not None and (choices is None or not self.structured):

@@ -213,6 +213,21 @@ def test_a_typed_call_sends_its_schema_and_reads_free_answers_where_refused(serv
     assert all("response_format" not in b for b in server.bodies)
 
 
+def test_a_refused_scalar_schema_leaves_object_schemas_constrained(server, engine) -> None:
+    # Like OpenAI's hosted API: no guided_choice, object-root schemas taken, an integer refused.
+    server.guided, server.free_answer = False, "4"
+    con = remote(server, max_concurrency=1)
+    assert [s for _, s, _ in con.sql(TYPED["llm_score"]).fetchall()] == [4] * 10
+    assert con.engine.refused_schemas == {"integer"}
+    server.free_answer = None
+    sql = "SELECT id FROM items WHERE llm_filter('Red? {descr}') ORDER BY id"
+    assert con.sql(sql).fetchall() == local(engine, sql)
+    # One refused guided_choice, then every filter request constrained by its object schema.
+    filters = [b for b in server.bodies if "Red?" in b["messages"][-1]["content"]]
+    assert len(filters) == NUM_NAMES + 1
+    assert all(b["response_format"]["json_schema"]["name"] == "choice" for b in filters[1:])
+
+
 def test_an_unparsable_filter_answer_names_the_row_or_gives_null(server) -> None:
     server.free_answer = "perhaps"
     con = remote(server)

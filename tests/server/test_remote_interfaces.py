@@ -42,7 +42,7 @@ def test_duckdb_udfs_on_a_remote_model_give_the_local_rows(served: Served,
     assert remote == local
     assert {row[2] for row in remote} == {True, False}  # both verdicts occur
     # The typed UDFs' schemas went out as response_format (the server decoded under them).
-    assert functions.engine.structured_output
+    assert not functions.engine.refused_schemas
     assert served.engine.stats()["steps"] > steps  # the server did the work
     assert functions.stats()["engine_requests"] == functions.stats()["generated"]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from heliumsql.models import lexicon as lx
-from heliumsql.models import texts
+from heliumsql.models import phrasings, texts
 from heliumsql.models.example import Example
 from heliumsql.models.typed_tasks import classify, classify_multi, extract_json, score
 from heliumsql.models.vocabulary import PHRASING, TRAIN
@@ -178,7 +178,7 @@ def sentiment(rng: random.Random, split: str = TRAIN) -> Example:
         t = rng.choice(SENTIMENT_RECORD)
         ctx = ("review",) if rng.random() < 0.6 else ("product", "review")
         return Example("sentiment", "llm", t, tuple((k, r[k]) for k in ctx), r["sentiment"], ctx)
-    t = rng.choice(SENTIMENT)
+    t = rng.choice(SENTIMENT) if rng.random() < 0.3 else phrasings.sentiment(rng)
     return Example("sentiment", "llm", t, _review_fields(r, t), r["sentiment"])
 
 
@@ -227,7 +227,7 @@ def topic(rng: random.Random, split: str = TRAIN) -> Example:
     if rng.random() < 0.15:
         ctx = ("body",) if rng.random() < 0.5 else ("title", "body")
         return Example("topic", "llm", rng.choice(TOPIC_RECORD), tuple((k, d[k]) for k in ctx), d["topic"], ctx)
-    t = rng.choice(TOPIC)
+    t = rng.choice(TOPIC) if rng.random() < 0.3 else phrasings.topic(rng)
     return Example("topic", "llm", t, _doc_fields(d, t), d["topic"])
 
 
@@ -331,14 +331,14 @@ class Task:
 
 
 TASKS: dict[str, Task] = {
-    "sentiment": Task(sentiment, 0.6, unseen=("phrasing", "words")),
+    "sentiment": Task(sentiment, 1.2, unseen=("phrasing", "words")),
     "sentiment_yesno": Task(sentiment_yesno, 0.4),
     "mention": Task(mention, 2.5),
     "complaint": Task(complaint, 1.5),
-    "topic": Task(topic, 0.6, unseen=("phrasing",)),
+    "topic": Task(topic, 1.0, unseen=("phrasing",)),
     "topic_yesno": Task(topic_yesno, 0.4),
-    "extract_name": Task(extract_name, 0.8, unseen=("words",)),
-    "extract_city": Task(extract_city, 0.8, unseen=("words",)),
+    "extract_name": Task(extract_name, 1.0, unseen=("words",)),
+    "extract_city": Task(extract_city, 1.0, unseen=("words",)),
     "extract_number": Task(extract_number, 1.2),
     "summary": Task(summary, 0.8, "overlap"),
     "review_summary": Task(review_summary, 0.8),

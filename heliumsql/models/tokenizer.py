@@ -1,7 +1,9 @@
 """The built-in model's tokenizer: byte-level BPE trained on the task data, with a chat template.
 
 Byte-level, so any text encodes; digits are split one per token, which makes numbers easy to copy
-and compare for a small model.
+and compare for a small model; and a space is a token of its own, so a word is the same tokens
+after a space, a newline or a JSON string's quote: copying "Grace" from a prompt into
+``{"name":"Grace"}`` is copying tokens, not learning that " Grace" and "Grace" mean the same.
 
 >>> tok = train_tokenizer(["Is this review positive or negative? Great mouse."], vocab_size=300)
 >>> tok.decode(tok.encode("Price: 182.35", add_special_tokens=False))
@@ -29,6 +31,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 3072) -> Any:
 
     raw = Tokenizer(models.BPE())
     raw.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(" ", behavior="isolated"),
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False),
     ])

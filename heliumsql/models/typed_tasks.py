@@ -19,7 +19,7 @@ import json
 import random
 
 from heliumsql.models import lexicon as lx
-from heliumsql.models import texts
+from heliumsql.models import phrasings, texts
 from heliumsql.models.example import Example
 from heliumsql.models.vocabulary import PHRASING, TRAIN, WORDS
 
@@ -103,7 +103,8 @@ def classify(rng: random.Random, split: str = TRAIN) -> Example:
         positive, negative = rng.choice(SENTIMENT_LABELS)
         answer = positive if r["sentiment"] == "positive" else negative
         labels = (positive, negative) if rng.random() < 0.5 else (negative, positive)
-        t = _template(rng, REVIEW_CLASSIFY, split)
+        composed = split != PHRASING and rng.random() < 0.5
+        t = phrasings.classify_review(rng) if composed else _template(rng, REVIEW_CLASSIFY, split)
         values = dict(product=r["product"], review=r["review"])
     elif source == "document":
         d = texts.document(rng)

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from heliumsql.models import lexicon as lx
-from heliumsql.models import texts
+from heliumsql.models import phrasings, texts
 from heliumsql.models.data import heldout_split, train_split
 from heliumsql.models.example import Example
 from heliumsql.models.tasks import TASKS
@@ -111,6 +111,30 @@ def test_unseen_phrasings_and_words_never_reach_training():
     held = {w for items in words.values() for ex in items for w in _words(ex.prompt)} & vocabulary
     assert len(held) > 50  # the unseen-words items do carry held-out words
     assert not held & seen_words
+
+
+_LABEL = "(?:" + "|".join((*lx.TOPICS, "positive", "negative")) + ")"
+_CHOICES = re.compile(rf"\b{_LABEL}\b(?:[\s,/|]+(?:or\s+)?{_LABEL}\b)*")
+
+
+def _five_word_runs(template: str) -> set[tuple[str, ...]]:
+    """Five-word runs of a template's wording: placeholders dropped, a list of choices one word
+    (the choices are the task, not its phrasing)."""
+    text = _CHOICES.sub(" choices ", re.sub(r"\{\w+\}", " ", template.lower()))
+    words = re.findall(r"[a-z']+", text)
+    return {tuple(words[i:i + 5]) for i in range(len(words) - 4)}
+
+
+def test_no_composed_training_phrasing_shares_five_words_with_a_held_out_one():
+    """The held-out phrasings are new sentences, not recombinations of training parts."""
+    unseen = heldout_split(seed=0, per_task=60, split=PHRASING)
+    held_runs = {run for items in unseen.values() for ex in items for run in _five_word_runs(ex.template)}
+    assert len(held_runs) > 30
+    for make in (phrasings.sentiment, phrasings.topic, phrasings.classify_review):
+        composed = phrasings.all_templates(make)
+        assert len(composed) > 200
+        shared = {run for t in composed for run in _five_word_runs(t)} & held_runs
+        assert not shared, f"{make.__name__} composes held-out wording: {sorted(shared)[:5]}"
 
 
 def test_typed_answers_are_values_of_the_calls_type():

@@ -32,3 +32,15 @@ def test_chat_template_formats_system_and_user(tok):
     text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert text == "<s><|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n"
     assert tok.eos_token == "</s>" and tok.pad_token == "<pad>"
+
+
+def test_a_word_is_the_same_tokens_after_a_space_a_quote_or_a_newline(tok):
+    """What lets a small model copy a name from the prompt into a JSON string: "Paris" is the
+    same token sequence wherever it stands, a space being a token of its own."""
+    def pieces(text: str) -> list[str]:
+        return tok.convert_ids_to_tokens(tok.encode(text, add_special_tokens=False))
+
+    word = pieces("Paris")
+    for context in ("lives in Paris.", '{"city":"Paris"}', "City:\nParis"):
+        got = pieces(context)
+        assert any(got[i:i + len(word)] == word for i in range(len(got))), (context, got)

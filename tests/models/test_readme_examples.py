@@ -10,7 +10,7 @@ import pytest
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Paragraph headings (``**LLM joins.**``) whose python blocks are run.
-SECTIONS = ["**LLM joins.**"]
+SECTIONS = ["**Typed answers.**", "**LLM joins.**"]
 
 
 def python_blocks(heading: str) -> list[str]:

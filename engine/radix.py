@@ -57,7 +57,7 @@ class RadixNode:
         while node is not None and node.parent is not None:
             keys.append(node.key)
             node = node.parent
-        return tuple(t for key in reversed(keys) for t in key)
+        return tuple(itertools.chain.from_iterable(reversed(keys)))
 
 
 class RadixCache:
@@ -132,14 +132,18 @@ class RadixCache:
         tree's block wins: the returned list holds the tree's block for every key, and the
         caller frees those of its own blocks that differ.
         """
-        out, now = [], next(self._clock)
+        out, now, grown = [], next(self._clock), False
         for key, block in zip(keys, blocks):
             child = node.children.get(key)
             if child is None:
-                child = self._attach(node, key, block, now)
+                # Only the end of the new path can be a leaf: ranking each block on the way
+                # (its whole prefix handed to the priority hook) made a long prompt quadratic.
+                child, grown = self._attach(node, key, block, now, enter=False), True
             child.last_access = now
             out.append(child.block)
             node = child
+        if grown and not node.children and node.lock_ref == 0:
+            self._enter(node)
         return node, out
 
     def best_child(self, node: RadixNode, tokens: Sequence[int]) -> tuple[RadixNode | None, int]:
@@ -254,7 +258,10 @@ class RadixCache:
                 j += step
         return best
 
-    def _attach(self, parent: RadixNode, key: BlockKey, block: int, now: int) -> RadixNode:
+    def _attach(self, parent: RadixNode, key: BlockKey, block: int, now: int, enter: bool = True
+                ) -> RadixNode:
+        """A new node below ``parent``; it enters the eviction heap unless ``enter`` is False
+        (the caller enters the path's last node once the path is built)."""
         child = RadixNode(key, block, parent)
         child.born = next(self._clock)
         child.last_access = now  # before it enters the heap, so its entry is current
@@ -263,7 +270,8 @@ class RadixCache:
         parent.children[key] = child
         insort(parent.order, key)
         self.num_blocks += 1
-        self._enter(child)
+        if enter:
+            self._enter(child)
         # An unlocked partial sibling that ``key`` extends holds nothing the new node does not:
         # its block goes back to the pool (a locked one, a pin's, stays until unpinned).
         for n in range(1, len(key)):

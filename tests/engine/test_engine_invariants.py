@@ -322,6 +322,20 @@ def test_eviction_touches_the_front_of_the_heap_only() -> None:
     assert len(calls) <= 2 * 100
 
 
+def test_caching_a_long_prompt_ranks_its_last_block_only() -> None:
+    """Only the end of a newly cached path is an evictable leaf, so only it is ranked: ranking
+    every block on the way (each handing its whole prefix to the hook) made caching a prompt
+    quadratic in its length."""
+    pool = KVPool(1, 200, 2, 1, 2)
+    radix = RadixCache(pool)
+    calls = []
+    radix.priority = lambda toks: calls.append(toks) or 0.0
+    keys = list(chain_keys(list(range(160)), 2))
+    node, _ = radix.insert(radix.root, keys, pool.allocate(len(keys)))
+    assert calls == [tuple(range(160))]
+    assert radix.evict(80) == 80  # the whole path still evicts, leaf by leaf
+
+
 def test_cached_length_finds_the_longest_share_on_either_side_of_the_prompt() -> None:
     pool = KVPool(1, 8, 3, 1, 2)
     radix = RadixCache(pool)

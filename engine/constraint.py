@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from heliumsql.engine import token_bitmask
 from heliumsql.engine.errors import EngineError
 
 # Compact JSON (no optional whitespace): the answer's length bound counts every byte.
@@ -85,21 +86,17 @@ class GrammarConstraints:
         """Begin filling the masks of one step (rows whose matcher is None are free) on the
         library's worker, so it overlaps the model's forward pass: a mask depends only on the
         tokens already generated. None when no row is constrained."""
-        import llguidance.torch as lt
-
         rows = [(m, i) for i, m in enumerate(matchers) if m is not None]
         if not rows:
             return None
         assert self._pool is not None  # set up by matcher(), which made these matchers
-        bitmask = lt.allocate_token_bitmask(len(matchers), self.vocab_size)
+        bitmask = token_bitmask.allocate(len(matchers), self.vocab_size)
         free = [i for i, m in enumerate(matchers) if m is None]
-        future = self._pool.submit(lt.fill_next_token_bitmask_par, self._executor, rows, bitmask)
+        future = self._pool.submit(token_bitmask.fill, self._executor, rows, bitmask)
         return PendingMask(future, bitmask, free)
 
     def finish(self, logits: torch.Tensor, pending: PendingMask | None) -> None:
         """Mask ``logits`` (one row per sequence of ``start``) in place once the fill is done."""
-        import llguidance.torch as lt
-
         if pending is None:
             return
         pending.future.result()
@@ -107,7 +104,7 @@ class GrammarConstraints:
         if pending.free:  # free rows keep every token
             bitmask[pending.free] = -1
         masked = logits.float() if logits.device.type == "cpu" else logits
-        lt.apply_token_bitmask_inplace(masked, bitmask.to(logits.device, non_blocking=True))
+        token_bitmask.apply_inplace(masked, bitmask.to(logits.device, non_blocking=True))
         if masked is not logits:
             logits.copy_(masked)
 

@@ -42,19 +42,6 @@ def schema_format(schema: dict[str, Any], name: str = "answer") -> dict[str, Any
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
 
 
-def schema_root(schema: dict[str, Any]) -> str:
-    """What a schema's root is, the way servers accept or refuse ``response_format``: its JSON
-    type, or "enum" / "any".
-
-    >>> [schema_root(s) for s in ({"type": "object"}, {"enum": ["a"]}, {"type": "integer"})]
-    ['object', 'enum', 'integer']
-    """
-    root = schema.get("type")
-    if isinstance(root, str):
-        return root
-    return "enum" if "enum" in schema else "any"
-
-
 def parse_choice(text: str, choices: tuple[str, ...]) -> int | None:
     """The index of the choice ``text`` gives, or ``None`` when it gives none."""
     answer = text.strip()

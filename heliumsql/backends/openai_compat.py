@@ -35,7 +35,7 @@ from typing import Any
 
 from heliumsql.backends.budget import RequestBudget
 from heliumsql.backends.chat_codec import ChatCodec
-from heliumsql.backends.choices import parse_choice, response_format, schema_format, schema_root
+from heliumsql.backends.choices import parse_choice, response_format, schema_format
 from heliumsql.engine.interface import Params, Prompt
 from heliumsql.engine.request import Completion
 from heliumsql.engine.sampling import SamplingParams, params_list
@@ -55,6 +55,9 @@ _HINTS = {401: " (check api_key= or $OPENAI_API_KEY)",
           404: " (check the model name after 'openai:' and base_url, which usually ends in /v1)"}
 _STATS = ("requests", "failed_requests", "prompt_tokens", "cached_tokens",
           "computed_prefill_tokens", "generated_tokens")
+# What a refused constraint is remembered as: vLLM's guided_choice, llm_filter's choice schema
+# (any other key is a typed call's schema text).
+_GUIDED, _CHOICE = "guided_choice", "choice"
 
 
 class RemoteStream:
@@ -99,11 +102,11 @@ class OpenAICompatBackend:
     per attempt, in seconds. ``max_requests`` is the per-statement budget (see
     :mod:`heliumsql.backends.budget`). ``structured_output=False`` never sends a JSON schema
     (``response_format``) for a constrained choice or a typed answer (for servers that reject
-    it). By default the backend stops sending a schema by itself after the server answers one
-    with HTTP 400, and reads the free answers instead; only schemas of the refused root kind
-    stop (``refused_schemas``): OpenAI's hosted API refuses a bare ``integer`` or ``enum`` root
-    yet takes an object, so a refused ``llm_score`` leaves ``llm_filter``'s object schema and
-    ``returns => 'STRUCT(...)'`` constrained.
+    it). By default the backend stops sending a schema by itself once the server answers it
+    with HTTP 400 and answers the same request without it, and reads the free answers instead;
+    only that schema stops (``refused_schemas``): OpenAI's hosted API refuses a bare ``integer``
+    or ``enum`` root yet takes an object, so a refused ``llm_score`` leaves ``llm_filter``'s
+    choice and ``returns => 'STRUCT(...)'`` constrained.
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -130,7 +133,8 @@ class OpenAICompatBackend:
         self.fingerprint = f"openai:{self.base_url}#{model}"
         self.structured_output = structured_output
         self.guided_choices = structured_output  # vLLM's guided_choice, tried first
-        self.refused_schemas: set[str] = set()  # root kinds of response_format the server refused
+        # Schemas (their text; _CHOICE for llm_filter's) the server refused as response_format.
+        self.refused_schemas: set[str] = set()
         self.budget = RequestBudget(max_requests)
         self._max_concurrency = max_concurrency
         self._counts = dict.fromkeys(_STATS, 0)
@@ -252,37 +256,52 @@ class OpenAICompatBackend:
             request["stop"] = list(params.stop)
         if params.top_k:
             request["extra_body"] = {"top_k": params.top_k}  # vLLM and SGLang read it
+        # What the response_format constrains: the choice schema, or the typed call's schema.
+        schema_key = _CHOICE if params.choices is not None else params.json_schema
         if params.choices is not None and self.guided_choices:
             # vLLM's extension, which heliumsql serve also takes: decoded as the local engine
             # decodes a choice (the answer is the choice itself, so greedy verdicts agree).
             request.setdefault("extra_body", {})["guided_choice"] = list(params.choices)
-        elif params.choices is not None and self._sends_schema("object"):
-            request["response_format"] = response_format(params.choices)
-        elif params.json_schema is not None:
-            schema = json.loads(params.json_schema)
-            if self._sends_schema(schema_root(schema)):
-                request["response_format"] = schema_format(schema)
+        elif schema_key is not None and self._sends_schema(schema_key):
+            request["response_format"] = self._response_format(params)
         self._count(requests=1)
+        refused: list[str] = []  # remembered only once a request without them is answered
         while True:
             try:
                 response = await self._client.chat.completions.create(**request)
-                return self._completion(index, response, params)
+                completion = self._completion(index, response, params)
             except self._openai.BadRequestError:
                 # The server refuses the constraint: the next one down, then the free answer.
                 if "guided_choice" in request.get("extra_body", {}):
-                    self.guided_choices = False
+                    refused.append(_GUIDED)
                     del request["extra_body"]["guided_choice"]
-                    if self._sends_schema("object"):
-                        request["response_format"] = response_format(params.choices)
+                    if self._sends_schema(_CHOICE):
+                        request["response_format"] = self._response_format(params)
                 elif "response_format" in request:
-                    refused = request.pop("response_format")["json_schema"]["schema"]
-                    self.refused_schemas.add(schema_root(refused))
+                    refused.append(schema_key)
+                    del request["response_format"]
                 else:
-                    raise
+                    raise  # not about a constraint (or nothing left to drop): the caller's error
                 self._count(requests=1)
+                continue
+            # A 400 that a request without the constraint also gets (a prompt too long, a bad
+            # parameter) is not a refusal of the constraint: nothing is remembered then.
+            for what in refused:
+                if what == _GUIDED:
+                    self.guided_choices = False
+                else:
+                    self.refused_schemas.add(what)
+            return completion
 
-    def _sends_schema(self, root: str) -> bool:
-        return self.structured_output and root not in self.refused_schemas
+    @staticmethod
+    def _response_format(params: SamplingParams) -> dict[str, Any]:
+        if params.choices is not None:
+            return response_format(params.choices)
+        assert params.json_schema is not None
+        return schema_format(json.loads(params.json_schema))
+
+    def _sends_schema(self, key: str) -> bool:
+        return self.structured_output and key not in self.refused_schemas
 
     def _completion(self, index: int, response: Any, params: SamplingParams) -> Completion:
         if not getattr(response, "choices", None):

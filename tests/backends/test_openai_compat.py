@@ -7,6 +7,7 @@ clear errors where they cannot, a rerun that sends only what is missing, and the
 from __future__ import annotations
 
 import gc
+import json
 import subprocess
 import sys
 import threading
@@ -218,7 +219,8 @@ def test_a_refused_scalar_schema_leaves_object_schemas_constrained(server, engin
     server.guided, server.free_answer = False, "4"
     con = remote(server, max_concurrency=1)
     assert [s for _, s, _ in con.sql(TYPED["llm_score"]).fetchall()] == [4] * 10
-    assert con.engine.refused_schemas == {"integer"}
+    (refused,) = con.engine.refused_schemas  # the integer schema, and only it
+    assert json.loads(refused) == server.bodies[0]["response_format"]["json_schema"]["schema"]
     server.free_answer = None
     sql = "SELECT id FROM items WHERE llm_filter('Red? {descr}') ORDER BY id"
     assert con.sql(sql).fetchall() == local(engine, sql)
@@ -226,6 +228,20 @@ def test_a_refused_scalar_schema_leaves_object_schemas_constrained(server, engin
     filters = [b for b in server.bodies if "Red?" in b["messages"][-1]["content"]]
     assert len(filters) == NUM_NAMES + 1
     assert all(b["response_format"]["json_schema"]["name"] == "choice" for b in filters[1:])
+
+
+def test_a_bad_request_the_free_answer_also_gets_disables_no_constraint(server) -> None:
+    # A 400 that is not about the constraint (here: every form of the first row's request)
+    # fails the statement but does not make later requests go unconstrained.
+    server.faults.extend(Fault("status", status=400) for _ in range(3))
+    con = remote(server, max_concurrency=1)
+    sql = "SELECT count(*) FROM items WHERE llm_filter('Red? {descr}')"
+    with pytest.raises(ExecutionError):
+        con.sql(sql).fetchall()
+    assert con.engine.guided_choices and not con.engine.refused_schemas
+    server.reset()
+    con.sql(sql).fetchall()
+    assert all("guided_choice" in b for b in server.bodies) and len(server.bodies) == NUM_NAMES
 
 
 def test_an_unparsable_filter_answer_names_the_row_or_gives_null(server) -> None:

@@ -103,10 +103,7 @@ class GrammarConstraints:
         bitmask = pending.bitmask
         if pending.free:  # free rows keep every token
             bitmask[pending.free] = -1
-        masked = logits.float() if logits.device.type == "cpu" else logits
-        token_bitmask.apply_inplace(masked, bitmask.to(logits.device, non_blocking=True))
-        if masked is not logits:
-            logits.copy_(masked)
+        token_bitmask.apply_inplace(logits, bitmask.to(logits.device))
 
     def apply(self, logits: torch.Tensor, matchers: Sequence[Any | None]) -> None:
         """``start`` and ``finish`` in one go (when there is nothing to overlap with)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+
 def allocate(batch: int, vocab_size: int) -> torch.Tensor:
     """A (batch, ceil(vocab / 32)) int32 mask with every token allowed."""
     return torch.full((batch, (vocab_size + 31) // 32), -1, dtype=torch.int32)

@@ -40,6 +40,12 @@ def test_constrained_answers_always_parse(engine, temperature):  # noqa: ANN001
         assert c.finish_reason == "stop"
 
 
+def test_constrained_answers_parse_in_bfloat16_on_cpu(model_paths):  # noqa: ANN001
+    engine = Engine(model_paths["llama"], block_size=4, dtype="bfloat16", device="cpu")
+    for c in engine.generate(PROMPTS, SamplingParams(max_tokens=64, json_schema=PERSON)):
+        _check_person(c.text)
+
+
 def test_constrained_greedy_matches_hf_generate_under_the_same_mask(engine, references):  # noqa: ANN001
     params = SamplingParams(max_tokens=64, json_schema=PERSON)
     got, want = engine.generate(PROMPTS, params), references["llama"].generate(PROMPTS, params)

@@ -124,9 +124,13 @@ class RadixCache:
             n += 1
         return n
 
-    def insert(self, node: RadixNode, keys: Sequence[BlockKey], blocks: Sequence[int]
-               ) -> tuple[RadixNode, list[int]]:
+    def insert(self, node: RadixNode, keys: Sequence[BlockKey], blocks: Sequence[int], *,
+               evictable: bool = True) -> tuple[RadixNode, list[int]]:
         """Extend the path below ``node`` with ``keys`` held in ``blocks``.
+
+        ``evictable=False`` is for a caller that locks the returned node at once (the
+        scheduler): the new leaf is not ranked for eviction only to leave the heap again; it
+        enters it when unlocked.
 
         Where the tree already has a block for a key (another request computed it first), the
         tree's block wins: the returned list holds the tree's block for every key, and the
@@ -142,7 +146,7 @@ class RadixCache:
             child.last_access = now
             out.append(child.block)
             node = child
-        if grown and not node.children and node.lock_ref == 0:
+        if grown and evictable and not node.children and node.lock_ref == 0:
             self._enter(node)
         return node, out
 

@@ -220,7 +220,7 @@ class Scheduler:
             return
         parent = seq.node if seq.node is not None else self.radix.root
         node, tree_blocks = self.radix.insert(parent, seq.block_keys(full)[start:],
-                                              seq.block_table[start:full])
+                                              seq.block_table[start:full], evictable=False)
         dupes = [own for own, kept in zip(seq.block_table[start:full], tree_blocks) if own != kept]
         if dupes:  # someone cached the same tokens first: share theirs, drop ours
             seq.block_table[start:full] = tree_blocks

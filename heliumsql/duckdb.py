@@ -12,7 +12,9 @@ arguments (a DuckDB UDF's return type is fixed when it is created):
 ``llm_classify(prompt, ['bug', 'feature'], ...)`` → VARCHAR, one of the labels, and
 ``llm_score(prompt, low, high, ...)`` → INTEGER in [low, high], both decoded under their JSON
 schema with the same format instruction before the prompt as in :func:`heliumsql.connect`, so
-the answers are the same. Not here: ``returns => 'TYPE'`` (its type is the argument's) and
+the answers are the same; and ``llm_embed(text [, model => PATH])`` → ``FLOAT[]`` (a list: its
+length is the model's, unknown when the UDF is created; cast to ``FLOAT[d]`` for DuckDB's array
+functions), the same vectors as in :func:`heliumsql.connect`. Not here: ``returns => 'TYPE'`` (its type is the argument's) and
 ``llm_classify(..., multi => true)`` (VARCHAR[]); labels are a list (no descriptions). Named options use DuckDB's macro syntax, ``name => value``
 or ``name := value``: ``max_tokens`` (64), ``temperature`` (0), ``top_p`` (1), ``top_k`` (0),
 ``seed``, ``system``, ``stop`` (a list: ``stop => ['\\n']``); ``llm_filter`` takes ``system``.
@@ -46,6 +48,7 @@ import sqlglot
 from sqlglot import exp
 
 from heliumsql.backends import cluster_backend, is_remote, pop_cluster_options, remote_backend
+from heliumsql.embedding_model import EmbeddingModels, embed_texts
 from heliumsql.errors import ExecutionError
 from heliumsql.grammar.functions import FUNCTIONS, bind_arguments
 from heliumsql.grammar.typed_calls import instruction, schema_text
@@ -64,6 +67,7 @@ _FILTER_ARGS = (("system", "VARCHAR"),)
 # The typed UDFs: their own positional arguments, then the generation options.
 _CLASSIFY_ARGS = (("labels", "VARCHAR[]"),)
 _SCORE_ARGS = (("low", "INTEGER"), ("high", "INTEGER"))
+_EMBED_ARGS = (("model", "VARCHAR"),)
 _ids = itertools.count(1)
 
 
@@ -75,8 +79,12 @@ class LLMFunctions:
     """
 
     def __init__(self, model: Any = None, *, engine: Any = None, device: str = "auto",
-                 max_memo: int = 100_000, **engine_options: Any) -> None:
+                 max_memo: int = 100_000, embedding_model: Any = None,
+                 **engine_options: Any) -> None:
         self._cluster = pop_cluster_options(engine_options)  # cluster="ray": replicas on Ray
+        # llm_embed's models, as heliumsql.connect() has them (nothing loads before a call).
+        self.embeddings = EmbeddingModels(embedding_model, model, device,
+                                          llm_known=engine is None or model is not None)
         self._model, self._device, self._engine_options = model, device, engine_options
         self._engine = engine
         self._lock = threading.RLock()
@@ -121,7 +129,8 @@ class LLMFunctions:
                 ("llm_filter", _FILTER_ARGS, "BOOLEAN", self._filter_udf),
                 ("llm_classify", _CLASSIFY_ARGS + _GENERATION_ARGS, "VARCHAR",
                  self._classify_udf),
-                ("llm_score", _SCORE_ARGS + _GENERATION_ARGS, "INTEGER", self._score_udf)):
+                ("llm_score", _SCORE_ARGS + _GENERATION_ARGS, "INTEGER", self._score_udf),
+                ("llm_embed", _EMBED_ARGS, "FLOAT[]", self._embed_udf)):
             con.create_function(self.udf_name(function), impl,
                                 ["VARCHAR"] + [t for _, t in args], returns, type="arrow",
                                 null_handling="special", side_effects=False)
@@ -154,6 +163,8 @@ class LLMFunctions:
         con.execute(f"CREATE OR REPLACE TEMP MACRO llm_score(prompt, low, high{gen_decl}) AS "
                     f"{self.udf_name('llm_score')}(CAST(prompt AS VARCHAR), CAST(low AS INTEGER), "
                     f"CAST(high AS INTEGER){gen_pass})")
+        con.execute(f"CREATE OR REPLACE TEMP MACRO llm_embed(text, model := NULL) AS "
+                    f"{self.udf_name('llm_embed')}(CAST(text AS VARCHAR), CAST(model AS VARCHAR))")
         return con
 
     # -- the UDFs ------------------------------------------------------------------------------
@@ -196,6 +207,23 @@ class LLMFunctions:
         keys = [None if p is None else (p, s, None) for p, s in _columns(prompts, system)]
         answers = self._answer(keys, lambda c, _: filter_verdict(c.choice))
         return pa.array(answers, type=pa.bool_())
+
+    def _embed_udf(self, texts: Any, models: Any) -> pa.Array:
+        """Each distinct text of the chunk embedded once by the model its row names (NULL: the
+        registration's default); a NULL text gives NULL."""
+        rows = _columns(texts, models)
+        out: list[list[float] | None] = [None] * len(rows)
+        by_model: dict[str | None, list[int]] = collections.defaultdict(list)
+        for i, (text, name) in enumerate(rows):
+            if text is not None:
+                by_model[name].append(i)
+        with self._lock:
+            for name, where in by_model.items():
+                vectors = embed_texts(self.embeddings.get(name), [rows[i][0] for i in where]).vectors
+                for i in where:
+                    out[i] = vectors[rows[i][0]].tolist()
+        self._stats["embedded"] += sum(map(len, by_model.values()))
+        return pa.array(out, type=pa.list_(pa.float32()))
 
     def _answer(self, keys: list[tuple[Any, ...] | None], value: Any) -> list[Any]:
         """Answer every row: memo first, then each distinct missing prompt once, in one call."""
@@ -240,7 +268,9 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     ``.engine``). The engine loads on the first LLM call, on ``device`` (``"auto"``: CUDA
     with bfloat16 when present, else CPU with float32); ``cluster="ray", replicas=N`` runs it as
     N replicas on Ray, as :func:`heliumsql.connect` does. Other ``options`` go to the engine
-    (``max_memo=`` sizes the answer memo). For other threads, attach a cursor:
+    (``max_memo=`` sizes the answer memo; ``embedding_model=PATH`` is ``llm_embed``'s default
+    model, a local sentence-transformers checkpoint, as in :func:`heliumsql.connect`). For other
+    threads, attach a cursor:
     ``fns.attach(con.cursor())``.
 
     >>> fns = register(duckdb.connect(), model="path/to/checkpoint")     # doctest: +SKIP
@@ -250,7 +280,9 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     0
     """
     max_memo = options.pop("max_memo", 100_000)
-    functions = LLMFunctions(model, engine=engine, device=device, max_memo=max_memo, **options)
+    embedding_model = options.pop("embedding_model", None)
+    functions = LLMFunctions(model, engine=engine, device=device, max_memo=max_memo,
+                             embedding_model=embedding_model, **options)
     functions.create_udfs(con)
     functions.attach(con)
     return functions

@@ -132,3 +132,33 @@ def test_statements_that_only_embed_load_no_llm(embedding_path) -> None:  # noqa
     found = con.sql("SELECT id FROM llm_search((SELECT id, llm_embed(body) AS v FROM docs), "
                     "'great screen', column => 'v', k => 1)").fetchall()
     assert found == [(6,)] and not con.engine_loaded
+
+
+def test_duckdb_udf_gives_connects_vectors_and_null_for_null(con, embedding_path, engine,
+                                                             tmp_path) -> None:  # noqa: ANN001
+    import duckdb
+
+    import heliumsql.duckdb as hdb
+
+    plain = duckdb.connect()
+    plain.execute(DOCS)
+    functions = hdb.register(plain, engine=engine, embedding_model=embedding_path)
+    udf = dict(plain.sql("SELECT id, llm_embed(body) FROM docs").fetchall())
+    want = dict(con.sql("SELECT id, llm_embed(body) FROM docs").fetchall())
+    assert udf[3] is None and want[3] is None
+    assert {k: list(v) for k, v in udf.items() if v is not None} == \
+           {k: list(v) for k, v in want.items() if v is not None}
+    assert plain.sql("SELECT DISTINCT typeof(llm_embed(body)) FROM docs").fetchall() == [("FLOAT[]",)]
+    # cast to the model's width, DuckDB's array functions take it
+    cosine = plain.sql("SELECT array_cosine_similarity(llm_embed(a.body)::FLOAT[32], "
+                       "llm_embed(b.body)::FLOAT[32]) FROM docs a, docs b "
+                       "WHERE a.id = 1 AND b.id = 2").fetchall()[0][0]
+    assert cosine == pytest.approx(1.0, abs=1e-6)
+    wider = tiny_embedding_model(tmp_path / "wide", hidden_size=48)
+    assert plain.sql(f"SELECT len(llm_embed('x', model => '{wider}'))").fetchall() == [(48,)]
+    assert functions.stats()["embedded"] > 0 and "generated" not in functions.stats()
+    # a registration on an engine alone has no LLM weights to mean-pool
+    bare = duckdb.connect()
+    hdb.register(bare, engine=engine)
+    with pytest.raises(duckdb.Error, match="needs a local embedding model"):
+        bare.sql("SELECT llm_embed('x')").fetchall()

@@ -137,6 +137,12 @@ def context_length(model: Any) -> int:
 def model_fingerprint(model: Any) -> str:
     """A stable identity for a loaded model: its config plus a digest of a few weights."""
     digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    add_weights_digest(digest, model)
+    return digest.hexdigest()[:16]
+
+
+def add_weights_digest(digest: Any, model: Any) -> None:
+    """Feed ``digest`` (a hashlib object) the first values of a module's first four tensors:
+    enough to tell checkpoints apart without hashing every weight."""
     for _, tensor in list(model.state_dict().items())[:4]:
         digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
-    return digest.hexdigest()[:16]

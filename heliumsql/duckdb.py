@@ -81,7 +81,7 @@ class LLMFunctions:
     def __init__(self, model: Any = None, *, engine: Any = None, device: str = "auto",
                  max_memo: int = 100_000, embedding_model: Any = None,
                  **engine_options: Any) -> None:
-        self._cluster = pop_cluster_options(engine_options)  # cluster="ray": replicas on Ray
+        self._cluster = pop_cluster_options(engine_options, model)  # cluster="ray": replicas on Ray
         # llm_embed's models, as heliumsql.connect() has them (nothing loads before a call).
         self.embeddings = EmbeddingModels(embedding_model, model, device,
                                           llm_known=engine is None or model is not None)
@@ -257,7 +257,8 @@ class LLMFunctions:
 
 def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any = None,
              device: str = "auto", **options: Any) -> LLMFunctions:
-    """Register ``llm``, ``llm_filter`` and ``llm_agg`` on a plain DuckDB connection.
+    """Register ``llm``, ``llm_filter``, ``llm_agg``, ``llm_classify``, ``llm_score`` and
+    ``llm_embed`` on a plain DuckDB connection.
 
     ``model`` is what :func:`heliumsql.connect` takes (checkpoint directory, cached Hugging
     Face id, ``(model, tokenizer)`` pair, ``None`` for the built-in model, ``"openai:NAME"`` for
@@ -280,9 +281,7 @@ def register(con: duckdb.DuckDBPyConnection, model: Any = None, *, engine: Any =
     0
     """
     max_memo = options.pop("max_memo", 100_000)
-    embedding_model = options.pop("embedding_model", None)
-    functions = LLMFunctions(model, engine=engine, device=device, max_memo=max_memo,
-                             embedding_model=embedding_model, **options)
+    functions = LLMFunctions(model, engine=engine, device=device, max_memo=max_memo, **options)
     functions.create_udfs(con)
     functions.attach(con)
     return functions

@@ -26,6 +26,7 @@ batches.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from collections.abc import Sequence
@@ -128,7 +129,10 @@ class SentenceTransformerModel:
                 f"embedding model {self.name!r} is not a sentence-transformers checkpoint "
                 "directory (it has no modules.json); pass the directory a SentenceTransformer "
                 "was saved to with .save(PATH)")
-        require_sentence_transformers()
+        # Fail now if the library is missing, without importing it (torch and all): planning and
+        # EXPLAIN build this object and need only the configured dimension.
+        if importlib.util.find_spec("sentence_transformers") is None:
+            require_sentence_transformers()
         self._model: Any = None
         self._dimension = _configured_dimension(self.path)
 
@@ -156,11 +160,12 @@ class SentenceTransformerModel:
     def fingerprint(self) -> str:
         # Like the engine's model fingerprint: the configs plus a digest of a few weights (any
         # module stack, not only a transformer).
+        from heliumsql.engine.model_loader import add_weights_digest
+
         digest = hashlib.sha256()
         for config in sorted(self.path.rglob("*.json")):
             digest.update(config.read_bytes())
-        for _, tensor in list(self._loaded().state_dict().items())[:4]:
-            digest.update(tensor.detach().float().cpu().flatten()[:4096].numpy().tobytes())
+        add_weights_digest(digest, self._loaded())
         return "st:" + digest.hexdigest()[:16]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

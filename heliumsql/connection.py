@@ -76,7 +76,7 @@ class Connection:
         self._model, self._device, self._dtype = model, device, dtype
         # Requests one statement may send to a remote model (None: no limit).
         self.max_requests: int | None = engine_options.pop("max_requests", None)
-        self._cluster = pop_cluster_options(engine_options)  # {cluster, replicas} or None
+        self._cluster = pop_cluster_options(engine_options, model)  # {cluster, replicas} or None
         self._engine_options = engine_options
         self._engine = engine
         self.optimize = optimize

@@ -54,9 +54,11 @@ class ReplicatedBackend(Protocol):
     def close(self) -> None: ...
 
 
-def pop_cluster_options(options: dict[str, Any]) -> dict[str, Any] | None:
+def pop_cluster_options(options: dict[str, Any], model: Any = None) -> dict[str, Any] | None:
     """Take ``cluster`` and ``replicas`` out of connection options (the arguments of
-    :func:`cluster_backend` besides the model), or ``None`` for a single engine.
+    :func:`cluster_backend` besides the model), or ``None`` for a single engine. A cluster for a
+    remote ``model`` is refused here, where the options are given (a remote model never reaches
+    :func:`cluster_backend`).
 
     >>> pop_cluster_options({"cluster": "ray"}), pop_cluster_options({})
     ({'cluster': 'ray', 'replicas': 2}, None)
@@ -67,6 +69,9 @@ def pop_cluster_options(options: dict[str, Any]) -> dict[str, Any] | None:
             raise ModelLoadError(f"replicas={replicas} needs a cluster to run them on: add "
                                  "cluster='ray' (or cluster='ray://host:port')")
         return None
+    if is_remote(model):
+        raise ModelLoadError(f"model {model!r} is served remotely; cluster= starts local engine "
+                             "replicas: pass a checkpoint as model=, or leave cluster= out")
     return dict(cluster=cluster, replicas=DEFAULT_REPLICAS if replicas is None else int(replicas))
 
 
@@ -86,16 +91,10 @@ def cluster_backend(model: Any, cluster: str, replicas: int, **options: Any) -> 
         raise ModelLoadError(f"cluster={cluster!r} is not a cluster HeliumSQL can run on: write "
                              "cluster='ray' (a local Ray instance or $RAY_ADDRESS) or "
                              "cluster='ray://host:port'")
-    if is_remote(model):
-        raise ModelLoadError(f"model {model!r} is served remotely; cluster= starts local engine "
-                             "replicas: pass a checkpoint as model=")
     from heliumsql.backends.ray_cluster import RayClusterBackend
 
     address = None if cluster == "ray" else cluster
-    try:
-        return RayClusterBackend(model, replicas=replicas, address=address, **options)
-    except TypeError as exc:  # an option neither the cluster nor the engine takes
-        raise ModelLoadError(f"cluster={cluster!r}: {exc}") from None
+    return RayClusterBackend(model, replicas=replicas, address=address, **options)
 
 
 def is_remote(model: Any) -> bool:

@@ -176,6 +176,11 @@ class RayClusterBackend:
 
         if replicas < 1:
             raise ModelLoadError(f"replicas must be at least 1, got {replicas}")
+        # Checked here, as a single engine checks them: in an actor a bad option would come back
+        # as Ray's "actor died" with a remote traceback.
+        from heliumsql.engine.config import EngineConfig
+
+        EngineConfig.from_kwargs(**engine_options)
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         # "auto": a GPU per replica when the cluster has GPUs (the driver itself may have none).
@@ -204,7 +209,8 @@ class RayClusterBackend:
             ray.get([a.describe.remote() for a in self.actors[1:]])
         except ray.exceptions.RayError as exc:
             self._stop_actors()  # (no router yet: close() would fail on it)
-            raise ModelLoadError(f"the replicas could not load model {model!r}: {exc}") from None
+            what = repr(model) if isinstance(model, str) else "the given (model, tokenizer) pair"
+            raise ModelLoadError(f"the replicas could not load model {what}: {exc}") from None
         self.tokenizer, self.max_context = info["tokenizer"], info["max_context"]
         self.fingerprint = info["fingerprint"]
         self._block_size, self._num_blocks = info["block_size"], info["num_blocks"]

@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     given = (("base_url", args.base_url), ("api_key", args.api_key), ("cluster", args.cluster),
              ("replicas", args.replicas))
     session = Session(args.database, args.model, device=args.device, interactive=interactive,
-                      options={k: v for k, v in given if v})
+                      options={k: v for k, v in given if v is not None})
     session.mode = args.mode
     if args.timer is not None:
         session.timer = args.timer

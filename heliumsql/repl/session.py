@@ -70,8 +70,10 @@ class Session:
         database = f":memory:heliumsql_{id(self)}" if self.database == ":memory:" else self.database
         from heliumsql.backends import is_remote
 
-        # base_url / api_key are a remote model's; cluster / replicas a local model's.
-        keep = ("base_url", "api_key") if is_remote(model) else ("cluster", "replicas")
+        # base_url / api_key are a remote model's only; cluster / replicas always go, so that
+        # connect() refuses a cluster for a remote model instead of it being dropped unsaid.
+        keep = ("base_url", "api_key", "cluster", "replicas") if is_remote(model) else \
+            ("cluster", "replicas")
         return connect(database, model=model, device=self.device,
                        **{k: v for k, v in self._options.items() if k in keep})
 

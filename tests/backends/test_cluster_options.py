@@ -87,3 +87,18 @@ def test_the_cell_magic_takes_cluster_and_replicas(made: list, model_path: Any,
         assert made[0]["replicas"] == 2
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_a_cluster_for_a_remote_model_is_refused_where_it_is_given() -> None:
+    # Silently dropped before: a remote model never reached the cluster backend.
+    with pytest.raises(heliumsql.ModelLoadError, match="served remotely; cluster= starts local"):
+        heliumsql.connect(model="openai:m", base_url="http://127.0.0.1:9/v1", cluster="ray")
+    with pytest.raises(heliumsql.ModelLoadError, match="served remotely"):
+        hduck.register(duckdb.connect(), model="openai:m", cluster="ray", replicas=2)
+
+
+def test_an_unknown_engine_option_is_named_before_any_replica_starts(model_path: Any) -> None:
+    from heliumsql.backends import cluster_backend
+
+    with pytest.raises(heliumsql.EngineError, match=r"unknown engine option\(s\) \['kv_blocks'\]"):
+        cluster_backend(model_path, "ray", 2, kv_blocks=8)

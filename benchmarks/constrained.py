@@ -14,7 +14,8 @@ engine's decode-step time with and without the mask.
    the step waits for the fill (which overlaps the forward pass) plus applying it, measured
    inside those same steps.
 
-Run: ``python -m benchmarks.constrained [--threads N] [--walks N] [--skip-libraries]``; prints
+Run: ``python -m benchmarks.constrained [--threads N] [--walks N] [--skip-libraries]
+[--repeats N]`` (default 5); prints
 JSON. The library comparison needs ``pip install xgrammar`` (not a dependency of HeliumSQL).
 """
 
@@ -156,7 +157,7 @@ def _model_dir(root: Path) -> Path:
 MODES = ("free", "masked")
 
 
-def overhead(repeats: int = 3) -> dict[str, Any]:
+def overhead(repeats: int) -> dict[str, Any]:
     from heliumsql.engine import Engine, SamplingParams
 
     with tempfile.TemporaryDirectory() as tmp:

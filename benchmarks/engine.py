@@ -199,7 +199,8 @@ def _count_mismatches(reference: list[list[int]], other: list[list[int]]) -> int
 
 
 def run(opts: RunOptions) -> SuiteReport:
-    """Measure every system on both workloads and return the suite's report."""
+    """Measure every system on the workloads (both, or ``--workload``'s) and return the
+    suite's report."""
     from heliumsql.engine.model_loader import resolve_dtype
 
     shape, sizes = (QUICK_MODEL, QUICK_SIZES) if opts.quick else (FULL_MODEL, FULL_SIZES)
@@ -210,6 +211,10 @@ def run(opts: RunOptions) -> SuiteReport:
     workloads = {"shared_prefix": shared_prefix_prompts(sizes, shape.vocab_size, opts.seed),
                  "no_sharing": random_prompts(sizes, shape.vocab_size, opts.seed)}
     if opts.workloads:  # --workload NAME: only those
+        unknown = sorted(set(opts.workloads) - set(workloads))
+        if unknown:
+            raise SystemExit(f"unknown workload(s) {unknown}; the engine suite has "
+                             f"{sorted(workloads)}")
         workloads = {k: v for k, v in workloads.items() if k in opts.workloads}
     results: list[Result] = []
     setup: dict[str, Any] = dict(

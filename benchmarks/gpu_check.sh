@@ -92,12 +92,13 @@ setup() {
       || echo "pip install -e failed; using a path shim"
   fi
   if ! "$PY" -c "import heliumsql.engine" 2>/dev/null; then
-    # heliumsql.engine lives in engine/ (pyproject's package-dir): map it the same way.
-    local shim="$WORK/shim/heliumsql"
-    mkdir -p "$shim"
-    printf '%s\n' "import os as _os" "__path__ = [_os.path.join('$ROOT', 'heliumsql'), '$ROOT']" \
-      "exec(compile(open(_os.path.join('$ROOT', 'heliumsql', '__init__.py')).read(), __file__, 'exec'))" \
-      > "$shim/__init__.py"
+    # heliumsql.engine lives in engine/ (pyproject's package-dir): benchmarks/run.py maps it the
+    # same way; a sitecustomize does that at every start-up, before the working directory (the
+    # repository root, whose plain heliumsql/ would not find engine/) is searched.
+    mkdir -p "$WORK/shim"
+    printf '%s\n' "import sys" "sys.path.insert(0, '$ROOT')" \
+      "from benchmarks.run import _make_importable" "_make_importable()" \
+      > "$WORK/shim/sitecustomize.py"
     echo "$WORK/shim" > "$WORK/pythonpath"
   fi
   if ! "$PY" -c "import duckdb, sqlglot" 2>/dev/null && ls .whl/*.whl > /dev/null 2>&1; then

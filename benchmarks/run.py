@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -41,10 +42,17 @@ def _make_importable() -> None:
     except ModuleNotFoundError as exc:
         if exc.name != "heliumsql.engine":
             raise
-        import heliumsql
-
-        heliumsql.__path__.append(str(ROOT))
-        importlib.import_module("heliumsql.engine")
+        # ``heliumsql/__init__`` itself imports heliumsql.engine, so the search path must be in
+        # place before it runs: load the package from its file with both locations.
+        for name in [n for n in sys.modules if n == "heliumsql" or n.startswith("heliumsql.")]:
+            del sys.modules[name]
+        spec = importlib.util.spec_from_file_location(
+            "heliumsql", ROOT / "heliumsql" / "__init__.py",
+            submodule_search_locations=[str(ROOT / "heliumsql"), str(ROOT)])
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["heliumsql"] = module
+        spec.loader.exec_module(module)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -73,6 +73,23 @@ def score(task: str, predictions: Sequence[str], items: Sequence[Example]) -> di
     return result
 
 
+def by_template(model: Any, heldout: dict[str, list[Example]], device: str = "cpu"
+                ) -> dict[str, dict[str, list[int]]]:
+    """[right, items] per task and phrasing template: whether a set's figure rests on a few
+    of its phrasings."""
+    from heliumsql.engine import HFGenerateEngine
+
+    engine = model if hasattr(model, "generate") else HFGenerateEngine(model, device=device)
+    out: dict[str, dict[str, list[int]]] = {}
+    for task, items in sorted(heldout.items()):
+        counts = out.setdefault(task, {})
+        for predicted, ex in zip(answer_all(engine, items), items):
+            right_total = counts.setdefault(ex.template, [0, 0])
+            right_total[0] += predicted == ex.answer
+            right_total[1] += 1
+    return out
+
+
 def evaluate(model: Any, heldout: dict[str, list[Example]], device: str = "cpu",
              log: Callable[[str], None] | None = None) -> dict[str, dict[str, float]]:
     """Score a checkpoint directory (or loaded engine) on every task of ``heldout``."""

@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 
@@ -57,6 +58,7 @@ def word_sentence(rng: random.Random, word: str, product: str) -> str:
     return _cap(rng.choice(lx.WORD_FRAMES).format(w=word, product=product))
 
 
+@functools.cache  # a hot path of data generation: the filter over the AFINN list runs once
 def _words(polarity: str, split: str) -> tuple[str, ...]:
     # No word that contains an aspect's name: "does it mention price?" must stay visible.
     return tuple(w for w in sentiment_words(polarity, split) if not any(a in w for a in lx.ASPECTS))

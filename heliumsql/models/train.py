@@ -1,6 +1,6 @@
 """Train the built-in model: generate the task data, train a tokenizer and a small Llama, evaluate.
 
-Run ``python -m heliumsql.models.train`` (CPU, 4,000 steps, about 48 minutes on two threads with
+Run ``python -m heliumsql.models.train`` (CPU, 4,000 steps, about 47 minutes on two threads with
 ``--threads 2``; README's "The built-in model" gives the two commands that built the shipped one)
 or with ``--device cuda``.
 It writes the checkpoint (float16 safetensors, tokenizer with chat template, generation config)
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from heliumsql.models.data import heldout_split, train_split
-from heliumsql.models.evaluate import chat_ids, evaluate
+from heliumsql.models.evaluate import by_template, chat_ids, evaluate
 from heliumsql.models.example import Example
 from heliumsql.models.tokenizer import train_tokenizer
 from heliumsql.models.vocabulary import PHRASING, WORDS
@@ -273,9 +273,12 @@ def train(args: argparse.Namespace) -> dict:
     log("unseen words:")
     words = evaluate(args.out, unseen[WORDS], device=args.device, log=log)
     metrics = dict(tasks=scores, unseen_phrasing=phrasing, unseen_words=words,
+                   unseen_phrasing_by_template=by_template(args.out, unseen[PHRASING],
+                                                           device=args.device),
                    num_parameters=num_params, steps=total, batch_size=args.batch_size,
                    seed=args.seed, device=args.device, train_seconds=round(train_seconds),
-                   lr=args.lr, lm_weight=args.lm_weight,
+                   lr=args.lr, lm_weight=args.lm_weight, weights=weights or None,
+                   threads=args.threads,
                    init=args.init.name if args.init else None,
                    model=dict(architecture="llama", vocab_size=len(tokenizer), **shape))
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

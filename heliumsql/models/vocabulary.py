@@ -42,6 +42,7 @@ def held_out(word: str) -> bool:
     return zlib.crc32(word.lower().encode()) % 4 == 0 and word.lower() not in _v1_words()
 
 
+@functools.cache  # called for every generated name, city and word
 def pick(words: tuple[str, ...], split: str) -> tuple[str, ...]:
     """The words of ``words`` a split draws from: held-out ones for WORDS, the others otherwise.
 
